@@ -1,0 +1,107 @@
+"""The exception hierarchy: every error zsbench raises on purpose derives from ZsbenchError.
+
+Each exception stores the data it is about and builds its own one-paragraph message, so a
+caller can both print it and inspect it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+
+class ZsbenchError(Exception):
+    """Base class of zsbench's errors. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """Closest candidate to ``name``, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+class SuiteError(ZsbenchError):
+    """A suite file that cannot be used: names the file, the key and what was expected."""
+
+    def __init__(self, path: str, key: str, problem: str, fix: str | None = None) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        where = f"{self.path}: [{key}]" if key else self.path
+        message = f"{where}: {problem}"
+        if fix:
+            message += f" Fix: {fix}"
+        super().__init__(message)
+
+
+class UnknownPluginError(ZsbenchError):
+    """A plugin name that no installed plugin has."""
+
+    def __init__(self, kind: str, name: str, available: Sequence[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.available = sorted(available)
+        guess = did_you_mean(name, self.available)
+        message = f'unknown {kind} plugin "{name}"'
+        if guess:
+            message += f'; did you mean "{guess}"?'
+        listed = ", ".join(self.available) if self.available else "(none installed)"
+        message += f" available: {listed} (see: zsbench plugins)"
+        super().__init__(message)
+
+
+class DuplicatePluginError(ZsbenchError):
+    """Two plugins of one kind claim the same name."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.first = first
+        self.second = second
+        super().__init__(
+            f'two {kind} plugins are named "{name}": one from {first}, one from {second}. '
+            f"Fix: uninstall one of the two distributions, or block one with "
+            f"ZSBENCH_DISABLE_PLUGINS={name}."
+        )
+
+
+class PluginParameterError(ZsbenchError):
+    """A parameter a plugin does not accept, or of the wrong type."""
+
+    def __init__(self, kind: str, plugin: str, key: str, problem: str, fix: str) -> None:
+        self.kind = kind
+        self.plugin = plugin
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f'{kind} plugin "{plugin}", parameter "{key}": {problem} Fix: {fix}')
+
+
+class DataError(ZsbenchError):
+    """Data a plugin cannot work with (wrong shape, a factor outside the space, ...)."""
+
+
+class TrainingError(ZsbenchError):
+    """Training that cannot go on (a NaN loss, a diverging model)."""
+
+    def __init__(self, model: str, problem: str, fix: str) -> None:
+        self.model = model
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f'model "{model}": {problem} Fix: {fix}')
+
+
+class RegressionError(ZsbenchError):
+    """A metric got worse than its baseline allows (exit code 1)."""
+
+    exit_code = 1

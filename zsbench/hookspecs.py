@@ -1,0 +1,95 @@
+"""The hooks zsbench calls: the plugin author's manual.
+
+A plugin is a module (or any object) with functions named after these hooks and marked
+with ``zsbench.hookimpl``. Declare it in your distribution's ``pyproject.toml``::
+
+    [project.entry-points.zsbench]
+    mything = "mypkg.plugin"
+
+and zsbench finds it on the next start, exactly as it finds its own standard plugins.
+Implement only the hooks you need; every argument is optional to accept.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from zsbench.plugin import Dataset, Metric, Model, Output
+
+hookspec = pluggy.HookspecMarker("zsbench")
+hookimpl = pluggy.HookimplMarker("zsbench")
+
+
+@hookspec
+def zsbench_add_datasets() -> list[type[Dataset]]:
+    """Return the dataset classes this plugin contributes.
+
+    Each is a subclass of :class:`zsbench.plugin.Dataset` with a unique ``name``, keyword-only
+    constructor parameters (the keys of a suite's ``[dataset]`` table), a ``space``, an
+    ``image_shape`` ``(C, H, W)`` and either ``factors`` + ``render`` (procedural data:
+    ``render(factors [N, F]) -> uint8 [N, C, H, W]`` for *any* point of the space) or
+    ``load`` (fixed data with ``renderable = False``).
+    """
+
+
+@hookspec
+def zsbench_add_models() -> list[type[Model]]:
+    """Return the model classes this plugin contributes.
+
+    Each is a subclass of :class:`zsbench.plugin.Model`: ``fit(images, *, seed, weights,
+    validation)``, ``encode(images [N, C, H, W]) -> [N, D]``, ``decode([N, D]) -> [N, C, H,
+    W]`` in [0, 1], ``save(path)`` and ``load(path)``. The same seed must give the same
+    model. Torch models can reuse :func:`zsbench.training.train` (device choice, seeding,
+    progress bar, early stopping, NaN guard).
+    """
+
+
+@hookspec
+def zsbench_add_metrics() -> list[type[Metric]]:
+    """Return the metric classes this plugin contributes.
+
+    ``compute(ctx)`` is a pure function of the :class:`zsbench.plugin.EvalContext` (splits,
+    latents, reconstructions, transects) returning ``{name: Score(value, higher_is_better,
+    headline)}``. Values must be finite floats; use NaN only where the value is undefined
+    (e.g. no hole), never as an error signal: raise instead.
+    """
+
+
+@hookspec
+def zsbench_add_outputs() -> list[type[Output]]:
+    """Return the output classes this plugin contributes.
+
+    ``write(ctx, directory) -> list[Path]`` writes pictures or tables about one trained
+    model into the run folder.
+    """
+
+
+@hookspec
+def zsbench_run_start(run: Any) -> None:
+    """Called once before the first job of a run. ``run`` is a
+    :class:`zsbench.runner.RunInfo` (suite, run folder, seeds, jobs). Observers only: an
+    exception here is reported and does not stop the run."""
+
+
+@hookspec
+def zsbench_result_recorded(run: Any, result: Any) -> None:
+    """Called after each model x seed job finishes, failed or not. ``result`` is a
+    :class:`zsbench.runner.JobResult` (label, seed, status, scores, error, timings)."""
+
+
+@hookspec
+def zsbench_run_end(run: Any, leaderboard: Any) -> None:
+    """Called once after the run folder is written; ``leaderboard`` is a pandas DataFrame
+    (one row per model, mean and std of each score over seeds)."""
+
+
+CONTRIBUTING_HOOKS: dict[str, str] = {
+    "dataset": "zsbench_add_datasets",
+    "model": "zsbench_add_models",
+    "metric": "zsbench_add_metrics",
+    "output": "zsbench_add_outputs",
+}
+OBSERVER_HOOKS: tuple[str, ...] = ("zsbench_run_start", "zsbench_result_recorded", "zsbench_run_end")

@@ -1,0 +1,213 @@
+"""The contracts every plugin kind fulfils: Dataset, Model, Metric and Output.
+
+Plugins are classes. Their constructor takes keyword-only parameters (the suite's keys)
+and stores each under its own name unchanged, as scikit-learn estimators do; state learned
+by ``fit`` ends in ``_``. The class attribute ``name`` is the name suites use, and the first
+line of the class docstring is the summary ``zsbench plugins`` prints.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from zsbench.space import LatentSpace
+
+if TYPE_CHECKING:
+    from zsbench.regions import Region
+
+
+class Configurable:
+    """Shared by all plugin kinds: a ``name``, a summary and keyword-only parameters."""
+
+    name: ClassVar[str] = ""
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @classmethod
+    def parameters(cls) -> dict[str, inspect.Parameter]:
+        """The keyword-only parameters of the constructor, by name."""
+        sig = inspect.signature(cls.__init__)
+        return {
+            n: p for n, p in sig.parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as given to the constructor."""
+        return {n: getattr(self, n) for n in self.parameters()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+Weighting = Callable[[np.ndarray], np.ndarray]
+
+
+class Dataset(Configurable):
+    """A ground-truth dataset: a latent space, its points, and (usually) a renderer.
+
+    Subclasses set ``name``, take keyword-only parameters, and implement ``space``,
+    ``image_shape``, ``factors`` and ``render``. A fixed dataset (no renderer) sets
+    ``renderable = False`` and overrides ``load`` instead of ``factors``/``render``.
+    """
+
+    renderable: ClassVar[bool] = True
+
+    @property
+    def space(self) -> LatentSpace:
+        """The named factors with their bounds or values."""
+        raise NotImplementedError
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of every image."""
+        raise NotImplementedError
+
+    def factors(self, *, seed: int) -> np.ndarray:
+        """The dataset's points ``[N, F]`` (columns follow ``space.names``), drawn from
+        ``seed`` alone."""
+        raise NotImplementedError
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        """Exact images ``[N, C, H, W]`` uint8 for any points ``[N, F]`` of the space."""
+        raise NotImplementedError(f'dataset "{self.name}" cannot render arbitrary points')
+
+    def load(self, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(factors [N, F] float64, images [N, C, H, W] uint8)``."""
+        f = self.factors(seed=seed)
+        return f, self.render(f)
+
+    def weightings(self) -> dict[str, Weighting]:
+        """Named per-sample training weightings: each maps factors ``[N, F]`` to positive
+        weights ``[N]``. Models choose one by name with ``weighting = "NAME"``."""
+        return {}
+
+
+class Model(Configurable):
+    """A generative model with an encoder and a decoder.
+
+    Images are float32 ``[N, C, H, W]`` in [0, 1]; latents are ``[N, D]``.
+    """
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> Model:
+        """Train on ``images [N, C, H, W]``, seeded by ``seed`` alone; ``weights [N]``
+        scale each sample's loss; ``validation [M, C, H, W]`` may drive early stopping.
+        Returns ``self``."""
+        raise NotImplementedError
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Latent means ``[N, D]`` of ``images [N, C, H, W]``."""
+        raise NotImplementedError
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Images ``[N, C, H, W]`` in [0, 1] from ``latents [N, D]``."""
+        raise NotImplementedError
+
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """``decode(encode(images))``: ``[N, C, H, W]`` in [0, 1]."""
+        return self.decode(self.encode(images))
+
+    def save(self, path: Path) -> None:
+        """Write everything ``load`` needs to ``path`` (a file)."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: Path) -> Model:
+        """Read a model that ``save`` wrote (safe loading only: no arbitrary pickles)."""
+        raise NotImplementedError
+
+    def training_summary(self) -> dict[str, Any]:
+        """Facts about the last ``fit`` for the manifest (epochs run, device, final loss)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Score:
+    """One named metric value and the direction in which it improves.
+
+    ``headline`` scores are the leaderboard's default columns."""
+
+    value: float
+    higher_is_better: bool
+    headline: bool = False
+
+
+@dataclass
+class Split:
+    """Points of one split: ``factors [N, F]``, ``images [N, C, H, W]`` float32 in [0, 1],
+    ``depth [N]`` signed depth into the holdout (positive inside; None without a holdout)."""
+
+    factors: np.ndarray
+    images: np.ndarray
+    depth: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+
+@dataclass
+class TransectEval:
+    """A transect rendered and run through the model: ``t [P]``, ``factors [P, F]``,
+    ``images``/``reconstructions [P, C, H, W]``, ``latents [P, D]``, ``in_hole [P]``."""
+
+    name: str
+    t: np.ndarray
+    factors: np.ndarray
+    images: np.ndarray
+    reconstructions: np.ndarray
+    latents: np.ndarray
+    in_hole: np.ndarray
+
+
+@dataclass
+class EvalContext:
+    """Everything metrics and outputs read, computed once per trained model.
+
+    ``splits`` has "train", "test" (held out, outside the hole) and "hole" (inside; absent
+    without a holdout); ``latents[s]`` is ``[N, D]`` and ``reconstructions[s]`` is
+    ``[N, C, H, W]`` for each split ``s``."""
+
+    dataset: Dataset
+    space: LatentSpace
+    model: Model
+    label: str
+    seed: int
+    splits: dict[str, Split]
+    latents: dict[str, np.ndarray]
+    reconstructions: dict[str, np.ndarray]
+    transects: list[TransectEval] = field(default_factory=list)
+    holdout: Region | None = None
+
+
+class Metric(Configurable):
+    """A pure function of an :class:`EvalContext` returning named :class:`Score` values."""
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        raise NotImplementedError
+
+
+class Output(Configurable):
+    """Writes files (pictures, tables) about one trained model into a folder."""
+
+    def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
+        """Write into ``directory`` (it exists) and return the paths written."""
+        raise NotImplementedError
+
+
+PLUGIN_KINDS: Mapping[str, type[Configurable]] = {
+    "dataset": Dataset,
+    "model": Model,
+    "metric": Metric,
+    "output": Output,
+}
