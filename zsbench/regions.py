@@ -25,6 +25,9 @@ def _vector(space: LatentSpace, values: Mapping[str, float]) -> tuple[np.ndarray
     return idx, vals
 
 
+BOUNDARY_TOL = 1e-12
+
+
 class Region:
     """Base class of holdout regions."""
 
@@ -33,8 +36,9 @@ class Region:
         raise NotImplementedError
 
     def contains(self, factors: np.ndarray, space: LatentSpace) -> np.ndarray:
-        """Bool mask ``[N]``: rows of ``factors [N, F]`` inside the region (boundary included)."""
-        return self.depth(factors, space) >= 0
+        """Bool mask ``[N]``: rows of ``factors [N, F]`` inside the region (boundary included,
+        up to floating-point rounding)."""
+        return self.depth(factors, space) >= -BOUNDARY_TOL
 
     def factor_names(self) -> set[str]:
         """Names of the factors this region constrains."""
@@ -182,7 +186,7 @@ class Complement(Region):
         return -self.region.depth(factors, space)
 
     def contains(self, factors: np.ndarray, space: LatentSpace) -> np.ndarray:
-        return ~self.region.contains(factors, space)
+        return self.depth(factors, space) > BOUNDARY_TOL
 
     def factor_names(self) -> set[str]:
         return self.region.factor_names()

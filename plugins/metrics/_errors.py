@@ -1,0 +1,100 @@
+"""Per-image error functions shared by the standard metrics and pictures.
+
+Every function takes ``images [N, ...]`` and ``reconstructions [N, ...]`` of one shape (in
+practice ``[N, C, H, W]`` float in [0, 1]) and returns one float64 value per image ``[N]``.
+Work is done in float64 over chunks of images, so memory stays bounded for large splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from zsbench.errors import DataError
+
+if TYPE_CHECKING:
+    from zsbench.plugin import EvalContext
+
+BCE_EPS: float = 1e-6
+"""Reconstructions are clipped to ``[BCE_EPS, 1 - BCE_EPS]`` before taking logarithms."""
+
+_CHUNK: int = 256
+
+
+def _check_pair(images: np.ndarray, reconstructions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(images)
+    r = np.asarray(reconstructions)
+    if x.shape != r.shape:
+        raise DataError(
+            f"images and reconstructions must have the same shape, got {list(x.shape)} and "
+            f"{list(r.shape)}."
+        )
+    if x.ndim < 1:
+        raise DataError("images must have a leading batch axis [N, ...], got a scalar.")
+    return x, r
+
+
+def _chunked(images: np.ndarray, reconstructions: np.ndarray,
+             per_chunk: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    x, r = _check_pair(images, reconstructions)
+    n = x.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _CHUNK):
+        xs = x[start:start + _CHUNK].astype(np.float64, copy=False).reshape(min(_CHUNK, n - start), -1)
+        rs = r[start:start + _CHUNK].astype(np.float64, copy=False).reshape(xs.shape[0], -1)
+        out[start:start + _CHUNK] = per_chunk(xs, rs)
+    return out
+
+
+def per_image_bce(images: np.ndarray, reconstructions: np.ndarray, *,
+                  eps: float = BCE_EPS) -> np.ndarray:
+    """Binary cross-entropy per image, averaged over pixels: ``[N]``.
+
+    ``-(x log r + (1 - x) log(1 - r))`` with ``r`` clipped to ``[eps, 1 - eps]``; for a
+    perfect reconstruction of a binary image this is about ``eps`` (its minimum), and for
+    grey targets the minimum is the pixels' mean binary entropy.
+    """
+    def chunk(x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        r = np.clip(r, eps, 1.0 - eps)
+        return -(x * np.log(r) + (1.0 - x) * np.log1p(-r)).mean(axis=1)
+
+    return _chunked(images, reconstructions, chunk)
+
+
+def per_image_mse(images: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
+    """Mean squared error per image, averaged over pixels: ``[N]``."""
+    return _chunked(images, reconstructions, lambda x, r: ((r - x) ** 2).mean(axis=1))
+
+
+def per_image_frobenius(images: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
+    """Frobenius norm of ``reconstruction - image`` per image, over all of C, H, W: ``[N]``."""
+    return _chunked(images, reconstructions,
+                    lambda x, r: np.sqrt(((r - x) ** 2).sum(axis=1)))
+
+
+def nan_mean(values: np.ndarray) -> float:
+    """Mean of ``values [N]`` as a python float; NaN for an empty array (undefined)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()) if values.size else float("nan")
+
+
+def split_images(ctx: EvalContext, split: str, *,
+                 required: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(images, reconstructions)`` ``[N, C, H, W]`` of ``split``, or None when the split
+    is absent (or empty) and not ``required``.
+
+    Raises :class:`DataError` when a required split is missing, or when a split exists
+    without its reconstructions.
+    """
+    if split not in ctx.splits or len(ctx.splits[split]) == 0:
+        if required:
+            have = ", ".join(sorted(ctx.splits)) or "none"
+            raise DataError(f'the evaluation context has no (non-empty) "{split}" split; '
+                            f"splits present: {have}.")
+        return None
+    if split not in ctx.reconstructions:
+        raise DataError(f'the evaluation context has a "{split}" split but no reconstructions '
+                        f"of it.")
+    return ctx.splits[split].images, ctx.reconstructions[split]

@@ -1,0 +1,249 @@
+"""Probes from latent means to the ground-truth factors: kNN and linear."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, r2_score
+from sklearn.model_selection import KFold
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor, NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from zsbench.errors import DataError, PluginParameterError
+from zsbench.plugin import EvalContext, Metric, Score
+
+NAN = float("nan")
+ProbeKind = Literal["knn", "linear"]
+PROBE_KINDS: tuple[str, ...] = ("knn", "linear")
+EVAL_SPLITS: tuple[str, ...] = ("test", "hole")
+
+
+def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
+    """Sorted row indices ``[min(n, max_rows)]``: all rows, or a seeded sample without
+    replacement."""
+    if n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max_rows, replace=False))
+
+
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Coefficient of determination; NaN when undefined (fewer than 2 points or constant
+    ``y_true``)."""
+    if len(y_true) < 2 or np.ptp(y_true) == 0:
+        return NAN
+    return float(r2_score(y_true, y_pred))
+
+
+def select_neighbors(x: np.ndarray, targets: list[tuple[np.ndarray, bool]],
+                     candidates: list[int], cv: KFold) -> list[int]:
+    """The ``n_neighbors`` among sorted ``candidates`` with the best mean cross-validated
+    score, for each ``(y [N], classify)`` target of inputs ``x [N, D]``.
+
+    Same choice as ``GridSearchCV(Pipeline([StandardScaler(), KNeighbors*()]), cv=cv)``
+    with R² (regression) or accuracy (classification) scoring, ties to the smallest k; but
+    each fold's neighbours are found once, up to the largest k, and shared by every
+    candidate and every target, which makes it many times faster.
+    """
+    kmax = max(candidates)
+    ks = np.asarray(candidates)
+    totals = np.zeros((len(targets), len(ks)))
+    n_folds = 0
+    for train, valid in cv.split(x):
+        scaler = StandardScaler().fit(x[train])
+        nn = NearestNeighbors(n_neighbors=kmax).fit(scaler.transform(x[train]))
+        idx = nn.kneighbors(scaler.transform(x[valid]), return_distance=False)  # [V, kmax]
+        n_folds += 1
+        for j, (y, classify) in enumerate(targets):
+            neigh = y[train][idx]  # [V, kmax]
+            truth = y[valid]
+            if classify:
+                classes, codes = np.unique(neigh, return_inverse=True)
+                codes = codes.reshape(neigh.shape)
+                onehot = codes[:, :, None] == np.arange(len(classes))[None, None, :]
+                votes = np.cumsum(onehot, axis=1)[:, ks - 1, :]  # [V, K, C]
+                preds = classes[np.argmax(votes, axis=2)]  # ties: smallest class, as sklearn
+                totals[j] += (preds == truth[:, None]).mean(axis=0)
+            else:
+                preds = np.cumsum(neigh, axis=1)[:, ks - 1] / ks  # [V, K]
+                totals[j] += [r2_score(truth, preds[:, i]) for i in range(len(ks))]
+    means = totals / max(n_folds, 1)
+    return [int(ks[np.argmax(row)]) for row in means]  # argmax: first (smallest k) of ties
+
+
+def nan_mean_of(values: list[float]) -> float:
+    """Mean of the finite values; NaN if there are none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else NAN
+
+
+class Probe(Metric):
+    """How well a kNN or linear probe reads each factor from the latent means.
+
+    Probes are fitted on the train latent means (outside the hole; at most ``max_train``
+    rows, sampled with ``seed``), inputs standardised on the training rows, and scored on
+    the test split and on the hole separately. kNN probes choose ``n_neighbors`` among
+    ``neighbors`` by ``folds``-fold cross-validation (KFold, shuffled with ``seed``; R² for
+    continuous factors, accuracy for discrete ones); linear probes are ordinary least
+    squares / logistic regression.
+
+    Scores, for each probe P in ``probes``, split S in (test, hole) and factor F:
+    continuous F: ``P_r2_S_F`` (R²); discrete F: ``P_acc_S_F`` (accuracy) and ``P_f1_S_F``
+    (F1 of ``F == positive[F]`` against the rest; default positive value: the factor's
+    smallest). Means over factors: ``P_r2_S_mean`` (if any continuous factor) and
+    ``P_acc_S_mean`` (if any discrete factor). All higher is better. Headline (kNN, or the
+    first probe without kNN): ``r2_test_mean``, ``r2_hole_mean``, ``acc_test_mean``.
+    NaN where undefined: no hole; an R² over constant truth or fewer than 2 points; F1 with
+    neither true nor predicted positives; a discrete factor with one value in train.
+    """
+
+    name = "probe"
+
+    def __init__(
+        self,
+        *,
+        factors: list[str] | None = None,
+        probes: list[ProbeKind] = ["knn", "linear"],  # noqa: B006 (stored, never mutated)
+        neighbors: list[int] = list(range(3, 25)),  # noqa: B006, B008
+        folds: int = 5,
+        max_train: int = 2000,
+        seed: int = 0,
+        positive: dict[str, float] | None = None,
+    ) -> None:
+        """``factors``: factor names to probe (default: all); ``probes``: which probes;
+        ``neighbors``: candidate ``n_neighbors`` of the kNN search; ``folds``: CV folds;
+        ``max_train``: most training rows used; ``seed``: subsampling and CV shuffling;
+        ``positive``: factor name -> the value counted as positive for F1."""
+        def bad(key: str, problem: str, fix: str) -> PluginParameterError:
+            return PluginParameterError("metric", self.name, key, problem, fix)
+
+        if not probes or any(p not in PROBE_KINDS for p in probes):
+            raise bad("probes", f"got {probes!r}.", 'give a non-empty list of "knn", "linear".')
+        if not neighbors or any(int(k) < 1 for k in neighbors):
+            raise bad("neighbors", f"got {neighbors!r}.",
+                      "give a non-empty list of positive integers, e.g. [3, 5, 10].")
+        if folds < 2:
+            raise bad("folds", f"must be at least 2, got {folds}.", "e.g. folds = 5.")
+        if max_train < 2:
+            raise bad("max_train", f"must be at least 2, got {max_train}.", "e.g. 2000.")
+        self.factors = factors
+        self.probes = probes
+        self.neighbors = neighbors
+        self.folds = folds
+        self.max_train = max_train
+        self.seed = seed
+        self.positive = positive
+
+    # -- estimators ------------------------------------------------------------------
+    def _knn_candidates(self, n: int) -> tuple[int, list[int]]:
+        """Folds and sorted candidate ``n_neighbors`` usable with ``n`` training rows
+        (none larger than the smallest fold's training part)."""
+        folds = min(self.folds, n)
+        smallest_fold_train = n - -(-n // folds)
+        candidates = sorted({int(k) for k in self.neighbors if int(k) <= smallest_fold_train})
+        return folds, candidates or [max(1, smallest_fold_train)]
+
+    def _knn(self, x: np.ndarray, targets: list[tuple[np.ndarray, bool]]) -> list[BaseEstimator]:
+        """kNN probes fitted on ``x [N, D]``, one per ``(y [N], classify)`` target, each
+        with ``n_neighbors`` chosen by cross-validation (see :func:`select_neighbors`)."""
+        folds, candidates = self._knn_candidates(len(x))
+        cv = KFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        chosen = select_neighbors(x, targets, candidates, cv)
+        fitted = []
+        for (y, classify), k in zip(targets, chosen):
+            knn = KNeighborsClassifier(n_neighbors=k) if classify else KNeighborsRegressor(n_neighbors=k)
+            fitted.append(Pipeline([("scale", StandardScaler()), ("knn", knn)]).fit(x, y))
+        return fitted
+
+    def _linear(self, x: np.ndarray, y: np.ndarray, classify: bool) -> BaseEstimator:
+        """A linear (OLS or logistic) probe fitted on standardised ``x [N, D]``, ``y [N]``."""
+        model = LogisticRegression(max_iter=1000) if classify else LinearRegression()
+        return Pipeline([("scale", StandardScaler()), ("linear", model)]).fit(x, y)
+
+    # -- compute ---------------------------------------------------------------------
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        names = list(self.factors) if self.factors is not None else ctx.space.names
+        columns = [ctx.space.index(n) for n in names]
+        positive = dict(self.positive or {})
+        for key in positive:
+            if key not in names or not ctx.space[key].discrete:
+                raise DataError(f'probe: positive names "{key}", which is not a probed '
+                                f"discrete factor (probed: {', '.join(names)}).")
+
+        for split in ("train", "test"):
+            if split not in ctx.latents or split not in ctx.splits:
+                raise DataError(f'probe: the evaluation context lacks the "{split}" split '
+                                f"or its latents.")
+        rows = subsample(len(ctx.latents["train"]), self.max_train, self.seed)
+        x_train = np.asarray(ctx.latents["train"], dtype=np.float64)[rows]
+        f_train = np.asarray(ctx.splits["train"].factors, dtype=np.float64)[rows]
+        evals: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        for split in EVAL_SPLITS:
+            if split in ctx.splits and split in ctx.latents and len(ctx.splits[split]) > 0:
+                evals[split] = (np.asarray(ctx.latents[split], dtype=np.float64),
+                                np.asarray(ctx.splits[split].factors, dtype=np.float64))
+            else:
+                evals[split] = None
+
+        scores: dict[str, Score] = {}
+
+        def put(key: str, value: float) -> None:
+            if key in scores:
+                raise DataError(f'probe: two scores named "{key}"; rename a factor.')
+            scores[key] = Score(float(value), higher_is_better=True)
+
+        targets: list[tuple[str, int, bool, float]] = []  # name, column, classify, positive
+        for name, col in zip(names, columns):
+            factor = ctx.space[name]
+            pos = NAN
+            if factor.discrete:
+                values = np.asarray(factor.values, dtype=np.float64)
+                pos = float(positive.get(name, values.min()))
+                if not np.isclose(values, pos).any():
+                    raise DataError(f'probe: positive value {pos:g} for "{name}" is not one '
+                                    f"of its values {', '.join(f'{v:g}' for v in values)}.")
+            targets.append((name, col, factor.discrete, pos))
+        # a target is usable when it has at least two classes (discrete) or two rows
+        usable = [t for t in targets
+                  if (len(np.unique(f_train[:, t[1]])) > 1 if t[2] else len(f_train) >= 2)]
+
+        per_kind: dict[tuple[str, str, str], list[float]] = {}
+        for kind in self.probes:
+            pairs = [(f_train[:, col], classify) for _, col, classify, _ in usable]
+            if kind == "knn":
+                models = self._knn(x_train, pairs) if pairs else []
+            else:
+                models = [self._linear(x_train, y, classify) for y, classify in pairs]
+            fitted = {t[0]: m for t, m in zip(usable, models)}
+            for name, col, classify, pos in targets:
+                model = fitted.get(name)
+                for split in EVAL_SPLITS:
+                    data = evals[split]
+                    pred = model.predict(data[0]) if model is not None and data is not None else None
+                    if classify:
+                        acc = f1 = NAN
+                        if pred is not None:
+                            y_true = data[1][:, col]
+                            acc = float(accuracy_score(y_true, pred))
+                            truth, guess = np.isclose(y_true, pos), np.isclose(pred, pos)
+                            f1 = float(f1_score(truth, guess, zero_division=np.nan))
+                        put(f"{kind}_acc_{split}_{name}", acc)
+                        put(f"{kind}_f1_{split}_{name}", f1)
+                        per_kind.setdefault((kind, "acc", split), []).append(acc)
+                    else:
+                        value = r2(data[1][:, col], pred) if pred is not None else NAN
+                        put(f"{kind}_r2_{split}_{name}", value)
+                        per_kind.setdefault((kind, "r2", split), []).append(value)
+
+        lead = "knn" if "knn" in self.probes else self.probes[0]
+        headline = {f"{lead}_r2_test_mean", f"{lead}_r2_hole_mean", f"{lead}_acc_test_mean"}
+        for (kind, quantity, split), values in per_kind.items():
+            key = f"{kind}_{quantity}_{split}_mean"
+            put(key, nan_mean_of(values))
+            scores[key] = Score(scores[key].value, higher_is_better=True,
+                                headline=key in headline)
+        return scores

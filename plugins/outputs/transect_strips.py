@@ -1,0 +1,155 @@
+"""Transect strips: ground truth above reconstruction along each transect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from zsbench.plugin import EvalContext, Output, TransectEval
+from zsbench.space import LatentSpace
+from zsbench_plugins.metrics._errors import per_image_bce
+from zsbench_plugins.outputs import _plot
+
+
+def _point_labels(te: TransectEval, space: LatentSpace) -> tuple[list[str], str]:
+    """Tick labels ``[P]`` for the points of ``te`` and a caption naming what they show.
+
+    The factors that change along the transect label each point when there are one or
+    two of them; otherwise the position ``t`` in [0, 1] does."""
+    factors = np.atleast_2d(np.asarray(te.factors, dtype=np.float64))
+    names = space.names if factors.shape[1] == space.dim else [f"f{k}" for k in range(factors.shape[1])]
+    ptp = np.ptp(factors, axis=0) if len(factors) else np.zeros(factors.shape[1])
+    varying = [k for k in range(factors.shape[1]) if ptp[k] > 1e-12]
+    if 1 <= len(varying) <= 2:
+        labels = ["\n".join(f"{names[k]}={_plot.format_value(row[k])}" for k in varying)
+                  for row in factors]
+        return labels, ", ".join(names[k] for k in varying)
+    return [f"{float(t):.2f}" for t in np.asarray(te.t)], "t"
+
+
+def _transect_file_name(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "unnamed"
+    return f"transect_{safe}.png"
+
+
+class TransectStrips(Output):
+    """Transect strips: ground truth over reconstruction per transect, hole points framed.
+
+    One ``transect_<name>.png`` per transect of the evaluation context: the exact images
+    along the transect in the top row, the model's reconstructions below, points inside the
+    holdout framed in orange (with orange labels), and, when ``show_error`` is true, the
+    per-image binary cross-entropy as a line plot aligned with the tiles. Writes nothing
+    when the suite declares no transects.
+    """
+
+    name = "transect_strips"
+
+    def __init__(self, *, show_error: bool = True) -> None:
+        self.show_error = show_error
+
+    def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
+        """Write one PNG per transect into ``directory``; return their paths (maybe [])."""
+        directory = Path(directory)
+        written: list[Path] = []
+        used: set[str] = set()
+        for te in ctx.transects:
+            file_name = _transect_file_name(te.name)
+            stem, k = file_name[:-4], 2
+            while file_name in used:
+                file_name, k = f"{stem}_{k}.png", k + 1
+            used.add(file_name)
+            written.append(self._draw(ctx, te, directory / file_name))
+        return written
+
+    def _draw(self, ctx: EvalContext, te: TransectEval, path: Path) -> Path:
+        images = _plot.check_images(te.images, what=f'transect "{te.name}" images')
+        recons = _plot.check_images(te.reconstructions,
+                                    what=f'transect "{te.name}" reconstructions')
+        n, _, h, w = images.shape
+        if n == 0:
+            fig = _plot.new_figure(4.0, 1.0)
+            fig.text(0.5, 0.5, f'transect "{te.name}" has no points', ha="center", va="center")
+            return _plot.save_figure(fig, path)
+        in_hole = np.asarray(te.in_hole, dtype=bool).reshape(-1)
+        if in_hole.shape[0] != n:
+            in_hole = np.zeros(n, dtype=bool)
+        pad = _plot.tile_pad(h, w)
+        top_strip = _plot.tile(images, pad=pad)
+        bottom_strip = _plot.tile(recons, pad=pad)
+
+        cell = _plot.cell_inches(n)
+        width = cell * top_strip.shape[1] / w
+        strip_h = width * top_strip.shape[0] / top_strip.shape[1]
+        labels, caption = _point_labels(te, ctx.space)
+        label_lines = max(lbl.count("\n") + 1 for lbl in labels)
+        label_h = 0.16 * label_lines + 0.12
+        heights = [strip_h, strip_h]
+        gaps: list[float] = [0.0, 0.06]
+        if self.show_error:
+            heights.append(1.1)
+            gaps.append(0.12)
+        fig, axes = _plot.column_layout(heights, width=width, left=1.15, right=0.3,
+                                        top=0.55 + label_h, bottom=0.5 if self.show_error else 0.15,
+                                        gaps=gaps)
+        ax_gt, ax_rec = axes[0], axes[1]
+        _plot.show_tiles(ax_gt, top_strip)
+        _plot.show_tiles(ax_rec, bottom_strip)
+        _plot.row_label(ax_gt, "ground\ntruth")
+        _plot.row_label(ax_rec, "recon-\nstruction")
+
+        centres = _plot.tile_centres(n, w, pad)
+        stride = _plot.label_stride(n, cell, 0.5)
+        shown = [i for i in range(n) if i % stride == 0 or (in_hole[i] and stride == 1)]
+        ax_gt.xaxis.tick_top()
+        ax_gt.set_xticks(centres[shown])
+        ax_gt.set_xticklabels([labels[i] for i in shown], fontsize=_plot.TEXT_SIZE - 1)
+        ax_gt.tick_params(axis="x", length=2, pad=2)
+        for tick_label, i in zip(ax_gt.get_xticklabels(), shown):
+            if in_hole[i]:
+                tick_label.set_color(_plot.HOLE_COLOUR)
+                tick_label.set_fontweight("bold")
+
+        for i in np.flatnonzero(in_hole):
+            box = _plot.tile_box(int(i), n, h, w, pad)
+            _plot.frame_tile(ax_gt, box)
+            _plot.frame_tile(ax_rec, box)
+
+        n_hole = int(in_hole.sum())
+        hole_note = (f"; {n_hole} of {n} points inside the holdout (orange)" if n_hole
+                     else "; no point inside the holdout")
+        fig.suptitle(f"{ctx.label} (seed {ctx.seed}): transect {te.name}{hole_note}",
+                     fontsize=_plot.TEXT_SIZE + 1, y=1.0 - 0.12 / fig.get_size_inches()[1],
+                     va="top")
+        fig.text(0.01, 1.0 - (0.55 + label_h - 0.14) / fig.get_size_inches()[1],
+                 f"labels: {caption}", fontsize=_plot.TEXT_SIZE - 1, color="0.3", va="bottom")
+
+        if self.show_error:
+            ax_err = axes[2]
+            bce = per_image_bce(te.images, te.reconstructions)
+            xlim = (-0.5, top_strip.shape[1] - 0.5)
+            for i in np.flatnonzero(in_hole):
+                x0, _, x1, _ = _plot.tile_box(int(i), n, h, w, pad)
+                ax_err.axvspan(x0, x1, color=_plot.HOLE_COLOUR, alpha=0.15, linewidth=0)
+            ax_err.plot(centres, bce, color="0.25", linewidth=1.2, zorder=3)
+            ax_err.scatter(centres[~in_hole], bce[~in_hole], s=16, color="0.25", zorder=4,
+                           label="outside the holdout")
+            if n_hole:
+                ax_err.scatter(centres[in_hole], bce[in_hole], s=34, marker="D",
+                               color=_plot.HOLE_COLOUR, edgecolor="black", linewidth=0.5,
+                               zorder=5, label="inside the holdout")
+            ax_err.set_xlim(*xlim)
+            ax_err.set_xticks(centres[shown])
+            ax_err.set_xticklabels([f"{float(te.t[i]):.2f}" for i in shown]
+                                   if len(te.t) == n else [str(i) for i in shown],
+                                   fontsize=_plot.TEXT_SIZE - 1)
+            ax_err.tick_params(axis="both", labelsize=_plot.TEXT_SIZE - 1)
+            ax_err.set_xlabel("t along the transect", fontsize=_plot.TEXT_SIZE)
+            _plot.row_label(ax_err, "BCE per\nimage")
+            ax_err.grid(True, axis="y", alpha=0.3)
+            finite = bce[np.isfinite(bce)]
+            if finite.size:
+                lo, hi = float(finite.min()), float(finite.max())
+                margin = 0.1 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-3)
+                ax_err.set_ylim(max(0.0, lo - margin), hi + margin)
+        return _plot.save_figure(fig, path)

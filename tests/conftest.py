@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import toy_plugins  # noqa: E402
+
+from zsbench.registry import Registry  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+TOY_SUITE = """
+[suite]
+name = "toy"
+seeds = [0, 1]
+
+[dataset]
+plugin = "toy"
+n_samples = 300
+
+[[holdout]]
+shape = "ball"
+center = { a = 0.5, b = 0.5 }
+radius = 0.2
+
+[[transect]]
+name = "T"
+start = { a = 0.0, b = 0.5 }
+end = { a = 1.0, b = 0.5 }
+points = 9
+
+[[model]]
+plugin = "linear"
+label = "pca2"
+
+[[model]]
+plugin = "linear"
+label = "pca1-weighted"
+latent_dim = 1
+weighting = "low_b"
+
+[[metric]]
+plugin = "mse"
+
+[profiles.smoke]
+dataset.n_samples = 120
+model.latent_dim = 1
+"""
+
+
+@pytest.fixture(scope="session")
+def toy_registry() -> Registry:
+    return Registry(extra=[toy_plugins])
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path):  # noqa: ANN201
+    def write(text: str = TOY_SUITE, name: str = "suite.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write

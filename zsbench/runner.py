@@ -1,0 +1,268 @@
+"""The runner: dataset -> splits -> for each model x seed: train, evaluate, record.
+
+The unit of work is a :class:`Job` (one model configuration and one seed); ``run_job`` turns
+it into a :class:`JobResult` and never raises for a failing model: the failure is recorded
+and the other jobs go on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsbench.errors import ZsbenchError
+from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval
+from zsbench.registry import Registry
+from zsbench.suite import Suite, describe_split_problem
+
+SPLIT_NAMES = ("train", "validation", "test", "hole")
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, C, H, W]`` -> float32 in [0, 1] (float input is passed through)."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255.0)
+    return np.asarray(images, dtype=np.float32)
+
+
+@dataclass
+class PreparedData:
+    """The dataset cut into splits, with the transects rendered. Shared by every job."""
+
+    dataset: Dataset
+    splits: dict[str, Split]
+    transects: list[TransectEval]
+    counts: dict[str, int]
+
+    @property
+    def space(self) -> Any:
+        return self.dataset.space
+
+
+def prepare_data(suite: Suite, registry: Registry, *, render: bool = True) -> PreparedData:
+    """Load the dataset and split it: the hole is every point inside the holdout; of the
+    rest, ``test_fraction`` is held out as "test", ``validation_fraction`` as "validation",
+    and the remainder trains. Deterministic from ``suite.data_seed``. With ``render=False``
+    only factors are computed (for validation) where the dataset allows it."""
+    dataset: Dataset = registry.create("dataset", suite.dataset.plugin, suite.dataset.params)
+    space = dataset.space
+    if render or not dataset.renderable:
+        factors, images = dataset.load(seed=suite.data_seed)
+    else:
+        factors, images = dataset.factors(seed=suite.data_seed), None
+    factors = np.asarray(factors, dtype=np.float64)
+    n = len(factors)
+    if suite.holdout is not None:
+        depth = suite.holdout.depth(factors, space)
+        in_hole = suite.holdout.contains(factors, space)
+    else:
+        depth, in_hole = None, np.zeros(n, dtype=bool)
+    rng = np.random.default_rng(suite.data_seed)
+    outside = np.flatnonzero(~in_hole)
+    outside = outside[rng.permutation(len(outside))]
+    n_test = int(round(suite.splits.test_fraction * len(outside)))
+    n_val = int(round(suite.splits.validation_fraction * len(outside)))
+    index = {
+        "test": np.sort(outside[:n_test]),
+        "validation": np.sort(outside[n_test:n_test + n_val]),
+        "train": np.sort(outside[n_test + n_val:]),
+        "hole": np.flatnonzero(in_hole),
+    }
+    describe_split_problem(suite, n, len(index["hole"]), len(index["train"]))
+    splits: dict[str, Split] = {}
+    for name in SPLIT_NAMES:
+        idx = index[name]
+        if name == "hole" and suite.holdout is None:
+            continue
+        if name == "validation" and len(idx) == 0:
+            continue
+        imgs = to_float(images[idx]) if images is not None else np.empty((len(idx), 0, 0, 0),
+                                                                        np.float32)
+        splits[name] = Split(factors=factors[idx], images=imgs,
+                             depth=None if depth is None else depth[idx])
+    transects = []
+    if render:
+        for t in suite.transects:
+            in_t = (suite.holdout.contains(t.points, space) if suite.holdout is not None
+                    else np.zeros(len(t.points), dtype=bool))
+            transects.append(TransectEval(name=t.name, t=t.t, factors=t.points,
+                                          images=to_float(dataset.render(t.points)),
+                                          reconstructions=np.empty(0), latents=np.empty(0),
+                                          in_hole=in_t))
+    counts = {name: len(s) for name, s in splits.items()}
+    counts["total"] = n
+    return PreparedData(dataset=dataset, splits=splits, transects=transects, counts=counts)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model configuration trained and evaluated under one seed."""
+
+    label: str
+    plugin: str
+    params: dict[str, Any]
+    weighting: str | None
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}/seed{self.seed}"
+
+
+@dataclass
+class JobResult:
+    """What one job produced. ``scores`` maps a score name to ``{"value", "higher_is_better",
+    "headline", "metric"}``; ``status`` is "ok" or "failed"."""
+
+    label: str
+    plugin: str
+    seed: int
+    status: str
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    detail: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobResult:
+        return cls(**d)
+
+
+def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
+    """Every model x seed of the suite, models outermost."""
+    return [Job(label=m.label, plugin=m.plugin, params=dict(m.params), weighting=m.weighting,
+                seed=s) for m in suite.models for s in (seeds or suite.seeds)]
+
+
+def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
+             holdout: Any) -> EvalContext:
+    """Encode and reconstruct every split and transect once, for all metrics and outputs."""
+    latents, recons = {}, {}
+    for name, split in data.splits.items():
+        if len(split) == 0:
+            z = np.zeros((0, 0))
+            latents[name], recons[name] = z, split.images.copy()
+            continue
+        latents[name] = np.asarray(model.encode(split.images))
+        recons[name] = np.asarray(model.decode(latents[name]), dtype=np.float32)
+    transects = []
+    for t in data.transects:
+        z = np.asarray(model.encode(t.images))
+        transects.append(TransectEval(name=t.name, t=t.t, factors=t.factors, images=t.images,
+                                      reconstructions=np.asarray(model.decode(z), np.float32),
+                                      latents=z, in_hole=t.in_hole))
+    return EvalContext(dataset=data.dataset, space=data.dataset.space, model=model,
+                       label=label, seed=seed, splits=data.splits, latents=latents,
+                       reconstructions=recons, transects=transects, holdout=holdout)
+
+
+def _check_outputs(label: str, name: str, arr: np.ndarray, expected_rows: int) -> None:
+    if arr.ndim < 2 or len(arr) != expected_rows:
+        raise ZsbenchError(f'model "{label}": {name} returned shape {list(arr.shape)} for '
+                           f"{expected_rows} inputs.")
+    if not np.isfinite(arr).all():
+        raise ZsbenchError(f'model "{label}": {name} returned NaN or infinite values. Fix: '
+                           "check the training loss and learning rate of this model.")
+
+
+def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
+            run_dir: Path | None, *, log: Callable[[str], None] = lambda s: None) -> JobResult:
+    """Train, checkpoint, evaluate and score one job. Never raises for a failing model."""
+    result = JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="ok")
+    t0 = time.perf_counter()
+    stage = "creating"
+    try:
+        model: Model = registry.create("model", job.plugin, job.params)
+        weights = None
+        if job.weighting is not None:
+            weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
+        validation = data.splits.get("validation")
+        stage = "training"
+        model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
+                  validation=None if validation is None else validation.images)
+        result.timings["train_s"] = time.perf_counter() - t0
+        result.training = dict(model.training_summary())
+        if run_dir is not None:
+            stage = "saving"
+            ckpt = run_dir / "checkpoints" / f"{_safe(job.label)}-seed{job.seed}.pt"
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            model.save(ckpt)
+            result.files.append(str(ckpt.relative_to(run_dir)))
+        stage = "evaluating"
+        t1 = time.perf_counter()
+        ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout)
+        for name in ctx.latents:
+            if len(data.splits[name]):
+                _check_outputs(job.label, f"encode on {name}", ctx.latents[name],
+                               len(data.splits[name]))
+                _check_outputs(job.label, f"decode on {name}", ctx.reconstructions[name],
+                               len(data.splits[name]))
+        result.timings["evaluate_s"] = time.perf_counter() - t1
+    except Exception as exc:  # a failing model must not take the others down
+        result.status = "failed"
+        result.error = f"{stage}: {type(exc).__name__}: {exc}" if not isinstance(
+            exc, ZsbenchError) else f"{stage}: {exc}"
+        result.detail = traceback.format_exc()
+        result.timings["total_s"] = time.perf_counter() - t0
+        return result
+
+    t2 = time.perf_counter()
+    for spec in suite.metrics:
+        try:
+            metric = registry.create("metric", spec.plugin, spec.params)
+            for name, score in metric.compute(ctx).items():
+                result.scores[name] = {"value": float(score.value),
+                                       "higher_is_better": bool(score.higher_is_better),
+                                       "headline": bool(score.headline),
+                                       "metric": spec.plugin}
+        except Exception as exc:
+            result.warnings.append(f'metric "{spec.plugin}" failed: {type(exc).__name__}: {exc}')
+    result.timings["metrics_s"] = time.perf_counter() - t2
+    if run_dir is not None and suite.outputs:
+        t3 = time.perf_counter()
+        folder = run_dir / "pictures" / _safe(job.label) / f"seed{job.seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for spec in suite.outputs:
+            try:
+                out = registry.create("output", spec.plugin, spec.params)
+                for p in out.write(ctx, folder):
+                    result.files.append(str(Path(p).relative_to(run_dir)))
+            except Exception as exc:
+                result.warnings.append(f'output "{spec.plugin}" failed: '
+                                       f"{type(exc).__name__}: {exc}")
+        result.timings["outputs_s"] = time.perf_counter() - t3
+    result.timings["total_s"] = time.perf_counter() - t0
+    for w in result.warnings:
+        log(f"warning: {job.key}: {w}")
+    return result
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
+
+
+@dataclass
+class RunInfo:
+    """What observer hooks see of a run."""
+
+    suite: Suite
+    run_dir: Path | None
+    jobs: list[Job]
+    started: float = field(default_factory=time.time)
+
+
+def stderr_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,527 @@
+"""Suites: TOML files that say which dataset, holdouts, transects, models, metrics and
+outputs a run uses. ``load_suite`` reads, applies a profile and validates everything it can
+before any training starts; every problem is a :class:`SuiteError` naming the file, the key
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+import numpy as np
+
+from zsbench.errors import DataError, PluginParameterError, SuiteError, ZsbenchError, did_you_mean
+from zsbench.plugin import Dataset
+from zsbench.regions import REGION_SHAPES, Region, Transect, region_from_config, union_of
+from zsbench.registry import Registry, check_params
+from zsbench.space import LatentSpace
+
+SECTIONS: dict[str, str] = {
+    "suite": "table",
+    "dataset": "table",
+    "splits": "table",
+    "holdout": "array of tables",
+    "transect": "array of tables",
+    "model": "array of tables",
+    "metric": "array of tables",
+    "output": "array of tables",
+    "leaderboard": "table",
+    "tolerances": "table",
+    "profiles": "table",
+}
+SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
+SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float}
+LEADERBOARD_KEYS = {"columns": list, "sort": str}
+TRANSECT_KEYS = {"name", "start", "end", "through", "direction", "points", "fixed"}
+MODEL_RESERVED = {"plugin", "label", "weighting"}
+
+
+@dataclass
+class PluginSpec:
+    """A plugin chosen by a suite: its ``plugin`` name, ``params`` and where it was given."""
+
+    plugin: str
+    params: dict[str, Any]
+    key: str
+
+
+@dataclass
+class ModelSpec(PluginSpec):
+    """A model entry: ``label`` names its leaderboard row; ``weighting`` names one of the
+    dataset's per-sample weightings."""
+
+    label: str = ""
+    weighting: str | None = None
+
+
+@dataclass
+class SplitSpec:
+    test_fraction: float = 0.1
+    validation_fraction: float = 0.0
+
+
+@dataclass
+class Suite:
+    """A validated suite, with the profile applied."""
+
+    path: Path
+    text: str
+    profile: str | None
+    config: dict[str, Any]
+    name: str
+    description: str
+    seeds: list[int]
+    data_seed: int
+    dataset: PluginSpec
+    splits: SplitSpec
+    holdout: Region | None
+    transects: list[Transect]
+    models: list[ModelSpec]
+    metrics: list[PluginSpec]
+    outputs: list[PluginSpec]
+    leaderboard: dict[str, Any] = field(default_factory=dict)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 of the resolved configuration (profile applied), canonical JSON."""
+        blob = json.dumps(self.config, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    """Validation helpers that know the file being read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, fix: str | None = None) -> SuiteError:
+        return SuiteError(str(self.path), key, problem, fix)
+
+    def keys(self, table: Mapping[str, Any], allowed: typing.Iterable[str], key: str) -> None:
+        allowed = list(allowed)
+        for k in table:
+            if k not in allowed:
+                guess = did_you_mean(k, allowed)
+                hint = f'did you mean "{guess}"? ' if guess else ""
+                raise self.fail(f"{key}.{k}" if key else k, "unknown key.",
+                                f"{hint}allowed keys here: {', '.join(allowed)}.")
+
+    def typed(self, table: Mapping[str, Any], key: str, name: str, kind: type,
+              required: bool = False) -> Any:
+        if name not in table:
+            if required:
+                raise self.fail(f"{key}.{name}", "is missing.",
+                                f"add {name} = ... ({_type_name(kind())}).")
+            return None
+        value = table[name]
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise self.fail(f"{key}.{name}", f"expected {_type_name(kind())}, got "
+                            f"{_type_name(value)} ({value!r}).")
+        return value
+
+    def point(self, value: Any, key: str, space: LatentSpace, *, partial: bool = True,
+              inside: bool = True) -> dict[str, float]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table of factor values like "
+                            f"{{ {space.names[0]} = ... }}, got {_type_name(value)}.")
+        for name, v in value.items():
+            if name not in space.names:
+                guess = did_you_mean(name, space.names)
+                hint = f'did you mean "{guess}"? ' if guess else ""
+                raise self.fail(f"{key}.{name}", f'"{name}" is not a factor of this dataset.',
+                                f"{hint}factors: {', '.join(space.names)}.")
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise self.fail(f"{key}.{name}", f"expected a number, got {_type_name(v)}.")
+            if inside:
+                lo, hi = space[name].bounds
+                if not lo - 1e-9 <= v <= hi + 1e-9:
+                    raise self.fail(f"{key}.{name}",
+                                    f"{v:g} lies outside the latent space ({name} in "
+                                    f"[{lo:g}, {hi:g}]).", "choose a value inside the bounds.")
+        if not partial:
+            missing = [n for n in space.names if n not in value]
+            if missing:
+                raise self.fail(key, f"misses factor(s) {', '.join(missing)}.",
+                                "name every factor, or give the rest in `fixed = {...}`.")
+        return {k: float(v) for k, v in value.items()}
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any]]:
+    if not path.is_file():
+        raise SuiteError(str(path), "", "no such suite file.",
+                         "check the path; the standard suites are in suites/.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(str(path), "", f"is not valid TOML: {exc}.",
+                         "fix the syntax at the line and column given.") from exc
+
+
+def _apply_profile(check: _Checker, config: dict[str, Any], profile: str,
+                   registry: Registry) -> dict[str, Any]:
+    """Overlay ``[profiles.NAME]`` on the config. In an array section (``model``,
+    ``metric``, ...) ``section.LABEL.KEY`` targets one entry (by label, name or plugin) and
+    ``section.KEY`` sets KEY on every entry whose plugin accepts it."""
+    profiles = config.get("profiles", {})
+    if profile not in profiles:
+        listed = ", ".join(sorted(profiles)) or "none"
+        guess = did_you_mean(profile, profiles)
+        hint = f'did you mean "{guess}"? ' if guess else ""
+        raise check.fail(f"profiles.{profile}", f'no profile "{profile}" in this suite.',
+                         f"{hint}profiles defined: {listed}.")
+    config = copy.deepcopy(config)
+    for section, values in profiles[profile].items():
+        key = f"profiles.{profile}.{section}"
+        check.keys({section: 0}, [s for s in SECTIONS if s != "profiles"], f"profiles.{profile}")
+        if not isinstance(values, dict):
+            raise check.fail(key, f"expected overrides like {section}.KEY = VALUE.")
+        if SECTIONS[section] == "table":
+            config.setdefault(section, {}).update(values)
+            continue
+        entries = config.get(section, [])
+        by_label = {str(e.get("label", e.get("name", e.get("plugin")))): e for e in entries}
+        for k, v in values.items():
+            if k in by_label and isinstance(v, dict):
+                by_label[k].update(v)
+                continue
+            takers = [e for e in entries if _accepts_key(registry, section, e, k)]
+            if not takers:
+                raise check.fail(f"{key}.{k}", f'no [[{section}]] entry is labelled "{k}" or '
+                                 f'accepts the key "{k}".',
+                                 f"labels: {', '.join(by_label) or 'none'}.")
+            for e in takers:
+                e[k] = copy.deepcopy(v)
+    return config
+
+
+def _accepts_key(registry: Registry, section: str, entry: dict[str, Any], key: str) -> bool:
+    if section == "transect":
+        return key in TRANSECT_KEYS
+    if section == "holdout":
+        return key in REGION_SHAPES.get(entry.get("shape", ""), (None, {}))[1]
+    if key in MODEL_RESERVED - {"plugin"}:
+        return True
+    try:
+        return key in registry.get(section, str(entry.get("plugin"))).cls.parameters()
+    except ZsbenchError:
+        return False
+
+
+def _sweep(check: _Checker, spec_key: str, cls: type, params: dict[str, Any]
+           ) -> list[dict[str, Any]]:
+    """Expand list values of parameters that do not take lists into a grid of variants."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:
+        hints = {}
+    swept = {}
+    for k, v in params.items():
+        if isinstance(v, list) and k in hints:
+            from zsbench.registry import _type_ok
+            if not _type_ok(v, hints[k]):
+                if not v:
+                    raise check.fail(f"{spec_key}.{k}", "an empty sweep list.",
+                                     "give at least one value.")
+                swept[k] = v
+    if not swept:
+        return [params]
+    variants = []
+    for combo in itertools.product(*swept.values()):
+        p = dict(params)
+        p.update(dict(zip(swept, combo)))
+        variants.append(p)
+    return variants
+
+
+def load_suite(path: str | Path, *, profile: str | None = None,
+               registry: Registry | None = None) -> Suite:
+    """Read, resolve and validate a suite file."""
+    path = Path(path)
+    registry = registry or Registry()
+    check = _Checker(path)
+    text, config = _read(path)
+    for section, value in config.items():
+        if section not in SECTIONS:
+            check.keys({section: value}, SECTIONS, "")
+        expected = SECTIONS[section]
+        if expected == "table" and not isinstance(value, dict):
+            raise check.fail(section, f"expected a table [{section}], got {_type_name(value)}.")
+        if expected == "array of tables" and not (
+                isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            raise check.fail(section, f"expected an array of tables [[{section}]].")
+    if profile is not None:
+        config = _apply_profile(check, config, profile, registry)
+    resolved = {k: v for k, v in config.items() if k != "profiles"}
+
+    # [suite]
+    meta = config.get("suite", {})
+    check.keys(meta, SUITE_KEYS, "suite")
+    name = check.typed(meta, "suite", "name", str) or path.stem
+    description = check.typed(meta, "suite", "description", str) or ""
+    seeds = check.typed(meta, "suite", "seeds", list)
+    seeds = [0] if seeds is None else seeds
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise check.fail("suite.seeds", f"expected a non-empty array of integers, got {seeds!r}.",
+                         "e.g. seeds = [0, 1, 2].")
+    if len(set(seeds)) != len(seeds):
+        raise check.fail("suite.seeds", f"repeats a seed: {seeds}.", "list each seed once.")
+    data_seed = check.typed(meta, "suite", "data_seed", int)
+    data_seed = 0 if data_seed is None else data_seed
+
+    # [dataset]
+    if "dataset" not in config:
+        raise check.fail("dataset", "is missing.",
+                         f'add [dataset] with plugin = "..." (one of: '
+                         f'{", ".join(registry.names("dataset"))}).')
+    dataset_spec = _plugin_spec(check, registry, "dataset", config["dataset"], "dataset")
+    dataset_cls = registry.get("dataset", dataset_spec.plugin).cls
+    dataset: Dataset = dataset_cls(**dataset_spec.params)
+    try:
+        space = dataset.space
+    except ZsbenchError as exc:
+        raise check.fail("dataset", str(exc)) from exc
+
+    # [splits]
+    splits_cfg = config.get("splits", {})
+    check.keys(splits_cfg, SPLIT_KEYS, "splits")
+    splits = SplitSpec()
+    for k in SPLIT_KEYS:
+        v = check.typed(splits_cfg, "splits", k, float)
+        if v is not None:
+            if not 0 <= v < 1:
+                raise check.fail(f"splits.{k}", f"{v!r} is not a fraction in [0, 1).")
+            setattr(splits, k, float(v))
+    if splits.test_fraction + splits.validation_fraction >= 0.9:
+        raise check.fail("splits", "test_fraction + validation_fraction leave under 10 % of "
+                         "the data for training.", "lower them.")
+
+    # [[holdout]]
+    regions = [_region(check, r, f"holdout[{i}]", space)
+               for i, r in enumerate(config.get("holdout", []))]
+    holdout = union_of(regions)
+
+    # [[transect]]
+    transects = []
+    for i, t in enumerate(config.get("transect", [])):
+        transects.append(_transect(check, t, f"transect[{i}]", space, holdout))
+    if transects and not dataset.renderable:
+        raise check.fail("transect", f'dataset "{dataset_spec.plugin}" cannot render arbitrary '
+                         "points, so it has no transects.", "remove the [[transect]] tables.")
+    names = [t.name for t in transects]
+    if len(set(names)) != len(names):
+        raise check.fail("transect", f"two transects share a name: {names}.",
+                         "give each a unique name.")
+
+    # [[model]]
+    if not config.get("model"):
+        raise check.fail("model", "no model given.", 'add [[model]] with plugin = "...".')
+    models: list[ModelSpec] = []
+    weightings = dataset.weightings()
+    for i, entry in enumerate(config["model"]):
+        key = f"model[{i}]"
+        plugin = check.typed(entry, key, "plugin", str, required=True)
+        cls = _lookup(check, registry, "model", plugin, f"{key}.plugin")
+        label = check.typed(entry, key, "label", str) or plugin
+        weighting = check.typed(entry, key, "weighting", str)
+        if weighting is not None and weighting not in weightings:
+            guess = did_you_mean(weighting, weightings)
+            hint = f'did you mean "{guess}"? ' if guess else ""
+            raise check.fail(f"{key}.weighting",
+                             f'dataset "{dataset_spec.plugin}" has no weighting "{weighting}".',
+                             f"{hint}available: {', '.join(sorted(weightings)) or 'none'}.")
+        params = {k: v for k, v in entry.items() if k not in MODEL_RESERVED}
+        variants = _sweep(check, key, cls, params)
+        for p in variants:
+            _check_params(check, "model", plugin, cls, p, key)
+            suffix = ""
+            if len(variants) > 1:
+                suffix = "[" + ",".join(f"{k}={p[k]}" for k in p if p[k] != params[k] or
+                                        isinstance(params[k], list)) + "]"
+            models.append(ModelSpec(plugin=plugin, params=p, key=key, label=label + suffix,
+                                    weighting=weighting))
+    labels = [m.label for m in models]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise check.fail("model", f"two models share the label {dupes[0]!r}.",
+                         'give each [[model]] a unique label = "...".')
+
+    metrics = [_plugin_spec(check, registry, "metric", m, f"metric[{i}]")
+               for i, m in enumerate(config.get("metric", []))]
+    if not metrics:
+        raise check.fail("metric", "no metric given.",
+                         f'add [[metric]] with plugin = "..." (one of: '
+                         f'{", ".join(registry.names("metric"))}).')
+    outputs = [_plugin_spec(check, registry, "output", m, f"output[{i}]")
+               for i, m in enumerate(config.get("output", []))]
+
+    board = config.get("leaderboard", {})
+    check.keys(board, LEADERBOARD_KEYS, "leaderboard")
+    columns = check.typed(board, "leaderboard", "columns", list)
+    if columns is not None and not all(isinstance(c, str) for c in columns):
+        raise check.fail("leaderboard.columns", "expected an array of score names.")
+    check.typed(board, "leaderboard", "sort", str)
+
+    suite = Suite(path=path, text=text, profile=profile, config=resolved, name=name,
+                  description=description, seeds=list(seeds), data_seed=data_seed,
+                  dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
+                  models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
+                  tolerances=dict(config.get("tolerances", {})))
+    return suite
+
+
+def _lookup(check: _Checker, registry: Registry, kind: str, plugin: str, key: str) -> type:
+    try:
+        return registry.get(kind, plugin).cls
+    except ZsbenchError as exc:
+        raise check.fail(key, str(exc)) from exc
+
+
+def _check_params(check: _Checker, kind: str, plugin: str, cls: type, params: dict[str, Any],
+                  key: str) -> None:
+    try:
+        check_params(kind, plugin, cls, params)
+    except PluginParameterError as exc:
+        raise check.fail(f"{key}.{exc.key}", f'{kind} plugin "{plugin}": {exc.problem}',
+                         exc.fix) from exc
+
+
+def _plugin_spec(check: _Checker, registry: Registry, kind: str, entry: dict[str, Any],
+                 key: str) -> PluginSpec:
+    plugin = check.typed(entry, key, "plugin", str, required=True)
+    cls = _lookup(check, registry, kind, plugin, f"{key}.plugin")
+    params = {k: v for k, v in entry.items() if k != "plugin"}
+    _check_params(check, kind, plugin, cls, params, key)
+    return PluginSpec(plugin=plugin, params=params, key=key)
+
+
+def _region(check: _Checker, cfg: Any, key: str, space: LatentSpace) -> Region:
+    if not isinstance(cfg, dict):
+        raise check.fail(key, f"expected a table with shape = ..., got {_type_name(cfg)}.")
+    shape = check.typed(cfg, key, "shape", str, required=True)
+    if shape not in REGION_SHAPES:
+        guess = did_you_mean(shape, REGION_SHAPES)
+        hint = f'did you mean "{guess}"? ' if guess else ""
+        raise check.fail(f"{key}.shape", f'unknown shape "{shape}".',
+                         f"{hint}shapes: {', '.join(REGION_SHAPES)}.")
+    _, fields = REGION_SHAPES[shape]
+    check.keys(cfg, ["shape", *fields], key)
+    for fname, ftype in fields.items():
+        optional = ftype.endswith("?")
+        ftype = ftype.rstrip("?")
+        fkey = f"{key}.{fname}"
+        if fname not in cfg:
+            if optional:
+                continue
+            raise check.fail(fkey, "is missing.", f"a {shape} needs: "
+                             f"{', '.join(f for f, t in fields.items() if not t.endswith('?'))}.")
+        value = cfg[fname]
+        if ftype == "number":
+            v = check.typed(cfg, key, fname, float)
+            if fname in ("radius", "outer") and v <= 0:
+                raise check.fail(fkey, f"must be positive, got {v!r}.")
+        elif ftype == "table":
+            inside = fname in ("center", "low", "high")
+            check.point(value, fkey, space, inside=inside)
+            if fname == "scale" and any(v <= 0 for v in value.values()):
+                raise check.fail(fkey, "scales must be positive.")
+        elif ftype == "regions":
+            if not isinstance(value, list) or not value:
+                raise check.fail(fkey, "expected a non-empty array of region tables.")
+        elif ftype == "region":
+            if not isinstance(value, dict):
+                raise check.fail(fkey, "expected a region table.")
+    if shape == "annulus" and cfg["inner"] >= cfg["outer"]:
+        raise check.fail(f"{key}.inner", "inner must be smaller than outer.")
+    if shape == "box":
+        if set(cfg["low"]) != set(cfg["high"]):
+            raise check.fail(key, "low and high must name the same factors.")
+        for k in cfg["low"]:
+            if cfg["low"][k] >= cfg["high"][k]:
+                raise check.fail(f"{key}.low.{k}", "low must be below high.")
+
+    def build(sub: Any, index: int | None) -> Region:
+        return _region(check, sub, f"{key}.regions[{index}]" if index is not None
+                       else f"{key}.region", space)
+
+    return region_from_config(cfg, build)
+
+
+def _transect(check: _Checker, cfg: dict[str, Any], key: str, space: LatentSpace,
+              holdout: Region | None) -> Transect:
+    check.keys(cfg, TRANSECT_KEYS, key)
+    name = check.typed(cfg, key, "name", str, required=True)
+    points = check.typed(cfg, key, "points", int)
+    points = 15 if points is None else points
+    if points < 2:
+        raise check.fail(f"{key}.points", f"needs at least 2 points, got {points}.")
+    fixed = check.point(cfg.get("fixed", {}), f"{key}.fixed", space)
+    if "through" in cfg or "direction" in cfg:
+        through = cfg.get("through")
+        direction = cfg.get("direction")
+        if direction is None:
+            raise check.fail(f"{key}.direction", "is missing.",
+                             "with `through`, give direction = { factor = ... }.")
+        d = check.point(direction, f"{key}.direction", space, inside=False)
+        if through == "hole" or through is None:
+            anchor = holdout.anchor() if holdout is not None else None
+            if anchor is None:
+                raise check.fail(f"{key}.through", "there is no holdout centre to pass through.",
+                                 "give through = { factor = ... } explicitly.")
+            centre = anchor
+        else:
+            centre = check.point(through, f"{key}.through", space)
+        c = space.point(centre, fill=fixed)
+        try:
+            return Transect.through(name, space, c, space.point(d, fill={n: 0.0 for n in space.names}),
+                                    points)
+        except DataError as exc:
+            raise check.fail(key, str(exc)) from exc
+    for end in ("start", "end"):
+        if end not in cfg:
+            raise check.fail(f"{key}.{end}", "is missing.",
+                             "give start and end points, or through + direction.")
+    start = check.point({**fixed, **cfg["start"]}, f"{key}.start", space, partial=False)
+    end_ = check.point({**fixed, **cfg["end"]}, f"{key}.end", space, partial=False)
+    t = Transect.between(name, space.point(start), space.point(end_), points)
+    inside = space.contains(t.points)
+    if not inside.all():
+        raise check.fail(key, "the transect leaves the latent space.",
+                         f"keep it within {space.describe()}.")
+    return t
+
+
+def describe_split_problem(suite: Suite, n_total: int, n_hole: int, n_train: int) -> None:
+    """Raise a SuiteError when the holdout empties the hole or leaves no training data."""
+    check = _Checker(suite.path)
+    if suite.holdout is not None and n_hole == 0:
+        raise check.fail("holdout", f"the holdout contains none of the {n_total} data points, "
+                         "so there is nothing to test inside the hole.",
+                         "enlarge the region, move it inside the data, or add samples.")
+    if n_train < 2:
+        raise check.fail("holdout", f"the holdout and the test split leave {n_train} of "
+                         f"{n_total} points for training.",
+                         "shrink the region or lower splits.test_fraction.")
