@@ -42,9 +42,10 @@ def _chunked(images: np.ndarray, reconstructions: np.ndarray,
     n = x.shape[0]
     out = np.empty(n, dtype=np.float64)
     for start in range(0, n, _CHUNK):
-        xs = x[start:start + _CHUNK].astype(np.float64, copy=False).reshape(min(_CHUNK, n - start), -1)
-        rs = r[start:start + _CHUNK].astype(np.float64, copy=False).reshape(xs.shape[0], -1)
-        out[start:start + _CHUNK] = per_chunk(xs, rs)
+        stop = min(start + _CHUNK, n)
+        xs = x[start:stop].astype(np.float64, copy=False).reshape(stop - start, -1)
+        rs = r[start:stop].astype(np.float64, copy=False).reshape(stop - start, -1)
+        out[start:stop] = per_chunk(xs, rs)
     return out
 
 

@@ -155,7 +155,8 @@ class Probe(Metric):
         chosen = select_neighbors(x, targets, candidates, cv)
         fitted = []
         for (y, classify), k in zip(targets, chosen):
-            knn = KNeighborsClassifier(n_neighbors=k) if classify else KNeighborsRegressor(n_neighbors=k)
+            knn = (KNeighborsClassifier(n_neighbors=k) if classify
+                   else KNeighborsRegressor(n_neighbors=k))
             fitted.append(Pipeline([("scale", StandardScaler()), ("knn", knn)]).fit(x, y))
         return fitted
 
@@ -223,7 +224,9 @@ class Probe(Metric):
                 model = fitted.get(name)
                 for split in EVAL_SPLITS:
                     data = evals[split]
-                    pred = model.predict(data[0]) if model is not None and data is not None else None
+                    pred = None
+                    if model is not None and data is not None:
+                        pred = model.predict(data[0])
                     if classify:
                         acc = f1 = NAN
                         if pred is not None:

@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from zsbench.errors import DataError
 
 if TYPE_CHECKING:
-    from zsbench.plugin import Model
+    from zsbench.plugin import EvalContext, Model
 
 DPI: int = 110
 """Resolution of every saved picture (dots per inch)."""
@@ -250,3 +250,13 @@ def strip_rows(title: str, labels: Sequence[str], strips: Sequence[np.ndarray], 
         fig.text(0.5, 1.0 - 0.32 / fig_h, subtitle, fontsize=TEXT_SIZE - 1, color="0.3",
                  ha="center", va="top")
     return save_figure(fig, path)
+
+
+def train_latents(ctx: EvalContext) -> np.ndarray:
+    """The training latent means ``[N, D]`` (N > 0), validated."""
+    if "train" not in ctx.latents:
+        raise DataError('the evaluation context has no "train" latents.')
+    z = np.asarray(ctx.latents["train"], dtype=np.float64)
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise DataError(f"train latents must have shape [N, D] with N, D > 0, got {list(z.shape)}.")
+    return z

@@ -118,7 +118,7 @@ class ErrorMap(Output):
         ax = fig.add_axes((0.1, 0.17, 0.68, 0.71))
         cax = fig.add_axes((0.81, 0.17, 0.025, 0.71))
         n_total = sum(len(e) for _, _, e in points)
-        size = float(np.clip(6000.0 / max(n_total, 1), 4.0, 36.0))
+        size = float(np.clip(15000.0 / max(n_total, 1), 5.0, 40.0))
         handles: list[object] = []
         sc = None
         for s, factors, err in points:
@@ -191,7 +191,7 @@ class ErrorMap(Output):
                                  patheffects.Normal()])
             handles.append(Line2D([], [], color=_plot.HOLE_COLOUR, linewidth=2.2,
                                   label="holdout boundary"))
-            return "holdout outlined" + suffix
+            return ("holdout outlined" + suffix) if others else ""
         if finite.min() >= 0:
             ax.set_facecolor((0.91, 0.35, 0.05, 0.08))
             handles.append(Patch(facecolor=_plot.HOLE_COLOUR, alpha=0.15,

@@ -131,13 +131,13 @@ class LatentScatter(Output):
         ncols = min(n_f, 3)
         nrows = -(-n_f // ncols)
         panel_w, panel_h = 3.6, 3.0
-        fig_w, fig_h = ncols * panel_w + 0.3, nrows * panel_h + 0.9
+        fig_w, fig_h = ncols * panel_w + 0.8, nrows * panel_h + 0.9
         fig = _plot.new_figure(fig_w, fig_h)
         title = f"{ctx.label} (seed {ctx.seed}): latent means, {len(z_train)} train points"
         if p_hole is not None:
             title += f" (dots), {len(p_hole)} hole points (triangles)"
         fig.suptitle(title, fontsize=_plot.TEXT_SIZE + 1)
-        grid = fig.add_gridspec(nrows, ncols, left=0.65 / fig_w, right=1 - 0.15 / fig_w,
+        grid = fig.add_gridspec(nrows, ncols, left=0.65 / fig_w, right=1 - 0.7 / fig_w,
                                 top=1 - 0.65 / fig_h, bottom=0.5 / fig_h,
                                 wspace=0.45, hspace=0.5)
         for k, fname in enumerate(names):

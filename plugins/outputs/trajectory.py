@@ -6,19 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zsbench.errors import DataError, PluginParameterError
+from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Output
 from zsbench_plugins.outputs import _plot
-
-
-def train_latents(ctx: EvalContext) -> np.ndarray:
-    """The training latent means ``[N, D]`` (N > 0), validated."""
-    if "train" not in ctx.latents:
-        raise DataError('the evaluation context has no "train" latents.')
-    z = np.asarray(ctx.latents["train"], dtype=np.float64)
-    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
-        raise DataError(f"train latents must have shape [N, D] with N, D > 0, got {list(z.shape)}.")
-    return z
 
 
 class Trajectory(Output):
@@ -65,7 +55,7 @@ class Trajectory(Output):
 
     def trajectories(self, ctx: EvalContext) -> list[tuple[str, np.ndarray]]:
         """``(label, latents [steps, D])`` for every trajectory, in drawing order."""
-        z = train_latents(ctx)
+        z = _plot.train_latents(ctx)
         d = z.shape[1]
         planes = self._check(d)
         steps = int(self.steps)

@@ -130,7 +130,9 @@ class TransectStrips(Output):
             xlim = (-0.5, top_strip.shape[1] - 0.5)
             for i in np.flatnonzero(in_hole):
                 x0, _, x1, _ = _plot.tile_box(int(i), n, h, w, pad)
-                ax_err.axvspan(x0, x1, color=_plot.HOLE_COLOUR, alpha=0.15, linewidth=0)
+                # cover half the separators too, so neighbouring hole points form one band
+                ax_err.axvspan(x0 - pad / 2, x1 + pad / 2, color=_plot.HOLE_COLOUR,
+                               alpha=0.15, linewidth=0)
             ax_err.plot(centres, bce, color="0.25", linewidth=1.2, zorder=3)
             ax_err.scatter(centres[~in_hole], bce[~in_hole], s=16, color="0.25", zorder=4,
                            label="outside the holdout")

@@ -11,7 +11,6 @@ import numpy as np
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Output
 from zsbench_plugins.outputs import _plot
-from zsbench_plugins.outputs.trajectory import train_latents
 
 MAX_DEFAULT_PAIRS = 6
 """Grids drawn when ``pairs`` is not given: the first pairs (i < j) in order, at most this many."""
@@ -89,7 +88,7 @@ class Traversal(Output):
 
     def center_point(self, ctx: EvalContext) -> np.ndarray:
         """The latent ``[D]`` that the fixed latents keep."""
-        z = train_latents(ctx)
+        z = _plot.train_latents(ctx)
         return z.mean(axis=0) if self.center == "mean" else np.zeros(z.shape[1])
 
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:

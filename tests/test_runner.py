@@ -1,0 +1,162 @@
+"""The runner end to end on toy plugins: run folder, determinism, failure isolation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import toy_plugins
+from conftest import TOY_SUITE
+from zsbench import hookimpl
+from zsbench.cli import main
+from zsbench.registry import Registry
+from zsbench.results import leaderboard_frame, load_results
+from zsbench.run import run_suite
+from zsbench.runner import prepare_data
+from zsbench.suite import load_suite
+
+
+def test_splits_are_disjoint_and_respect_the_hole(toy_registry, write_suite) -> None:
+    suite = load_suite(write_suite(), registry=toy_registry)
+    data = prepare_data(suite, toy_registry)
+    space = data.space
+    assert suite.holdout.contains(data.splits["hole"].factors, space).all()
+    for name in ("train", "test"):
+        assert not suite.holdout.contains(data.splits[name].factors, space).any()
+        assert (data.splits[name].depth < 0).all()
+    assert (data.splits["hole"].depth >= 0).all()
+    total = sum(len(s) for s in data.splits.values())
+    assert total == data.counts["total"] == 300
+    assert data.splits["train"].images.dtype == np.float32
+    assert data.transects[0].images.shape == (9, 1, 8, 8)
+    assert data.transects[0].in_hole.tolist() == [False] * 3 + [True] * 3 + [False] * 3
+
+
+def test_run_writes_the_run_folder(toy_registry, write_suite, tmp_path: Path) -> None:
+    suite = load_suite(write_suite(), registry=toy_registry)
+    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "run", log=lambda s: None)
+    run = out.run_dir
+    for name in ("suite.toml", "manifest.json", "metrics.json", "metrics.csv", "leaderboard.md",
+                 "leaderboard.csv"):
+        assert (run / name).is_file(), name
+    assert (run / "suite.toml").read_text() == suite.path.read_text()
+    assert len(list((run / "checkpoints").glob("*"))) == 4
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["suite"]["config_hash"] == suite.config_hash
+    assert manifest["seeds"] == [0, 1]
+    assert manifest["device"] == "cpu"
+    assert {p["name"] for p in manifest["plugins"]} == {"toy", "linear", "mse"}
+    assert manifest["splits"]["hole"] > 0
+    assert all(j["status"] == "ok" for j in manifest["jobs"])
+    board = pd.read_csv(run / "leaderboard.csv", index_col=0)
+    assert list(board.index) == ["pca2", "pca1-weighted"]
+    assert "hole_mse" in board.columns and "hole_mse_std" in board.columns
+    assert "pca2" in out.leaderboard and "±" in out.leaderboard and "**" in out.leaderboard
+
+
+def test_same_suite_and_seed_give_identical_metrics(toy_registry, write_suite,
+                                                    tmp_path: Path) -> None:
+    suite = load_suite(write_suite(), registry=toy_registry)
+    a = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", log=lambda s: None)
+    b = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", log=lambda s: None)
+    assert [r.scores for r in a.results] == [r.scores for r in b.results]
+
+
+def test_failing_models_are_recorded_and_the_others_finish(toy_registry, write_suite,
+                                                           tmp_path: Path) -> None:
+    text = TOY_SUITE + """
+[[model]]
+plugin = "linear"
+label = "raises"
+mode = "boom"
+
+[[model]]
+plugin = "linear"
+label = "goes-nan"
+mode = "nan"
+"""
+    suite = load_suite(write_suite(text), registry=toy_registry)
+    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "run", log=lambda s: None)
+    status = {(r.label, r.seed): r.status for r in out.results}
+    assert status[("pca2", 0)] == status[("pca2", 1)] == "ok"
+    assert status[("raises", 0)] == status[("goes-nan", 1)] == "failed"
+    failed = {r.label: r.error for r in out.failed}
+    assert "planted failure" in failed["raises"]
+    assert "NaN" in failed["goes-nan"]
+    board = leaderboard_frame(out.results, ["hole_mse"])
+    assert board.loc["raises", "status"].startswith("failed: training: RuntimeError")
+    assert np.isnan(board.loc["raises", "hole_mse"])
+    assert np.isfinite(board.loc["pca2", "hole_mse"])
+    assert "failed" in out.leaderboard
+
+
+def test_cli_run_and_leaderboard(toy_registry, write_suite, tmp_path: Path, capsys,
+                                 monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    path = write_suite()
+    run_dir = tmp_path / "cli-run"
+    assert main(["run", str(path), "--profile", "smoke", "--out", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "pca2" in printed and str(run_dir) in printed
+    assert main(["leaderboard", str(run_dir)]) == 0
+    again = capsys.readouterr().out
+    assert again.strip() in printed
+    manifest, results = load_results(run_dir)
+    assert manifest["suite"]["profile"] == "smoke"
+    assert len(results) == 4
+
+
+def test_cli_errors_exit_2_with_one_paragraph(write_suite, tmp_path: Path, capsys,
+                                              monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    path = write_suite(TOY_SUITE.replace('plugin = "mse"', 'plugin = "mes"'))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert 'unknown metric plugin "mes"; did you mean "mse"?' in err
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert "not a zsbench run folder" in capsys.readouterr().err
+
+
+def test_cli_exit_3_when_a_job_failed(write_suite, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    path = write_suite(TOY_SUITE + '\n[[model]]\nplugin = "linear"\nlabel = "x"\nmode = "boom"\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 3
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    @hookimpl
+    def zsbench_run_start(self, run) -> None:  # noqa: ANN001
+        self.events.append(f"start {len(run.jobs)}")
+
+    @hookimpl
+    def zsbench_result_recorded(self, result) -> None:  # noqa: ANN001
+        self.events.append(f"result {result.label} {result.seed} {result.status}")
+
+    @hookimpl
+    def zsbench_run_end(self, leaderboard) -> None:  # noqa: ANN001
+        self.events.append(f"end {len(leaderboard)}")
+
+
+class BrokenObserver:
+    @hookimpl
+    def zsbench_result_recorded(self, result) -> None:  # noqa: ANN001
+        raise RuntimeError("tracker offline")
+
+
+def test_observer_hooks_see_the_run(write_suite, tmp_path: Path) -> None:
+    rec = Recorder()
+    registry = Registry(extra=[toy_plugins, rec, BrokenObserver()])
+    suite = load_suite(write_suite(), registry=registry)
+    logged: list[str] = []
+    run_suite(suite, registry=registry, run_dir=tmp_path / "r", log=logged.append)
+    assert rec.events[0] == "start 4"
+    assert rec.events[1:5] == ["result pca2 0 ok", "result pca2 1 ok",
+                               "result pca1-weighted 0 ok", "result pca1-weighted 1 ok"]
+    assert rec.events[-1] == "end 2"
+    assert any("tracker offline" in line for line in logged)
