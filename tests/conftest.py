@@ -52,6 +52,14 @@ model.latent_dim = 1
 """
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep every test's dataset and model cache out of the user's home."""
+    import os
+
+    os.environ["ZSBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("zsbench-cache"))
+
+
 @pytest.fixture(scope="session")
 def toy_registry() -> Registry:
     return Registry(extra=[toy_plugins])

@@ -52,7 +52,8 @@ class StubModel(Model):
     name = "stub"
 
 
-def _images(n: int, rng: np.random.Generator, shape: tuple[int, int, int] = (1, 4, 4)) -> np.ndarray:
+def _images(n: int, rng: np.random.Generator,
+            shape: tuple[int, int, int] = (1, 4, 4)) -> np.ndarray:
     return (rng.random((n, *shape)) > 0.5).astype(np.float32)
 
 
@@ -363,6 +364,8 @@ def test_probe_without_hole_and_bad_input() -> None:
         Probe(folds=1)
     with pytest.raises(PluginParameterError):
         Probe(neighbors=[])
+    with pytest.raises(PluginParameterError):
+        Probe(probes=["knn", "knn"])
 
 
 @pytest.mark.parametrize("classify", [False, True])

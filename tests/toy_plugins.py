@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -49,12 +52,17 @@ class LinearModel(Model):
 
     name = "linear"
 
-    def __init__(self, *, latent_dim: int = 2, mode: Literal["ok", "boom", "nan"] = "ok") -> None:
+    def __init__(self, *, latent_dim: int = 2, mode: Literal["ok", "boom", "nan", "die"] = "ok",
+                 sleep: float = 0.0) -> None:
         self.latent_dim = latent_dim
         self.mode = mode
+        self.sleep = sleep
 
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None) -> LinearModel:
+        time.sleep(self.sleep)
+        if self.mode == "die":  # only ever under a process or ray executor
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.mode == "boom":
             raise RuntimeError("planted failure")
         if self.mode == "nan":

@@ -52,15 +52,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from zsbench.cache import Cache
     from zsbench.run import run_suite
+    from zsbench.runner import stderr_log
     from zsbench.suite import load_suite
 
     registry = _registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
     if args.seeds:
-        suite.seeds = [int(s) for s in args.seeds.split(",")]
+        try:
+            suite.seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise ZsbenchError(f"--seeds {args.seeds!r}: expected comma-separated integers, "
+                               "e.g. --seeds 0,1,2.") from None
+    executor = _executor(args, suite, registry)
+    cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir else None,
+                                             warn=lambda s: stderr_log(f"warning: {s}"))
+    if args.resume and args.out:
+        raise ZsbenchError("give either --resume RUN_DIR or --out DIR, not both.")
     outcome = run_suite(suite, registry=registry, results_root=Path(args.results),
-                        run_dir=Path(args.out) if args.out else None,
+                        run_dir=Path(args.resume or args.out) if (args.resume or args.out)
+                        else None, resume=bool(args.resume), executor=executor, cache=cache,
                         argv=["zsbench", *sys.argv[1:]])
     print()
     print(outcome.leaderboard)
@@ -69,6 +81,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(outcome.failed)} job(s) failed; see the status column and "
               f"{outcome.run_dir / 'metrics.json'}", file=sys.stderr)
         return EXIT_JOBS_FAILED
+    return EXIT_OK
+
+
+def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN202
+    """The executor from --executor and its options over the suite's [executor] table."""
+    from zsbench.registry import check_params
+
+    table = dict(suite.executor)
+    name = args.executor or table.pop("plugin", "local")
+    if args.executor and table.get("plugin", args.executor) != args.executor:
+        table = {}
+    table.pop("plugin", None)
+    cls = registry.get("executor", name).cls
+    accepted = cls.parameters()
+    for option, key in (("workers", "workers"), ("ray_address", "address"),
+                        ("num_cpus", "num_cpus"), ("num_gpus", "num_gpus")):
+        value = getattr(args, option)
+        if value is not None:
+            if key not in accepted:
+                raise ZsbenchError(f"--{option.replace('_', '-')} does not apply to the "
+                                   f'"{name}" executor (it takes: '
+                                   f"{', '.join(accepted) or 'no options'}).")
+            table[key] = value
+    check_params("executor", name, cls, table)
+    return cls(**table)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from zsbench.cache import Cache
+
+    cache = Cache(Path(args.cache_dir) if args.cache_dir else None)
+    if args.action == "clear":
+        n = cache.clear(args.kind)
+        print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} from {cache.root}")
+        return EXIT_OK
+    entries = [e for e in cache.entries() if args.kind in (None, e.kind)]
+    rows = [[e.kind, e.key[:12], f"{e.size / 1e6:.1f} MB", e.created, e.describe]
+            for e in entries]
+    print(f"cache: {cache.root}")
+    print(tabulate(rows, headers=["kind", "key", "size", "created", "what"], tablefmt="simple")
+          if rows else "(empty)")
     return EXIT_OK
 
 
@@ -88,6 +141,45 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- regression checks (logic in zsbench/compare.py) -------------------------------------
+def _names(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from zsbench.compare import compare_runs, format_comparison
+
+    cmp = compare_runs(args.run_a, args.run_b, scores=_names(args.scores),
+                       all_scores=args.all_scores, allow_suite_change=args.allow_suite_change)
+    print(format_comparison(cmp))
+    cmp.raise_for_regressions()
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from zsbench.compare import check_run, format_comparison
+
+    cmp = check_run(args.run_dir, args.baseline, scores=_names(args.scores),
+                    allow_suite_change=args.allow_suite_change)
+    print(format_comparison(cmp))
+    cmp.raise_for_regressions()
+    return EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from zsbench.compare import default_baseline_path, write_baseline
+
+    out = Path(args.out) if args.out else default_baseline_path(args.run_dir)
+    data = write_baseline(args.run_dir, out, all_scores=args.all_scores,
+                          scores=_names(args.scores))
+    print(f"wrote {out}: {len(data['models'])} model(s) x {len(data['scores'])} score(s), "
+          f"suite {data['suite']['name']}"
+          + (f" (profile {data['suite']['profile']})" if data["suite"]["profile"] else "")
+          + f", device {data['environment']['device']}")
+    return EXIT_OK
+# -- end of regression checks --------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zsbench",
@@ -104,7 +196,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="comma-separated seeds overriding [suite].seeds")
     p.add_argument("--results", default="results/runs", help="where run folders go")
     p.add_argument("--out", help="exact run folder to write (default: a new one under --results)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run: finished jobs are kept, the rest run")
+    p.add_argument("--executor", help="local (default), process, ray, or a plugin's executor")
+    p.add_argument("--workers", type=int, help="process executor: worker processes")
+    p.add_argument("--ray-address", help="ray executor: join this cluster (default: start one)")
+    p.add_argument("--num-cpus", type=float, help="ray executor: CPUs per job")
+    p.add_argument("--num-gpus", type=float, help="ray executor: GPUs per job")
+    p.add_argument("--no-cache", action="store_true",
+                   help="neither read nor write the dataset and model cache")
+    p.add_argument("--cache-dir", help="cache folder (default: $ZSBENCH_CACHE_DIR or "
+                                       "~/.cache/zsbench)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("cache", help="list or clear cached datasets and trained models")
+    p.add_argument("action", choices=["ls", "clear"])
+    p.add_argument("--kind", choices=["datasets", "models"])
+    p.add_argument("--cache-dir")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("validate", help="check a suite without training anything")
     p.add_argument("suite")
@@ -119,6 +228,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", help="comma-separated score names (default: the suite's)")
     p.add_argument("--sort", help="score to sort by")
     p.set_defaults(func=cmd_leaderboard)
+
+    # -- regression checks --
+    p = sub.add_parser("compare", help="compare two runs score by score under the suite's "
+                       "tolerances (exit 1 on a regression)")
+    p.add_argument("run_a", help="reference: a run folder or a baseline JSON file")
+    p.add_argument("run_b", help="new: a run folder (or a baseline JSON file)")
+    p.add_argument("--scores", help="comma-separated score names (default: headline scores "
+                   "and the leaderboard's columns)")
+    p.add_argument("--all-scores", action="store_true", help="compare every score")
+    p.add_argument("--allow-suite-change", action="store_true",
+                   help="compare even if the suites differ (shared models and scores only)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("check", help="check a run against a baseline file (exit 1 on a "
+                       "regression)")
+    p.add_argument("run_dir", help="the run folder to check")
+    p.add_argument("--baseline", required=True, help="baseline JSON (zsbench baseline) or a "
+                   "reference run folder")
+    p.add_argument("--scores", help="comma-separated score names (default: the baseline's)")
+    p.add_argument("--allow-suite-change", action="store_true",
+                   help="check even if the suite changed (shared models and scores only)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("baseline", help="write a compact baseline JSON of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="baseline file (default: results/baselines/SUITE-PROFILE.json)")
+    p.add_argument("--all-scores", action="store_true",
+                   help="keep every score (default: headline scores and leaderboard columns)")
+    p.add_argument("--scores", help="comma-separated score names to keep")
+    p.set_defaults(func=cmd_baseline)
+    # -- end of regression checks --
     return parser
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from zsbench.plugin import Dataset, Metric, Model, Output
+    from zsbench.plugin import Dataset, Executor, Metric, Model, Output
 
 hookspec = pluggy.HookspecMarker("zsbench")
 hookimpl = pluggy.HookimplMarker("zsbench")
@@ -68,6 +68,17 @@ def zsbench_add_outputs() -> list[type[Output]]:
 
 
 @hookspec
+def zsbench_add_executors() -> list[type[Executor]]:
+    """Return the executor classes this plugin contributes.
+
+    ``map(jobs, task, on_result)`` runs ``task(job)`` for every job (in this process, in
+    worker processes, on a cluster) and calls ``on_result(job, result)`` in the driver as
+    each finishes. A worker that dies must become a failed result, not an exception.
+    Chosen with ``zsbench run SUITE --executor NAME`` or ``[executor] plugin = "NAME"``.
+    """
+
+
+@hookspec
 def zsbench_run_start(run: Any) -> None:
     """Called once before the first job of a run. ``run`` is a
     :class:`zsbench.runner.RunInfo` (suite, run folder, seeds, jobs). Observers only: an
@@ -91,5 +102,6 @@ CONTRIBUTING_HOOKS: dict[str, str] = {
     "model": "zsbench_add_models",
     "metric": "zsbench_add_metrics",
     "output": "zsbench_add_outputs",
+    "executor": "zsbench_add_executors",
 }
 OBSERVER_HOOKS: tuple[str, ...] = ("zsbench_run_start", "zsbench_result_recorded", "zsbench_run_end")

@@ -9,7 +9,7 @@ line of the class docstring is the summary ``zsbench plugins`` prints.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,6 +20,7 @@ from zsbench.space import LatentSpace
 
 if TYPE_CHECKING:
     from zsbench.regions import Region
+    from zsbench.runner import Job, JobResult
 
 
 class Configurable:
@@ -205,9 +206,22 @@ class Output(Configurable):
         raise NotImplementedError
 
 
+class Executor(Configurable):
+    """Runs model x seed jobs, in this process or elsewhere, and hands back each result.
+
+    ``task(job) -> JobResult`` is picklable and never raises for a failing model; an
+    executor must also turn a job whose worker died into a failed ``JobResult`` (see
+    :func:`zsbench.runner.failed_result`). Results may arrive in any order."""
+
+    def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
+            on_result: Callable[[Job, JobResult], None]) -> None:
+        raise NotImplementedError
+
+
 PLUGIN_KINDS: Mapping[str, type[Configurable]] = {
     "dataset": Dataset,
     "model": Model,
     "metric": Metric,
     "output": Output,
+    "executor": Executor,
 }

@@ -16,6 +16,7 @@ Environment variables:
 from __future__ import annotations
 
 import importlib
+import inspect
 import importlib.metadata
 import os
 import traceback
@@ -210,7 +211,7 @@ class Registry:
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
-    if hint is Any or hint is inspect_empty:
+    if hint is Any or hint is inspect.Parameter.empty:
         return True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -236,9 +237,6 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return True
 
 
-inspect_empty = __import__("inspect").Parameter.empty
-
-
 def _describe_hint(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
@@ -247,6 +245,8 @@ def _describe_hint(hint: Any) -> str:
         return " or ".join(_describe_hint(h) for h in typing.get_args(hint))
     if hint is type(None):
         return "absent"
+    if origin in (list, tuple, typing.Sequence) and typing.get_args(hint):
+        return f"a list of {_describe_hint(typing.get_args(hint)[0])}"
     return getattr(hint, "__name__", str(hint))
 
 
@@ -264,12 +264,12 @@ def check_params(kind: str, name: str, cls: type[Configurable], params: Mapping[
             listed = ", ".join(accepted) if accepted else "none"
             raise PluginParameterError(kind, name, key, "is not a parameter of this plugin.",
                                        f"{fix}accepted parameters: {listed}.")
-        hint = hints.get(key, inspect_empty)
+        hint = hints.get(key, inspect.Parameter.empty)
         if not _type_ok(value, hint):
             raise PluginParameterError(kind, name, key,
                                        f"got {value!r} ({type(value).__name__}).",
                                        f"give {_describe_hint(hint)}.")
     for key, p in accepted.items():
-        if p.default is inspect_empty and key not in params:
+        if p.default is inspect.Parameter.empty and key not in params:
             raise PluginParameterError(kind, name, key, "is required and missing.",
                                        f"add {key} = ... to the plugin's table.")

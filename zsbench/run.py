@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import platform
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zsbench
+from zsbench.cache import Cache
+from zsbench.errors import ZsbenchError
+from zsbench.plugin import Executor
 from zsbench.registry import Registry
-from zsbench.results import leaderboard_frame, write_json, write_results
-from zsbench.runner import JobResult, RunInfo, jobs_of, prepare_data, run_job, stderr_log
+from zsbench.results import (
+    MANIFEST,
+    METRICS,
+    format_leaderboard,
+    leaderboard_frame,
+    load_results,
+    write_json,
+    write_results,
+)
+from zsbench.runner import Job, JobResult, JobTask, RunInfo, jobs_of, prepare_data, stderr_log
 from zsbench.suite import Suite
 
 DEFAULT_RESULTS = Path("results") / "runs"
@@ -101,7 +113,8 @@ def plugins_used(suite: Suite, registry: Registry) -> list[dict[str, str]]:
 
 def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult],
                    counts: dict[str, int], timings: dict[str, float],
-                   deterministic: bool, argv: list[str] | None) -> dict[str, Any]:
+                   deterministic: bool, argv: list[str] | None, executor: Executor,
+                   cache: Cache | None, reused: set[str], state: str) -> dict[str, Any]:
     import numpy
     import torch
 
@@ -109,64 +122,121 @@ def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult]
         "zsbench_version": zsbench.__version__,
         "suite": {"name": suite.name, "path": str(suite.path), "profile": suite.profile,
                   "config_hash": suite.config_hash},
-        "command": argv,
+        "state": state,
+        "command": argv or ["zsbench", *sys.argv[1:]],
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "git_revision": git_revision(suite.path.resolve().parent),
         "seeds": suite.seeds,
         "data_seed": suite.data_seed,
         "device": device_description(),
         "deterministic_algorithms": deterministic,
+        "executor": {"name": executor.name, **executor.get_params()},
+        "cache": str(cache.root) if cache is not None else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "numpy": numpy.__version__, "platform": platform.platform()},
         "plugins": plugins_used(suite, registry),
         "splits": counts,
         "jobs": [{"label": r.label, "seed": r.seed, "status": r.status, "error": r.error,
+                  "resumed": f"{r.label}/seed{r.seed}" in reused,
+                  "trained": f"{r.label}/seed{r.seed}" not in reused
+                  and r.status == "ok" and not r.training.get("from_cache", False),
                   "timings": r.timings, "training": r.training} for r in results],
         "timings": timings,
     }
 
 
+def _resumed_results(run_dir: Path, suite: Suite, jobs: list[Job]) -> dict[str, JobResult]:
+    """The finished (ok) results of an earlier, interrupted run of the same suite."""
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise ZsbenchError(f"{run_dir}: cannot resume: no {MANIFEST} there. Fix: give the run "
+                           "folder that the interrupted `zsbench run` created.")
+    manifest = json.loads(manifest_path.read_text())
+    old_hash = manifest.get("suite", {}).get("config_hash")
+    if old_hash != suite.config_hash:
+        raise ZsbenchError(f"{run_dir}: cannot resume: that run used another configuration "
+                           f"(config hash {old_hash}, this suite and profile give "
+                           f"{suite.config_hash}). Fix: resume with the same suite file and "
+                           "--profile, or start a new run.")
+    if not (run_dir / METRICS).is_file():
+        return {}
+    _, results = load_results(run_dir)
+    wanted = {j.key for j in jobs}
+    return {f"{r.label}/seed{r.seed}": r for r in results
+            if r.status == "ok" and f"{r.label}/seed{r.seed}" in wanted}
+
+
 def run_suite(suite: Suite, *, registry: Registry | None = None,
               results_root: Path = DEFAULT_RESULTS, run_dir: Path | None = None,
+              resume: bool = False, executor: Executor | None = None,
+              cache: Cache | None = None, plugin_modules: Sequence[str] = (),
               log: Callable[[str], None] = stderr_log,
               argv: list[str] | None = None) -> RunOutcome:
-    """Run every model x seed of ``suite`` and write the run folder."""
+    """Run every model x seed of ``suite`` and write the run folder.
+
+    ``resume=True`` continues the run in ``run_dir``: its finished jobs are kept, the rest
+    run. ``executor`` defaults to the local one; ``cache`` (None: no cache) supplies
+    datasets and trained models by content; ``plugin_modules`` names modules registered in
+    code that worker processes must import too."""
     registry = registry or Registry()
+    executor = executor or registry.create("executor", "local", {})
     t0 = time.perf_counter()
+    if resume and run_dir is None:
+        raise ZsbenchError("resume needs the run folder to continue.")
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(Path(results_root), suite)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(suite.path, run_dir / "suite.toml")
     jobs = jobs_of(suite)
+    kept = _resumed_results(run_dir, suite, jobs) if resume else {}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        shutil.copyfile(suite.path, run_dir / "suite.toml")
     info = RunInfo(suite=suite, run_dir=run_dir, jobs=jobs)
     for problem in registry.call_observers("zsbench_run_start", run=info):
         log(f"warning: {problem}")
     log(f"zsbench: suite {suite.name}" + (f" (profile {suite.profile})" if suite.profile else "")
         + f": preparing dataset {suite.dataset.plugin}")
-    data = prepare_data(suite, registry)
-    counts = data.counts
-    log("zsbench: splits " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    timings = {"prepare_s": time.perf_counter() - t0}
-    results: list[JobResult] = []
+    data = prepare_data(suite, registry, cache=cache)
+    log("zsbench: splits " + ", ".join(f"{k} {v}" for k, v in data.counts.items()))
+    timings: dict[str, float] = {"prepare_s": time.perf_counter() - t0}
+    results: dict[str, JobResult] = dict(kept)
+    pending = [j for j in jobs if j.key not in kept]
+    if kept:
+        log(f"zsbench: resuming: {len(kept)} finished job(s) kept, {len(pending)} to run")
+    columns, sort = suite.leaderboard.get("columns"), suite.leaderboard.get("sort")
+
+    def ordered() -> list[JobResult]:
+        return [results[j.key] for j in jobs if j.key in results]
+
+    def save(state: str) -> dict[str, Any]:
+        timings["total_s"] = time.perf_counter() - t0
+        manifest = build_manifest(suite, registry, results=ordered(), counts=data.counts,
+                                  timings=timings, deterministic=deterministic, argv=argv,
+                                  executor=executor, cache=cache, reused=set(kept), state=state)
+        write_results(run_dir, ordered(), columns, sort)
+        write_json(run_dir / MANIFEST, manifest)
+        return manifest
+
+    def on_result(job: Job, result: JobResult) -> None:
+        done = len(results) + 1
+        status = "ok" if result.status == "ok" else f"FAILED: {result.error}"
+        log(f"zsbench: [{done}/{len(jobs)}] {job.label} (seed {job.seed}) {status} "
+            f"({result.timings.get('total_s', 0):.1f} s)")
+        results[job.key] = result
+        save("running")
+        for problem in registry.call_observers("zsbench_result_recorded", run=info,
+                                               result=result):
+            log(f"warning: {problem}")
+
+    task = JobTask(suite_path=str(suite.path), profile=suite.profile, run_dir=str(run_dir),
+                   cache_root=str(cache.root) if cache is not None else None,
+                   plugin_modules=list(plugin_modules))
+    task.attach(suite, registry, data, cache)
     with deterministic_torch() as deterministic:
-        for i, job in enumerate(jobs, 1):
-            log(f"zsbench: [{i}/{len(jobs)}] {job.label} (seed {job.seed})")
-            result = run_job(job, data, suite, registry, run_dir, log=log)
-            if result.status != "ok":
-                log(f"zsbench: [{i}/{len(jobs)}] {job.label} (seed {job.seed}) FAILED: "
-                    f"{result.error}")
-            results.append(result)
-            for problem in registry.call_observers("zsbench_result_recorded", run=info,
-                                                   result=result):
-                log(f"warning: {problem}")
-            write_results(run_dir, results, suite.leaderboard.get("columns"),
-                          suite.leaderboard.get("sort"))
-    timings["total_s"] = time.perf_counter() - t0
-    text = write_results(run_dir, results, suite.leaderboard.get("columns"),
-                         suite.leaderboard.get("sort"))
-    manifest = build_manifest(suite, registry, results=results, counts=counts, timings=timings,
-                              deterministic=deterministic, argv=argv or sys.argv)
-    write_json(run_dir / "manifest.json", manifest)
-    board = leaderboard_frame(results, suite.leaderboard.get("columns"))
+        save("running")
+        log(f"zsbench: {len(pending)} job(s) on executor {executor.name}")
+        executor.map(pending, task, on_result)
+        manifest = save("finished")
+    text = format_leaderboard(leaderboard_frame(ordered(), columns), sort=sort)
+    board = leaderboard_frame(ordered(), columns)
     for problem in registry.call_observers("zsbench_run_end", run=info, leaderboard=board):
         log(f"warning: {problem}")
-    return RunOutcome(run_dir=run_dir, results=results, leaderboard=text, manifest=manifest)
+    return RunOutcome(run_dir=run_dir, results=ordered(), leaderboard=text, manifest=manifest)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+import zsbench
+from zsbench.cache import Cache, content_key
 from zsbench.errors import ZsbenchError
 from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval
 from zsbench.registry import Registry
@@ -46,7 +48,30 @@ class PreparedData:
         return self.dataset.space
 
 
-def prepare_data(suite: Suite, registry: Registry, *, render: bool = True) -> PreparedData:
+def dataset_key(suite: Suite, registry: Registry) -> str:
+    """Content key of the suite's dataset: plugin, its version, parameters and seed."""
+    info = registry.get("dataset", suite.dataset.plugin)
+    return content_key({"plugin": info.name, "distribution": info.distribution,
+                        "version": info.version, "params": suite.dataset.params,
+                        "seed": suite.data_seed})
+
+
+def model_key(suite: Suite, registry: Registry, job: Job) -> str:
+    """Content key of a trained model: everything that decides its weights."""
+    import torch
+
+    info = registry.get("model", job.plugin)
+    return content_key({"dataset": dataset_key(suite, registry),
+                        "splits": suite.config.get("splits", {}),
+                        "holdout": suite.config.get("holdout", []),
+                        "model": job.plugin, "distribution": info.distribution,
+                        "version": info.version, "params": job.params,
+                        "weighting": job.weighting, "seed": job.seed,
+                        "torch": torch.__version__, "zsbench": zsbench.__version__})
+
+
+def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
+                 cache: Cache | None = None) -> PreparedData:
     """Load the dataset and split it: the hole is every point inside the holdout; of the
     rest, ``test_fraction`` is held out as "test", ``validation_fraction`` as "validation",
     and the remainder trains. Deterministic from ``suite.data_seed``. With ``render=False``
@@ -54,7 +79,16 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True) -> Pr
     dataset: Dataset = registry.create("dataset", suite.dataset.plugin, suite.dataset.params)
     space = dataset.space
     if render or not dataset.renderable:
-        factors, images = dataset.load(seed=suite.data_seed)
+        key = dataset_key(suite, registry) if cache is not None else ""
+        found = cache.load_dataset(key) if cache is not None else None
+        if found is not None:
+            factors, images = found
+        else:
+            factors, images = dataset.load(seed=suite.data_seed)
+            if cache is not None:
+                cache.save_dataset(key, np.asarray(factors), np.asarray(images),
+                                   f"dataset {suite.dataset.plugin} {suite.dataset.params} "
+                                   f"seed {suite.data_seed}")
     else:
         factors, images = dataset.factors(seed=suite.data_seed), None
     factors = np.asarray(factors, dtype=np.float64)
@@ -179,22 +213,35 @@ def _check_outputs(label: str, name: str, arr: np.ndarray, expected_rows: int) -
 
 
 def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
-            run_dir: Path | None, *, log: Callable[[str], None] = lambda s: None) -> JobResult:
-    """Train, checkpoint, evaluate and score one job. Never raises for a failing model."""
+            run_dir: Path | None, *, cache: Cache | None = None,
+            log: Callable[[str], None] = lambda s: None) -> JobResult:
+    """Train (or take from the cache), checkpoint, evaluate and score one job. Never
+    raises for a failing model."""
     result = JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="ok")
     t0 = time.perf_counter()
     stage = "creating"
     try:
         model: Model = registry.create("model", job.plugin, job.params)
-        weights = None
-        if job.weighting is not None:
-            weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
-        validation = data.splits.get("validation")
-        stage = "training"
-        model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
-                  validation=None if validation is None else validation.images)
+        key = model_key(suite, registry, job) if cache is not None else ""
+        cached = cache.model_file(key) if cache is not None else None
+        if cached is not None:
+            stage = "loading from the cache"
+            model = type(model).load(cached[0])
+            result.training = {**cached[1], "from_cache": True}
+        else:
+            weights = None
+            if job.weighting is not None:
+                weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
+            validation = data.splits.get("validation")
+            stage = "training"
+            model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
+                      validation=None if validation is None else validation.images)
+            result.training = {**model.training_summary(), "from_cache": False}
+            if cache is not None:
+                stage = "caching"
+                cache.save_model(key, model.save, f"model {job.key} ({job.plugin})",
+                                 result.training)
         result.timings["train_s"] = time.perf_counter() - t0
-        result.training = dict(model.training_summary())
         if run_dir is not None:
             stage = "saving"
             ckpt = run_dir / "checkpoints" / f"{_safe(job.label)}-seed{job.seed}.pt"
@@ -248,6 +295,63 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
     for w in result.warnings:
         log(f"warning: {job.key}: {w}")
     return result
+
+
+def failed_result(job: Job, error: str, detail: str | None = None) -> JobResult:
+    """A failed result for a job whose worker could not report one (it died)."""
+    return JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="failed",
+                     error=error, detail=detail)
+
+
+@dataclass
+class JobTask:
+    """The picklable work an executor hands to its workers: ``task(job) -> JobResult``.
+
+    A worker process rebuilds the suite, the registry (plus ``plugin_modules``, modules
+    registered in code) and the prepared data once, from the dataset cache when there is
+    one; in the driver's own process ``attach`` hands them over directly."""
+
+    suite_path: str
+    profile: str | None
+    run_dir: str | None
+    cache_root: str | None
+    plugin_modules: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._state: tuple[Suite, Registry, PreparedData, Cache | None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_state"] = None
+        return state
+
+    def attach(self, suite: Suite, registry: Registry, data: PreparedData,
+               cache: Cache | None) -> JobTask:
+        self._state = (suite, registry, data, cache)
+        return self
+
+    def state(self) -> tuple[Suite, Registry, PreparedData, Cache | None]:
+        if self._state is None:
+            import importlib
+
+            from zsbench.suite import load_suite
+
+            registry = Registry(extra=[importlib.import_module(m) for m in self.plugin_modules])
+            suite = load_suite(self.suite_path, profile=self.profile, registry=registry)
+            cache = Cache(Path(self.cache_root), warn=stderr_log) if self.cache_root else None
+            data = prepare_data(suite, registry, cache=cache)
+            self._state = (suite, registry, data, cache)
+        return self._state
+
+    def __call__(self, job: Job) -> JobResult:
+        try:
+            suite, registry, data, cache = self.state()
+        except Exception as exc:
+            return failed_result(job, f"preparing the worker: {type(exc).__name__}: {exc}",
+                                 traceback.format_exc())
+        return run_job(job, data, suite, registry,
+                       Path(self.run_dir) if self.run_dir else None, cache=cache,
+                       log=stderr_log)
 
 
 def _safe(label: str) -> str:

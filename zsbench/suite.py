@@ -40,6 +40,7 @@ SECTIONS: dict[str, str] = {
     "output": "array of tables",
     "leaderboard": "table",
     "tolerances": "table",
+    "executor": "table",
     "profiles": "table",
 }
 SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
@@ -94,6 +95,7 @@ class Suite:
     outputs: list[PluginSpec]
     leaderboard: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
+    executor: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
@@ -389,8 +391,18 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                   description=description, seeds=list(seeds), data_seed=data_seed,
                   dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
                   models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
-                  tolerances=dict(config.get("tolerances", {})))
+                  tolerances=dict(config.get("tolerances", {})),
+                  executor=_executor_table(check, registry, config.get("executor", {})))
     return suite
+
+
+def _executor_table(check: _Checker, registry: Registry, table: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """``[executor]``: plugin (default "local") and its parameters, validated."""
+    if not table:
+        return {}
+    spec = _plugin_spec(check, registry, "executor", {"plugin": "local", **table}, "executor")
+    return {"plugin": spec.plugin, **spec.params}
 
 
 def _lookup(check: _Checker, registry: Registry, kind: str, plugin: str, key: str) -> type:

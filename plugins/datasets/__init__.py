@@ -1,10 +1,25 @@
-"""Standard datasets."""
+"""Standard datasets: polar curves (E1, E2), Gaussian and Student-t heatmaps (E3, E4) and
+handwritten digits (E5), contributed through the same hook as any third-party plugin."""
 
 from __future__ import annotations
 
 from zsbench import hookimpl
+from zsbench.plugin import Dataset
+from zsbench_plugins.datasets.digits import DigitsDataset, MnistDataset
+from zsbench_plugins.datasets.gaussian import GaussianDataset, GaussianTDataset
+from zsbench_plugins.datasets.polar import PolarDataset
+
+__all__ = [
+    "DigitsDataset",
+    "GaussianDataset",
+    "GaussianTDataset",
+    "MnistDataset",
+    "PolarDataset",
+    "zsbench_add_datasets",
+]
 
 
 @hookimpl
-def zsbench_add_datasets() -> list[type]:
-    return []
+def zsbench_add_datasets() -> list[type[Dataset]]:
+    """The standard dataset classes."""
+    return [PolarDataset, GaussianDataset, GaussianTDataset, DigitsDataset, MnistDataset]

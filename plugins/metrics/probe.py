@@ -121,8 +121,13 @@ class Probe(Metric):
         def bad(key: str, problem: str, fix: str) -> PluginParameterError:
             return PluginParameterError("metric", self.name, key, problem, fix)
 
-        if not probes or any(p not in PROBE_KINDS for p in probes):
-            raise bad("probes", f"got {probes!r}.", 'give a non-empty list of "knn", "linear".')
+        if (not probes or any(p not in PROBE_KINDS for p in probes)
+                or len(set(probes)) < len(probes)):
+            raise bad("probes", f"got {probes!r}.",
+                      'give a non-empty list of distinct probes among "knn", "linear".')
+        if factors is not None and (not factors or len(set(factors)) < len(factors)):
+            raise bad("factors", f"got {factors!r}.",
+                      "give a non-empty list of distinct factor names, or leave it out for all.")
         if not neighbors or any(int(k) < 1 for k in neighbors):
             raise bad("neighbors", f"got {neighbors!r}.",
                       "give a non-empty list of positive integers, e.g. [3, 5, 10].")
@@ -179,6 +184,11 @@ class Probe(Metric):
             if split not in ctx.latents or split not in ctx.splits:
                 raise DataError(f'probe: the evaluation context lacks the "{split}" split '
                                 f"or its latents.")
+        for split in ("train", *EVAL_SPLITS):
+            if split in ctx.latents and split in ctx.splits:
+                if len(ctx.latents[split]) != len(ctx.splits[split]):
+                    raise DataError(f'probe: split "{split}" has {len(ctx.splits[split])} '
+                                    f"points but {len(ctx.latents[split])} latents.")
         rows = subsample(len(ctx.latents["train"]), self.max_train, self.seed)
         x_train = np.asarray(ctx.latents["train"], dtype=np.float64)[rows]
         f_train = np.asarray(ctx.splits["train"].factors, dtype=np.float64)[rows]
@@ -224,21 +234,22 @@ class Probe(Metric):
                 model = fitted.get(name)
                 for split in EVAL_SPLITS:
                     data = evals[split]
-                    pred = None
+                    y_true = y_pred = None
                     if model is not None and data is not None:
-                        pred = model.predict(data[0])
+                        y_true, y_pred = data[1][:, col], model.predict(data[0])
                     if classify:
                         acc = f1 = NAN
-                        if pred is not None:
-                            y_true = data[1][:, col]
-                            acc = float(accuracy_score(y_true, pred))
-                            truth, guess = np.isclose(y_true, pos), np.isclose(pred, pos)
+                        if y_true is not None and y_pred is not None:
+                            acc = float(accuracy_score(y_true, y_pred))
+                            truth, guess = np.isclose(y_true, pos), np.isclose(y_pred, pos)
                             f1 = float(f1_score(truth, guess, zero_division=np.nan))
                         put(f"{kind}_acc_{split}_{name}", acc)
                         put(f"{kind}_f1_{split}_{name}", f1)
                         per_kind.setdefault((kind, "acc", split), []).append(acc)
                     else:
-                        value = r2(data[1][:, col], pred) if pred is not None else NAN
+                        value = NAN
+                        if y_true is not None and y_pred is not None:
+                            value = r2(y_true, y_pred)
                         put(f"{kind}_r2_{split}_{name}", value)
                         per_kind.setdefault((kind, "r2", split), []).append(value)
 

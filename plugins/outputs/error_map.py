@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Output
 from zsbench.regions import Region
-from zsbench.space import LatentSpace
+from zsbench.space import Factor, LatentSpace
 from zsbench_plugins.metrics._errors import per_image_bce
 from zsbench_plugins.outputs import _plot
 
@@ -50,6 +50,15 @@ def holdout_depth_grid(region: Region, space: LatentSpace, ix: int, iy: int,
     pts[:, ix] = gx.ravel()
     pts[:, iy] = gy.ravel()
     return xs, ys, np.asarray(region.depth(pts, space), dtype=np.float64).reshape(gx.shape)
+
+
+def jitter(values: np.ndarray, levels: tuple[float, ...], *, seed: int) -> np.ndarray:
+    """Spread ``values [N]`` of a discrete factor with ``levels`` by a deterministic uniform
+    offset of at most a quarter of the smallest gap between levels, so stacked points show."""
+    lv = np.unique(np.asarray(levels, dtype=np.float64))
+    gap = float(np.diff(lv).min()) if len(lv) > 1 else 1.0
+    rng = np.random.default_rng(seed)
+    return values + rng.uniform(-0.25 * gap, 0.25 * gap, size=len(values))
 
 
 class ErrorMap(Output):
@@ -126,6 +135,11 @@ class ErrorMap(Output):
             is_hole = s == "hole"
             xs = factors[:, ix]
             ys = factors[:, iy] if iy is not None else err
+            fx_, fy_ = ctx.space.factors[ix], ctx.space.factors[iy] if iy is not None else None
+            if fx_.values is not None:
+                xs = jitter(xs, fx_.values, seed=len(handles))
+            if fy_ is not None and fy_.values is not None:
+                ys = jitter(ys, fy_.values, seed=100 + len(handles))
             sc = ax.scatter(xs, ys, c=err, cmap="viridis", norm=norm,
                             marker=style["marker"], s=size * (1.5 if is_hole else 1.0),
                             edgecolors="black" if is_hole else "none",
@@ -147,11 +161,11 @@ class ErrorMap(Output):
                 note = self._shade_1d(ax, ctx.holdout, ctx.space, ix, handles)
             else:
                 note = self._outline(ax, ctx.holdout, ctx.space, ix, iy, handles)
-        self._limits(ax, fx.bounds, "x")
+        self._limits(ax, fx, "x")
         ax.set_xlabel(fx.name, fontsize=_plot.TEXT_SIZE + 1)
         if iy is not None:
             fy = ctx.space.factors[iy]
-            self._limits(ax, fy.bounds, "y")
+            self._limits(ax, fy, "y")
             ax.set_ylabel(fy.name, fontsize=_plot.TEXT_SIZE + 1)
         else:
             ax.set_ylabel("per-image BCE", fontsize=_plot.TEXT_SIZE + 1)
@@ -165,9 +179,17 @@ class ErrorMap(Output):
         return [_plot.save_figure(fig, Path(directory) / "error_map.png")]
 
     @staticmethod
-    def _limits(ax: Axes, bounds: tuple[float, float], which: str) -> None:
-        lo, hi = bounds
-        m = 0.03 * (hi - lo) if hi > lo else 0.5
+    def _limits(ax: Axes, factor: Factor, which: str) -> None:
+        """Axis limits from the factor's bounds; discrete factors get a tick per value."""
+        lo, hi = factor.bounds
+        if factor.values is not None:
+            lv = np.unique(np.asarray(factor.values, dtype=np.float64))
+            gap = float(np.diff(lv).min()) if len(lv) > 1 else 1.0
+            m = 0.45 * gap
+            if len(lv) <= 20:
+                (ax.set_xticks if which == "x" else ax.set_yticks)(lv)
+        else:
+            m = 0.03 * (hi - lo) if hi > lo else 0.5
         (ax.set_xlim if which == "x" else ax.set_ylim)(lo - m, hi + m)
 
     @staticmethod

@@ -7,8 +7,8 @@ from typing import Literal
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from zsbench.errors import DataError, PluginParameterError
@@ -40,14 +40,16 @@ def project(train: np.ndarray, others: list[np.ndarray],
         return train, others, ("z0", None)
     if d == 2 or projection == "first2":
         return train[:, :2], [o[:, :2] for o in others], ("z0", "z1")
-    mean = train.mean(axis=0)
-    centred = train - mean
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    finite = train[np.isfinite(train).all(axis=1)]
+    if len(finite) < 2:
+        return train[:, :2], [o[:, :2] for o in others], ("z0", "z1")
+    mean = finite.mean(axis=0)
+    _, s, vt = np.linalg.svd(finite - mean, full_matrices=False)
     var = s ** 2
     ratio = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
     comps = vt[:2]
     names = (f"PC1 ({100 * ratio[0]:.0f}% var.)", f"PC2 ({100 * ratio[1]:.0f}% var.)")
-    return centred @ comps.T, [(o - mean) @ comps.T for o in others], names
+    return (train - mean) @ comps.T, [(o - mean) @ comps.T for o in others], names
 
 
 def factor_colouring(factor: Factor, values: np.ndarray) -> tuple[object, Normalize, list[float] | None]:

@@ -91,9 +91,14 @@ class Trajectory(Output):
         """Write ``trajectory.png`` into ``directory``; return ``[path]``."""
         traj = self.trajectories(ctx)
         strips = _plot.decode_rows(ctx.model, [t for _, t in traj])
+        parts = ["axes: mean ± 2 std along one latent"]
+        if any(" → " in label for label, _ in traj):
+            parts.append("factor lines: from the latent of the training point with the "
+                         "smallest value to the largest")
+        if any(label.startswith("circle") for label, _ in traj):
+            parts.append("circles: angle 0 → 360°")
         return [_plot.strip_rows(
             f"{ctx.label} (seed {ctx.seed}): decoded latent trajectories",
             [label for label, _ in traj], strips, Path(directory) / "trajectory.png",
-            subtitle="axes: mean ± 2 std along one latent; factor lines: latent of the training "
-                     "point with the smallest value to the largest; circles: angle 0 → 360°",
+            subtitle="; ".join(parts),
         )]

@@ -90,7 +90,7 @@ class TransectStrips(Output):
             heights.append(1.1)
             gaps.append(0.12)
         fig, axes = _plot.column_layout(heights, width=width, left=1.15, right=0.3,
-                                        top=0.55 + label_h, bottom=0.5 if self.show_error else 0.15,
+                                        top=0.42 + label_h, bottom=0.5 if self.show_error else 0.15,
                                         gaps=gaps)
         ax_gt, ax_rec = axes[0], axes[1]
         _plot.show_tiles(ax_gt, top_strip)
@@ -100,7 +100,7 @@ class TransectStrips(Output):
 
         centres = _plot.tile_centres(n, w, pad)
         stride = _plot.label_stride(n, cell, 0.5)
-        shown = [i for i in range(n) if i % stride == 0 or (in_hole[i] and stride == 1)]
+        shown = list(range(0, n, stride))
         ax_gt.xaxis.tick_top()
         ax_gt.set_xticks(centres[shown])
         ax_gt.set_xticklabels([labels[i] for i in shown], fontsize=_plot.TEXT_SIZE - 1)
@@ -121,7 +121,7 @@ class TransectStrips(Output):
         fig.suptitle(f"{ctx.label} (seed {ctx.seed}): transect {te.name}{hole_note}",
                      fontsize=_plot.TEXT_SIZE + 1, y=1.0 - 0.12 / fig.get_size_inches()[1],
                      va="top")
-        fig.text(0.01, 1.0 - (0.55 + label_h - 0.14) / fig.get_size_inches()[1],
+        fig.text(0.01, 1.0 - (0.42 + label_h - 0.1) / fig.get_size_inches()[1],
                  f"labels: {caption}", fontsize=_plot.TEXT_SIZE - 1, color="0.3", va="bottom")
 
         if self.show_error:

@@ -1,0 +1,20 @@
+"""The plugin module named by the ``baselines`` entry point: contributes the classes."""
+
+from __future__ import annotations
+
+from zsbench import Metric, Model, hookimpl
+from zsbench_baselines.nearest import NearestModel
+from zsbench_baselines.pca import PCAModel
+from zsbench_baselines.psnr import PixelPSNR
+
+
+@hookimpl
+def zsbench_add_models() -> list[type[Model]]:
+    """The baseline models: ``pca`` and ``nearest``."""
+    return [PCAModel, NearestModel]
+
+
+@hookimpl
+def zsbench_add_metrics() -> list[type[Metric]]:
+    """The ``pixel_psnr`` metric."""
+    return [PixelPSNR]

@@ -1,0 +1,73 @@
+"""Jobs in worker processes on this machine, one fresh process per job."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+
+from zsbench.plugin import Executor
+from zsbench.runner import Job, JobResult, failed_result
+
+
+def _work(conn: Connection, task: Callable[[Job], JobResult], job: Job, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        result = task(job)
+        conn.send(result.to_dict())
+    except BaseException as exc:  # report, never hang the driver
+        conn.send(failed_result(job, f"worker: {type(exc).__name__}: {exc}",
+                                traceback.format_exc()).to_dict())
+    finally:
+        conn.close()
+
+
+class ProcessExecutor(Executor):
+    """A pool of worker processes on this machine; torch threads are split between them.
+
+    Each job runs in a fresh (spawned) process, so a job that crashes, runs out of memory
+    or is killed is recorded as failed and the others go on."""
+
+    name = "process"
+
+    def __init__(self, *, workers: int = 0, threads: int = 0) -> None:
+        self.workers = workers
+        self.threads = threads
+
+    def plan(self, n_jobs: int) -> tuple[int, int]:
+        """``(workers, torch threads per worker)``: by default as many workers as cores
+        (at most one per job), the cores split evenly between them."""
+        cores = os.cpu_count() or 1
+        workers = self.workers or max(1, min(cores, n_jobs))
+        threads = self.threads or max(1, cores // workers)
+        return workers, threads
+
+    def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
+            on_result: Callable[[Job, JobResult], None]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        workers, threads = self.plan(len(jobs))
+        pending = list(jobs)
+        running: dict[Connection, tuple[Job, multiprocessing.process.BaseProcess]] = {}
+        while pending or running:
+            while pending and len(running) < workers:
+                job = pending.pop(0)
+                parent, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_work, args=(child, task, job, threads), daemon=True)
+                proc.start()
+                child.close()
+                running[parent] = (job, proc)
+            for conn in wait(list(running)):
+                job, proc = running.pop(conn)
+                try:
+                    result = JobResult.from_dict(conn.recv())
+                except (EOFError, OSError):
+                    proc.join()
+                    result = failed_result(job, f"worker process died (exit code "
+                                                f"{proc.exitcode}); out of memory or killed?")
+                conn.close()
+                proc.join()
+                on_result(job, result)

@@ -1,0 +1,32 @@
+"""The plain autoencoder: the conv body with a deterministic latent."""
+
+from __future__ import annotations
+
+import torch
+
+from zsbench_plugins.models.base import LatentNet, TorchModel
+
+
+class AutoEncoder(TorchModel):
+    """Convolutional autoencoder: deterministic latent, loss = binary cross-entropy.
+
+    Parameters (all keyword-only):
+        latent_dim: size D of the latent.
+        architecture: the conv body: "default" (any size from 8 to 256 pixels a side) or
+            "e3" (the 36x36 body of the gaussian-heatmap experiment).
+        epochs, batch_size: training length and mini-batch size.
+        optimizer, lr, lr_decay: "adam" or "rmsprop"; learning rate; exponential decay of
+            the learning rate per epoch (1 = none).
+        early_stopping: patience in epochs on the validation loss (0 = off).
+        device: "auto" (CUDA when present, else CPU), "cpu" or "cuda".
+        progress: show a progress bar while training.
+        reconstruction: "bce_mean" (mean over pixels) or "bce_sum" (sum over pixels).
+
+    ``encode`` returns the latent ``[N, D]``; ``decode`` the images ``[N, C, H, W]`` in [0, 1].
+    """
+
+    name = "ae"
+
+    def _loss(self, net: LatentNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per-sample reconstruction loss ``[B]`` of ``batch [B, C, H, W]`` (no noise)."""
+        return self._reconstruction_loss(net.decode_logits(net.encode_mean(batch)), batch)

@@ -1,0 +1,281 @@
+"""What the standard torch models share: the network (a body plus latent heads), fitting
+through :func:`zsbench.training.train`, batched inference, checks of inputs, save and load.
+
+Subclasses (``ae``, ``vae``) only say whether the encoder has a log-variance head and what the
+per-sample loss is.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zsbench.errors import DataError, PluginParameterError
+from zsbench.plugin import Model
+from zsbench.training import TrainResult, batched, init_module, resolve_device, train
+from zsbench_plugins.models.nets import Body, build_body
+
+FORMAT = "zsbench.torch_model"
+FORMAT_VERSION = 1
+
+
+class LatentNet(nn.Module):
+    """A body with its latent heads.
+
+    ``encode_stats(x [N, C, H, W]) -> (mu [N, D], logvar [N, D] or None)`` and
+    ``decode_logits(z [N, D]) -> logits [N, C, H, W]`` (apply a sigmoid for pixels)."""
+
+    def __init__(self, body: Body, latent_dim: int, log_variance: bool) -> None:
+        super().__init__()
+        self.encoder = body.encoder
+        self.mean = nn.Linear(body.features, latent_dim)
+        self.log_variance = nn.Linear(body.features, latent_dim) if log_variance else None
+        self.decoder = body.decoder
+
+    def encode_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.encoder(x)
+        logvar = self.log_variance(h) if self.log_variance is not None else None
+        return self.mean(h), logvar
+
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean(self.encoder(x))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+
+class TorchModel(Model):
+    """Base of the standard torch encoder/decoder models (not a plugin by itself).
+
+    Parameters are those of :class:`~zsbench_plugins.models.ae.AutoEncoder`; learned state:
+    ``module_`` (a :class:`LatentNet`), ``image_shape_`` ``(C, H, W)``, ``device_``,
+    ``history_`` (one dict per epoch) and ``training_`` (see :meth:`training_summary`).
+    """
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 3,
+        architecture: Literal["default", "e3"] = "default",
+        epochs: int = 20,
+        batch_size: int = 8,
+        optimizer: Literal["adam", "rmsprop"] = "adam",
+        lr: float = 1e-3,
+        lr_decay: float = 1.0,
+        early_stopping: int = 0,
+        device: Literal["auto", "cpu", "cuda"] = "auto",
+        progress: bool = True,
+        reconstruction: Literal["bce_mean", "bce_sum"] = "bce_mean",
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.early_stopping = early_stopping
+        self.device = device
+        self.progress = progress
+        self.reconstruction = reconstruction
+
+    # -- what subclasses define ------------------------------------------------------------
+
+    def _has_log_variance(self) -> bool:
+        """Whether the encoder has a log-variance head next to the mean head."""
+        return False
+
+    def _loss(self, net: LatentNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per-sample losses ``[B]`` of ``batch [B, C, H, W]`` (see :data:`zsbench.training.LossFn`)."""
+        raise NotImplementedError
+
+    def _check_params(self) -> None:
+        """Raise :class:`PluginParameterError` for a parameter value that cannot work."""
+        positive_ints = {"latent_dim": self.latent_dim, "batch_size": self.batch_size}
+        for key, value in positive_ints.items():
+            if not isinstance(value, int) or value < 1:
+                self._bad_param(key, f"must be a positive integer; got {value!r}.",
+                                "give an integer >= 1.")
+        for key, value in {"epochs": self.epochs, "early_stopping": self.early_stopping}.items():
+            if not isinstance(value, int) or value < 0:
+                self._bad_param(key, f"must be an integer >= 0; got {value!r}.",
+                                "give 0 or a positive integer.")
+        for key, value in {"lr": self.lr, "lr_decay": self.lr_decay}.items():
+            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                self._bad_param(key, f"must be a positive number; got {value!r}.",
+                                "give a number > 0 (lr_decay = 1 means no decay).")
+
+    def _bad_param(self, key: str, problem: str, fix: str) -> None:
+        raise PluginParameterError("model", self.name or type(self).__name__, key, problem, fix)
+
+    # -- shared pieces of the losses -------------------------------------------------------
+
+    def _reconstruction_loss(self, logits: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of ``sigmoid(logits)`` against ``batch`` (both ``[B, C, H,
+        W]``), per sample ``[B]``: the mean over pixels ("bce_mean") or their sum ("bce_sum")."""
+        bce = F.binary_cross_entropy_with_logits(logits, batch, reduction="none").flatten(1)
+        return bce.sum(1) if self.reconstruction == "bce_sum" else bce.mean(1)
+
+    # -- the Model contract ----------------------------------------------------------------
+
+    def _build(self, image_shape: tuple[int, int, int], seed: int) -> LatentNet:
+        try:
+            body_factory = lambda: LatentNet(  # noqa: E731
+                build_body(self.architecture, image_shape, self.latent_dim),
+                self.latent_dim, self._has_log_variance())
+            return init_module(body_factory, seed)  # type: ignore[return-value]
+        except DataError as exc:
+            raise DataError(f'model "{self.name}": {exc.message}') from None
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> TorchModel:
+        """Train on ``images`` float32 ``[N, C, H, W]`` in [0, 1] from the seed alone.
+
+        ``weights [N]`` (non-negative) multiply each sample's loss before the batch mean;
+        ``validation [M, C, H, W]`` gives a validation loss per epoch, which drives early
+        stopping when ``early_stopping > 0``. A fresh network is built at every call."""
+        self._check_params()
+        x = _check_images(images, self.name, "images")
+        if x.shape[0] == 0:
+            raise DataError(f'model "{self.name}": fit got no images (an empty array).')
+        image_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
+        v = None
+        if validation is not None:
+            v = _check_images(validation, self.name, "validation", image_shape)
+        net = self._build(image_shape, seed)
+        result: TrainResult = train(
+            net, self._loss, x, seed=seed, epochs=self.epochs, batch_size=self.batch_size,
+            optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay, weights=weights,
+            validation=v, early_stopping=self.early_stopping, device=self.device,
+            progress=self.progress, label=self.name)
+        self.module_ = net
+        self.image_shape_ = image_shape
+        self.device_ = torch.device(result.device)
+        self.history_ = [
+            {"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss, "lr": r.lr,
+             "seconds": r.seconds} for r in result.history
+        ]
+        self.training_ = result.summary()
+        return self
+
+    def _fitted(self) -> LatentNet:
+        net = getattr(self, "module_", None)
+        if net is None:
+            raise DataError(f'model "{self.name}" is not fitted yet: call fit (or load) first.')
+        return net
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Latent means ``[N, D]`` float32 of ``images`` float32 ``[N, C, H, W]`` in [0, 1]
+        (of the shape the model was fitted on)."""
+        net = self._fitted()
+        x = _check_images(images, self.name, "images", self.image_shape_)
+        return batched(net, net.encode_mean, x, self.device_)
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Images float32 ``[N, C, H, W]`` in [0, 1] from ``latents [N, D]``."""
+        net = self._fitted()
+        z = np.asarray(latents)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise DataError(f'model "{self.name}": latents must be [N, {self.latent_dim}]; '
+                            f"got shape {z.shape}.")
+        if not np.issubdtype(z.dtype, np.number) or not np.all(np.isfinite(z)):
+            raise DataError(f'model "{self.name}": latents must be finite numbers.')
+        return batched(net, net.decode_images, z.astype(np.float32), self.device_)
+
+    def training_summary(self) -> dict[str, Any]:
+        """Facts about the last fit: epochs_run, best_epoch, weights_epoch, final_train_loss,
+        final_val_loss, best_loss, monitor, stopped_early, device, seconds, steps (empty
+        before fit)."""
+        return dict(getattr(self, "training_", {}))
+
+    def save(self, path: Path) -> None:
+        """Write the parameters, image shape, weights and training facts to ``path`` with
+        ``torch.save`` (plain containers and tensors only, so :meth:`load` can read it
+        with ``weights_only=True``)."""
+        net = self._fitted()
+        state = {k: v.detach().to("cpu") for k, v in net.state_dict().items()}
+        torch.save({
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "plugin": self.name,
+            "params": self.get_params(),
+            "image_shape": list(self.image_shape_),
+            "state_dict": state,
+            "training": self.training_summary(),
+            "history": list(getattr(self, "history_", [])),
+        }, Path(path))
+
+    @classmethod
+    def load(cls, path: Path) -> TorchModel:
+        """Read a model that :meth:`save` wrote, with ``torch.load(weights_only=True)``: a
+        file holding arbitrary pickled objects is refused (:class:`DataError`). The model
+        goes to its ``device`` parameter's device ("cuda" falls back to the CPU when there
+        is no GPU here)."""
+        path = Path(path)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot load {path}: not a zsbench torch model file, or it holds "
+                            f"objects that safe loading (weights_only) refuses ({first})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise DataError(f"cannot load {path}: not a zsbench torch model file.")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"cannot load {path}: file format version "
+                            f"{data.get('format_version')!r}, this zsbench reads {FORMAT_VERSION}.")
+        if data.get("plugin") != cls.name:
+            raise DataError(f'cannot load {path} as model "{cls.name}": it holds a '
+                            f'"{data.get("plugin")}" model.')
+        params = dict(data["params"])
+        unknown = sorted(set(params) - set(cls.parameters()))
+        if unknown:
+            raise DataError(f"cannot load {path}: parameters {unknown} are unknown to "
+                            f'model "{cls.name}" (saved by another version?).')
+        model = cls(**params)
+        image_shape = (int(data["image_shape"][0]), int(data["image_shape"][1]),
+                       int(data["image_shape"][2]))
+        net = model._build(image_shape, seed=0)
+        net.load_state_dict(data["state_dict"])
+        dev = resolve_device("auto" if model.device == "cuda" and not torch.cuda.is_available()
+                             else model.device, model.name)
+        net.to(dev).eval()
+        model.module_ = net
+        model.image_shape_ = image_shape
+        model.device_ = dev
+        model.history_ = list(data.get("history", []))
+        model.training_ = dict(data.get("training", {}))
+        return model
+
+
+def _check_images(images: np.ndarray, model: str, what: str,
+                  shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """``images`` as a contiguous float32 ``[N, C, H, W]`` array in [0, 1], else DataError."""
+    arr = np.asarray(images)
+    if arr.ndim != 4:
+        hint = " (add the channel axis: images[:, None])" if arr.ndim == 3 else ""
+        raise DataError(f'model "{model}": {what} must be [N, C, H, W]; got shape '
+                        f"{arr.shape}{hint}.")
+    if shape is not None and tuple(arr.shape[1:]) != tuple(shape):
+        raise DataError(f'model "{model}": {what} are (C, H, W) = {tuple(arr.shape[1:])} but '
+                        f"the model was fitted on {tuple(shape)}.")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+            or arr.dtype == np.bool_):
+        raise DataError(f'model "{model}": {what} must be numbers; got dtype {arr.dtype}.')
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.size:
+        lo, hi = float(arr.min()), float(arr.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise DataError(f'model "{model}": {what} contain NaN or infinite values.')
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(f'model "{model}": {what} must lie in [0, 1]; got values in '
+                            f"[{lo:g}, {hi:g}] (uint8 images: divide by 255).")
+    return arr

@@ -1,0 +1,114 @@
+"""The variational autoencoder, with a learned or a fixed posterior spread and an optional
+latent-disentanglement penalty."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+from zsbench_plugins.models.base import LatentNet, TorchModel
+
+
+def fixed_sigma_kl(mu: torch.Tensor, sigma: float) -> torch.Tensor:
+    """E1's KL term for a posterior N(mu, sigma^2) with a fixed ``sigma``, per sample:
+    ``mean_i(mu_i^2 + sigma^2 - log sigma^2 - 1)`` over the latent dims; ``mu [B, D] -> [B]``."""
+    s2 = sigma * sigma
+    return (mu.square() + (s2 - math.log(s2) - 1.0)).mean(1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over the latent dims:
+    ``0.5 * sum_i(mu_i^2 + exp(logvar_i) - logvar_i - 1)``; ``[B, D], [B, D] -> [B]``."""
+    return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0).sum(1)
+
+
+def entanglement(mu: torch.Tensor) -> torch.Tensor:
+    """E2's entanglement penalty per sample: the mean over the d(d-1)/2 pairs i < j of
+    ``|mu_i mu_j|``; ``mu [B, D] -> [B]`` (zeros when D = 1)."""
+    d = mu.shape[1]
+    if d < 2:
+        return mu.new_zeros(mu.shape[0])
+    i, j = torch.triu_indices(d, d, offset=1, device=mu.device)
+    return (mu[:, i] * mu[:, j]).abs().mean(1)
+
+
+class VAE(TorchModel):
+    """Convolutional VAE: learned or fixed posterior sigma, KL and optional entanglement loss.
+
+    Loss per sample = reconstruction BCE + ``kl_weight`` * KL + ``entanglement_weight`` *
+    L_entg; per-sample weights multiply it before the batch mean.
+
+    Parameters (all keyword-only), besides those of the ``ae`` model (latent_dim,
+    architecture, epochs, batch_size, optimizer, lr, lr_decay, early_stopping, device,
+    progress, reconstruction):
+        kl_weight: weight of the KL term.
+        fixed_sigma: absent (None): the standard VAE: the encoder has a log-variance head,
+            z = mu + exp(logvar / 2) * eps and KL = 0.5 * sum_i(mu_i^2 + var_i - log var_i - 1).
+            A number: the E1 model: the encoder outputs means only, z = mu + fixed_sigma * eps
+            and KL = mean_i(mu_i^2 + sigma^2 - log sigma^2 - 1).
+        entanglement_weight: weight of E2's L_entg = mean over pairs i < j of |mu_i mu_j|
+            (0 = off).
+
+    ``encode`` returns the latent means ``[N, D]``; ``decode`` images ``[N, C, H, W]`` in [0, 1].
+    """
+
+    name = "vae"
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 3,
+        architecture: Literal["default", "e3"] = "default",
+        epochs: int = 20,
+        batch_size: int = 8,
+        optimizer: Literal["adam", "rmsprop"] = "adam",
+        lr: float = 1e-3,
+        lr_decay: float = 1.0,
+        early_stopping: int = 0,
+        device: Literal["auto", "cpu", "cuda"] = "auto",
+        progress: bool = True,
+        reconstruction: Literal["bce_mean", "bce_sum"] = "bce_mean",
+        kl_weight: float = 8e-3,
+        fixed_sigma: float | None = None,
+        entanglement_weight: float = 0.0,
+    ) -> None:
+        super().__init__(
+            latent_dim=latent_dim, architecture=architecture, epochs=epochs,
+            batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
+            early_stopping=early_stopping, device=device, progress=progress,
+            reconstruction=reconstruction)
+        self.kl_weight = kl_weight
+        self.fixed_sigma = fixed_sigma
+        self.entanglement_weight = entanglement_weight
+
+    def _has_log_variance(self) -> bool:
+        return self.fixed_sigma is None
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.fixed_sigma is not None and not (0 < self.fixed_sigma < math.inf):
+            self._bad_param("fixed_sigma", f"must be a positive number; got {self.fixed_sigma!r}.",
+                            "give a number > 0 (E1 uses 0.1), or leave it out for a learned sigma.")
+        for key, value in {"kl_weight": self.kl_weight,
+                           "entanglement_weight": self.entanglement_weight}.items():
+            if not (0 <= value < math.inf):
+                self._bad_param(key, f"must be a number >= 0; got {value!r}.", "give 0 or more.")
+
+    def _loss(self, net: LatentNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per-sample VAE loss ``[B]`` of ``batch [B, C, H, W]``; the noise comes from
+        ``generator`` alone."""
+        mu, logvar = net.encode_stats(batch)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        if self.fixed_sigma is not None:
+            z = mu + self.fixed_sigma * eps
+            kl = fixed_sigma_kl(mu, self.fixed_sigma)
+        else:
+            assert logvar is not None
+            z = mu + torch.exp(0.5 * logvar) * eps
+            kl = gaussian_kl(mu, logvar)
+        loss = self._reconstruction_loss(net.decode_logits(z), batch) + self.kl_weight * kl
+        if self.entanglement_weight:
+            loss = loss + self.entanglement_weight * entanglement(mu)
+        return loss

@@ -1,0 +1,172 @@
+"""Executors, the content-addressed cache, resume after a crash (issue: runs that scale out)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TOY_SUITE
+from zsbench.cache import Cache
+from zsbench.cli import main
+from zsbench.run import run_suite
+from zsbench.suite import load_suite
+
+TESTS = str(Path(__file__).parent)
+QUIET = {"log": lambda s: None}
+
+
+def _scores(outcome) -> list:  # noqa: ANN001
+    return [(r.label, r.seed, r.status, r.scores) for r in outcome.results]
+
+
+def test_local_and_process_executors_give_identical_metrics(toy_registry, write_suite,
+                                                            tmp_path: Path) -> None:
+    suite = load_suite(write_suite(), registry=toy_registry)
+    local = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "local", **QUIET)
+    proc = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "proc",
+                     executor=toy_registry.create("executor", "process", {"workers": 2}),
+                     plugin_modules=["toy_plugins"], **QUIET)
+    assert _scores(local) == _scores(proc)
+    assert json.loads((tmp_path / "proc" / "manifest.json").read_text())["executor"] == {
+        "name": "process", "workers": 2, "threads": 0}
+
+
+def test_ray_executor_gives_identical_metrics(toy_registry, write_suite, tmp_path: Path,
+                                              monkeypatch) -> None:
+    pytest.importorskip("ray")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    text = TOY_SUITE + '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n'
+    suite = load_suite(write_suite(text), registry=toy_registry)
+    local = run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
+                      run_dir=tmp_path / "local", **QUIET)
+    ray_run = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "ray",
+                        executor=toy_registry.create("executor", "ray", {"num_cpus": 1.0}),
+                        plugin_modules=["toy_plugins"], **QUIET)
+    ok = [x for x in _scores(ray_run) if x[0] != "dies"]
+    assert ok == _scores(local)
+    dead = [r for r in ray_run.results if r.label == "dies"]
+    assert [r.status for r in dead] == ["failed", "failed"]
+    assert "ray task failed" in dead[0].error
+
+
+def test_process_executor_isolates_a_dead_worker(toy_registry, write_suite,
+                                                 tmp_path: Path) -> None:
+    text = TOY_SUITE + '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n' \
+        '\n[[model]]\nplugin = "linear"\nlabel = "raises"\nmode = "boom"\n'
+    suite = load_suite(write_suite(text), registry=toy_registry)
+    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "p",
+                    executor=toy_registry.create("executor", "process", {}),
+                    plugin_modules=["toy_plugins"], **QUIET)
+    status = {(r.label, r.seed): (r.status, r.error or "") for r in out.results}
+    assert status[("pca2", 0)][0] == status[("pca1-weighted", 1)][0] == "ok"
+    assert status[("dies", 0)][0] == "failed" and "died" in status[("dies", 0)][1]
+    assert "planted failure" in status[("raises", 1)][1]
+
+
+def test_warm_cache_metrics_only_change_trains_nothing(toy_registry, write_suite,
+                                                       tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    first = run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
+                      run_dir=tmp_path / "a", cache=cache, **QUIET)
+    assert all(j["trained"] for j in first.manifest["jobs"])
+    changed = TOY_SUITE.replace('plugin = "mse"', 'plugin = "mse"\nsplits = ["hole"]')
+    second = run_suite(load_suite(write_suite(changed, "b.toml"), registry=toy_registry),
+                       registry=toy_registry, run_dir=tmp_path / "b", cache=cache, **QUIET)
+    assert not any(j["trained"] for j in second.manifest["jobs"])
+    assert all(j["training"]["from_cache"] for j in second.manifest["jobs"])
+    for a, b in zip(first.results, second.results):
+        assert a.scores["hole_mse"] == b.scores["hole_mse"]
+    kinds = sorted({e.kind for e in cache.entries()})
+    assert kinds == ["datasets", "models"]
+
+
+def test_corrupt_cache_entry_is_detected_and_recomputed(toy_registry, write_suite,
+                                                        tmp_path: Path) -> None:
+    warnings: list[str] = []
+    cache = Cache(tmp_path / "cache", warn=warnings.append)
+    suite = load_suite(write_suite(), registry=toy_registry)
+    first = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", cache=cache, **QUIET)
+    victim = next((tmp_path / "cache" / "models").glob("*/*/model.ckpt"))
+    victim.write_bytes(victim.read_bytes()[:-7] + b"garbage")
+    again = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", cache=cache, **QUIET)
+    assert any("corrupt" in w for w in warnings)
+    assert sum(j["trained"] for j in again.manifest["jobs"]) == 1
+    assert _scores(first) == _scores(again)
+
+
+def test_cache_cli_lists_and_clears(toy_registry, write_suite, tmp_path: Path, capsys) -> None:
+    cache = Cache(tmp_path / "c")
+    run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
+              run_dir=tmp_path / "a", cache=cache, **QUIET)
+    assert main(["cache", "ls", "--cache-dir", str(tmp_path / "c")]) == 0
+    listing = capsys.readouterr().out
+    assert "datasets" in listing and "models" in listing and "pca2/seed0" in listing
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "removed 5 cache entries" in capsys.readouterr().out
+    assert cache.entries() == []
+
+
+def _cli(*args: str, env: dict) -> subprocess.Popen:  # noqa: D103
+    return subprocess.Popen([sys.executable, "-m", "zsbench.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_run_resumes_to_the_same_leaderboard(write_suite, tmp_path: Path) -> None:
+    text = TOY_SUITE.replace('label = "pca2"', 'label = "pca2"\nsleep = 0.6').replace(
+        'latent_dim = 1\nweighting', 'latent_dim = 1\nsleep = 0.6\nweighting')
+    path = write_suite(text)
+    env = {**os.environ, "ZSBENCH_PLUGINS": "toy_plugins",
+           "PYTHONPATH": os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")])}
+    full = tmp_path / "full"
+    ref = _cli("run", str(path), "--no-cache", "--out", str(full), env=env)
+    assert ref.wait(timeout=120) == 0, ref.stderr.read()
+
+    run_dir = tmp_path / "killed"
+    proc = _cli("run", str(path), "--no-cache", "--out", str(run_dir), env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        metrics = run_dir / "metrics.json"
+        if metrics.is_file() and len(json.loads(metrics.read_text())["results"]) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(json.loads((run_dir / "metrics.json").read_text())["results"])
+    assert 2 <= finished < 4, "the run was not killed midway"
+
+    resumed = _cli("run", str(path), "--no-cache", "--resume", str(run_dir), env=env)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["state"] == "finished"
+    assert sum(j["resumed"] for j in manifest["jobs"]) == finished
+    assert sum(j["trained"] for j in manifest["jobs"]) == 4 - finished
+    a = pd.read_csv(full / "leaderboard.csv", index_col=0)
+    b = pd.read_csv(run_dir / "leaderboard.csv", index_col=0)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_resume_refuses_another_configuration(toy_registry, write_suite, tmp_path: Path,
+                                              capsys, monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    path = write_suite()
+    assert main(["run", str(path), "--no-cache", "--out", str(tmp_path / "r")]) == 0
+    assert main(["run", str(path), "--profile", "smoke", "--resume", str(tmp_path / "r")]) == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+def test_process_executor_splits_threads() -> None:
+    from zsbench_plugins.executors.process import ProcessExecutor
+
+    cores = os.cpu_count() or 1
+    workers, threads = ProcessExecutor().plan(8)
+    assert workers == min(cores, 8) and workers * threads <= max(cores, workers)
+    assert ProcessExecutor(workers=1).plan(8) == (1, cores)

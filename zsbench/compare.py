@@ -1,0 +1,812 @@
+"""Regression checks: compare two runs, or a run against a committed baseline.
+
+A run folder (or a baseline file) is first reduced to a :class:`Summary`: for each model,
+its status, its seeds and, for each score, the mean and the spread (population std) over the
+seeds that succeeded. Two summaries are then compared score by score under the tolerances
+declared in the suite's ``[tolerances]`` table::
+
+    [tolerances]
+    default = { relative = 0.10, absolute = 1e-6 }   # every score not named below
+    hole_bce = { absolute = 0.02 }                   # one score, by name
+    probe = { relative = 0.25 }                      # every score of one metric plugin
+    transect_in_bce = { relative = 0.05, spread = 2.0 }
+
+A change counts against a score only in its *worse* direction (``higher_is_better`` decides
+which way that is). The allowed worsening is ``absolute + relative * |baseline mean| +
+spread * max(baseline std, new std)``; the most specific entry wins entirely (score name,
+then metric plugin, then ``default``, then :data:`BUILTIN_TOLERANCE`), and keys it leaves out
+are 0. Verdicts: ``same`` (equal), ``better``, ``worse within tolerance``, ``REGRESSION``. A
+model or seed that failed in the new run but succeeded in the baseline is a regression too, as
+is a score whose metric plugin raised in the new run.
+
+Usage errors (exit code 2, :class:`ComparisonError`): runs of different suites (name,
+profile, or configuration apart from ``[tolerances]`` and ``[leaderboard]``), unless
+``allow_suite_change``; a model or a score present on one side only (named).
+
+The determinism contract: on CPU, with the same environment (device, torch, numpy,
+deterministic algorithms on), a rerun of the same code with the same seeds gives
+bit-identical scores; the table's ``identical`` column shows it. When the environments
+differ the report says how, and the tolerances decide.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zsbench.errors import RegressionError, ZsbenchError, did_you_mean
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+BASELINE_FORMAT = 1
+BUILTIN_TOLERANCE: dict[str, float] = {"relative": 0.10, "absolute": 1e-6, "spread": 0.0}
+"""Used for every score when a suite's ``[tolerances]`` has no entry for it and no
+``default``."""
+TOLERANCE_KEYS = ("relative", "absolute", "spread")
+SAME, BETTER, WORSE_OK, REGRESSION = "same", "better", "worse within tolerance", "REGRESSION"
+FAILED, METRIC_FAILED, UNDEFINED = "FAILED", "METRIC FAILED", "REGRESSION (now NaN)"
+REGRESSION_VERDICTS = {REGRESSION, FAILED, METRIC_FAILED, UNDEFINED}
+# What decides whether two runs can be bit-identical (besides the code and the seeds).
+IDENTITY_KEYS = ("device", "torch", "numpy", "deterministic")
+ENV_KEYS = ("zsbench", "python", "torch", "numpy", "device", "deterministic", "platform")
+# Sections that may change without making a baseline stale.
+NON_EXPERIMENT_SECTIONS = ("tolerances", "leaderboard", "profiles")
+
+
+class ComparisonError(ZsbenchError):
+    """Two results that cannot be compared (different suites, a missing model or score):
+    a usage error, exit code 2."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------------------------------
+# Tolerances
+@dataclass(frozen=True)
+class Tolerance:
+    """How much a score may worsen: ``absolute + relative * |baseline| + spread * std``."""
+
+    relative: float = 0.0
+    absolute: float = 0.0
+    spread: float = 0.0
+    source: str = "builtin"
+
+    def allowed(self, baseline: float, std: float = 0.0) -> float:
+        s = std if math.isfinite(std) else 0.0
+        b = abs(baseline) if math.isfinite(baseline) else 0.0
+        return self.absolute + self.relative * b + self.spread * s
+
+    def describe(self) -> str:
+        parts = []
+        if self.relative:
+            parts.append(f"{self.relative:.3g}×")
+        if self.absolute:
+            parts.append(f"{self.absolute:.3g}")
+        if self.spread:
+            parts.append(f"{self.spread:.3g}σ")
+        return " + ".join(parts) if parts else "exact"
+
+
+def parse_tolerances(table: Mapping[str, Any], where: str = "[tolerances]"
+                     ) -> dict[str, Tolerance]:
+    """Validate a suite's ``[tolerances]`` table: each key (``default``, a score name or a
+    metric plugin name) maps to a table of non-negative ``relative``, ``absolute`` and
+    ``spread`` numbers."""
+    out: dict[str, Tolerance] = {}
+    if not isinstance(table, Mapping):
+        raise ComparisonError(f"{where}: expected a table of tolerances, got {table!r}. Fix: "
+                              "write e.g. default = { relative = 0.1, absolute = 1e-6 }.")
+    for key, entry in table.items():
+        if not isinstance(entry, Mapping):
+            raise ComparisonError(
+                f"{where}.{key}: expected a table like {{ relative = 0.1 }} or "
+                f"{{ absolute = 0.02 }}, got {entry!r}. Fix: write {key} = {{ absolute = "
+                f"{entry!r} }} or {key} = {{ relative = {entry!r} }}.")
+        values: dict[str, float] = {}
+        for k, v in entry.items():
+            if k not in TOLERANCE_KEYS:
+                guess = did_you_mean(k, TOLERANCE_KEYS)
+                hint = f'did you mean "{guess}"? ' if guess else ""
+                raise ComparisonError(f"{where}.{key}.{k}: unknown key. Fix: {hint}allowed: "
+                                      f"{', '.join(TOLERANCE_KEYS)}.")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ComparisonError(f"{where}.{key}.{k}: expected a non-negative number, "
+                                      f"got {v!r}.")
+            values[k] = float(v)
+        out[str(key)] = Tolerance(**values, source=f"[tolerances].{key}")
+    return out
+
+
+def resolve_tolerance(tolerances: Mapping[str, Tolerance], score: str,
+                      metric: str | None) -> Tolerance:
+    """The most specific entry: the score's name, its metric plugin, ``default``, builtin."""
+    for key in (score, metric, "default"):
+        if key is not None and key in tolerances:
+            return tolerances[key]
+    return Tolerance(**BUILTIN_TOLERANCE, source="the builtin default")
+
+
+def check_tolerance_keys(tolerances: Mapping[str, Tolerance], scores: Iterable[str],
+                         metrics: Iterable[str], where: str) -> None:
+    """A tolerance naming neither a score nor a metric plugin is a typo: a usage error."""
+    known = set(scores) | {m for m in metrics if m} | {"default"}
+    for key in tolerances:
+        if key not in known:
+            guess = did_you_mean(key, known)
+            hint = f'did you mean "{guess}"? ' if guess else ""
+            raise ComparisonError(
+                f'{where}.{key}: "{key}" is neither a score nor a metric plugin of these runs. '
+                f"Fix: {hint}use a score name (see metrics.csv), a metric plugin name or "
+                f"default.")
+
+
+# ---------------------------------------------------------------------------------------
+# Summaries (of a run folder or a baseline file)
+@dataclass
+class ScoreSummary:
+    mean: float
+    std: float
+    higher_is_better: bool
+    headline: bool = False
+    metric: str | None = None
+    n: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": _num(self.mean), "std": _num(self.std),
+                "higher_is_better": self.higher_is_better, "headline": self.headline,
+                "metric": self.metric, "n": self.n}
+
+
+@dataclass
+class ModelSummary:
+    status: str
+    seeds: list[int]
+    failed_seeds: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    metric_failures: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, ScoreSummary] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    """What a comparison needs of one side: suite identity, environment, tolerances, models."""
+
+    source: str
+    kind: str  # "run" or "baseline"
+    suite: dict[str, Any]
+    environment: dict[str, Any]
+    tolerances: dict[str, Any]
+    models: dict[str, ModelSummary]
+    selected: list[str] | None = None  # the scores a baseline keeps (None: all)
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _float(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return math.nan, math.nan
+    if any(not math.isfinite(v) for v in vals):
+        return math.nan, math.nan
+    mean = math.fsum(vals) / len(vals)
+    var = math.fsum((v - mean) ** 2 for v in vals) / len(vals)
+    return mean, math.sqrt(var)
+
+
+def experiment_hash(config: Mapping[str, Any], profile: str | None) -> str:
+    """A hash of what a suite *computes*: its raw configuration without ``[tolerances]``,
+    ``[leaderboard]`` and ``[profiles]``, plus the overrides of the profile used (again
+    without tolerances and leaderboard). Tuning a tolerance keeps baselines valid."""
+    base = {k: v for k, v in config.items() if k not in NON_EXPERIMENT_SECTIONS}
+    overrides = {}
+    if profile is not None:
+        overrides = {k: v for k, v in config.get("profiles", {}).get(profile, {}).items()
+                     if k not in NON_EXPERIMENT_SECTIONS}
+    blob = json.dumps({"config": base, "profile": profile, "overrides": overrides},
+                      sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def suite_tolerances(config: Mapping[str, Any], profile: str | None) -> dict[str, Any]:
+    """``[tolerances]`` with the profile's ``tolerances.KEY = ...`` overrides applied (a
+    shallow update, as profiles do for every table section)."""
+    tol = copy.deepcopy(dict(config.get("tolerances", {})))
+    if profile is not None:
+        tol.update(copy.deepcopy(config.get("profiles", {}).get(profile, {})
+                                 .get("tolerances", {})))
+    return tol
+
+
+def environment_of(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    versions = manifest.get("versions", {}) or {}
+    return {"zsbench": manifest.get("zsbench_version"), "python": versions.get("python"),
+            "torch": versions.get("torch"), "numpy": versions.get("numpy"),
+            "platform": versions.get("platform"), "device": manifest.get("device"),
+            "deterministic": manifest.get("deterministic_algorithms"),
+            "git_revision": manifest.get("git_revision")}
+
+
+def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
+                      suite_config: Mapping[str, Any] | None, *, source: str = "(in memory)"
+                      ) -> Summary:
+    """Reduce job results (``JobResult`` objects) and their manifest to a :class:`Summary`."""
+    msuite = dict(manifest.get("suite", {}))
+    profile = msuite.get("profile")
+    suite = {"name": msuite.get("name"), "profile": profile,
+             "config_hash": msuite.get("config_hash")}
+    tolerances: dict[str, Any] = {}
+    if suite_config is not None:
+        suite["experiment_hash"] = experiment_hash(suite_config, profile)
+        tolerances = suite_tolerances(suite_config, profile)
+        columns = suite_config.get("leaderboard", {}).get("columns")
+        suite["columns"] = list(columns) if isinstance(columns, list) else None
+    suite["seeds"] = list(manifest.get("seeds", []))
+    models: dict[str, ModelSummary] = {}
+    for r in results:
+        m = models.setdefault(r.label, ModelSummary(status="ok", seeds=[]))
+        if r.status == "ok":
+            m.seeds.append(r.seed)
+        else:
+            m.failed_seeds.append(r.seed)
+            m.errors[r.seed] = r.error or "failed"
+        for w in r.warnings:
+            if w.startswith('metric "'):
+                m.metric_failures.setdefault(w.split('"')[1], w)
+    for label, m in models.items():
+        ok = [r for r in results if r.label == label and r.status == "ok"]
+        names: list[str] = []
+        for r in ok:
+            names += [n for n in r.scores if n not in names]
+        for name in names:
+            first = next(r.scores[name] for r in ok if name in r.scores)
+            values = [_float(r.scores[name]["value"]) for r in ok if name in r.scores]
+            mean, std = _mean_std(values)
+            m.scores[name] = ScoreSummary(mean=mean, std=std,
+                                          higher_is_better=bool(first["higher_is_better"]),
+                                          headline=bool(first.get("headline", False)),
+                                          metric=first.get("metric"), n=len(values))
+        if not m.seeds:
+            m.status = "failed"
+        elif m.failed_seeds:
+            m.status = "partial"
+    return Summary(source=source, kind="run", suite=suite, environment=environment_of(manifest),
+                   tolerances=tolerances, models=models)
+
+
+def summarize_run(run_dir: str | Path) -> Summary:
+    """Read a run folder (``manifest.json``, ``metrics.json``, ``suite.toml``)."""
+    from zsbench.results import load_results
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ComparisonError(f"{run_dir}: no such run folder. Fix: give the folder that "
+                              "`zsbench run` printed at its end (or a baseline with "
+                              "--baseline FILE).")
+    manifest, results = load_results(run_dir)
+    state = manifest.get("state", "finished")
+    if state != "finished":
+        raise ComparisonError(f"{run_dir}: the run is not finished (state {state!r}). Fix: "
+                              "finish it with `zsbench run SUITE --resume RUN_DIR`, "
+                              "then compare.")
+    config = None
+    suite_file = run_dir / "suite.toml"
+    if suite_file.is_file():
+        try:
+            config = tomllib.loads(suite_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ComparisonError(f"{suite_file}: is not valid TOML ({exc}).") from exc
+    return summarize_results(results, manifest, config, source=str(run_dir))
+
+
+def load_summary(path: str | Path) -> Summary:
+    """A run folder or a baseline JSON file, whichever ``path`` is."""
+    path = Path(path)
+    if path.is_file() or (not path.exists() and path.suffix == ".json"):
+        return load_baseline(path)
+    return summarize_run(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Baselines
+def baseline_scores(summary: Summary, *, all_scores: bool = False,
+                    scores: Sequence[str] | None = None) -> list[str]:
+    """The scores a baseline keeps: ``scores`` if given, every score with ``all_scores``,
+    else the headline scores plus the suite's leaderboard columns."""
+    present: list[str] = []
+    for m in summary.models.values():
+        present += [n for n in m.scores if n not in present]
+    if scores:
+        missing = [s for s in scores if s not in present]
+        if missing:
+            guess = did_you_mean(missing[0], present)
+            hint = f' (did you mean "{guess}"?)' if guess else ""
+            raise ComparisonError(f'score "{missing[0]}"{hint} is not in {summary.source}. '
+                                  f"Fix: choose among: {', '.join(present)}.")
+        return list(scores)
+    if all_scores:
+        return present
+    wanted = set(summary.suite.get("columns") or [])
+    return [n for n in present if n in wanted or any(
+        n in m.scores and m.scores[n].headline for m in summary.models.values())]
+
+
+def make_baseline(summary: Summary, *, all_scores: bool = False,
+                  scores: Sequence[str] | None = None) -> dict[str, Any]:
+    """The JSON-ready baseline of a run summary (see :func:`write_baseline`)."""
+    keep = baseline_scores(summary, all_scores=all_scores, scores=scores)
+    models = {}
+    for label, m in summary.models.items():
+        models[label] = {
+            "status": m.status,
+            "seeds": sorted(m.seeds),
+            "failed_seeds": sorted(m.failed_seeds),
+            "scores": {n: m.scores[n].to_json() for n in keep if n in m.scores},
+        }
+    env = {k: summary.environment.get(k) for k in (*ENV_KEYS, "git_revision")}
+    return {
+        "format": BASELINE_FORMAT,
+        "suite": {k: summary.suite.get(k) for k in
+                  ("name", "profile", "config_hash", "experiment_hash", "seeds")},
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "source_run": Path(summary.source).name,
+        "environment": env,
+        "tolerances": summary.tolerances,
+        "scores": keep,
+        "models": models,
+    }
+
+
+def write_baseline(run_dir: str | Path, out: str | Path, *, all_scores: bool = False,
+                   scores: Sequence[str] | None = None) -> dict[str, Any]:
+    """Write a compact, reviewable baseline of a run: suite identity, environment,
+    tolerances, and for each model and kept score the mean and std over seeds (full float
+    precision, sorted keys). Refuses a run in which every seed of some model failed."""
+    summary = summarize_run(run_dir)
+    broken = [label for label, m in summary.models.items() if m.status == "failed"]
+    if broken:
+        raise ComparisonError(f'{run_dir}: model "{broken[0]}" failed on every seed, so it '
+                              "cannot be a baseline. Fix: repair it and rerun the suite.")
+    data = make_baseline(summary, all_scores=all_scores, scores=scores)
+    from zsbench.results import atomic_write_text
+
+    out = Path(out)
+    atomic_write_text(out, dump_baseline(data))
+    return data
+
+
+def dump_baseline(data: Mapping[str, Any]) -> str:
+    """JSON with sorted keys, one line per leaf table (a score, the environment's values),
+    so that a baseline reads well and diffs line by line in review. Floats keep full
+    precision (``repr``), so a value read back is bit-identical."""
+
+    def dump(obj: Any, depth: int) -> str:
+        if isinstance(obj, Mapping) and any(isinstance(v, Mapping) for v in obj.values()):
+            pad = "  " * (depth + 1)
+            items = [f"{pad}{json.dumps(str(k))}: {dump(obj[k], depth + 1)}"
+                     for k in sorted(obj)]
+            return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+        return json.dumps(obj, sort_keys=True, allow_nan=False)
+
+    return dump(data, 0) + "\n"
+
+
+def load_baseline(path: str | Path) -> Summary:
+    path = Path(path)
+    if not path.is_file():
+        raise ComparisonError(f"{path}: no such baseline file. Fix: write one with "
+                              f"`zsbench baseline RUN_DIR --out {path}`.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        models = {}
+        for label, m in data["models"].items():
+            scores = {n: ScoreSummary(mean=_float(s["mean"]), std=_float(s["std"]),
+                                      higher_is_better=bool(s["higher_is_better"]),
+                                      headline=bool(s.get("headline", False)),
+                                      metric=s.get("metric"), n=int(s.get("n", 0)))
+                      for n, s in m["scores"].items()}
+            models[label] = ModelSummary(status=m.get("status", "ok"), seeds=list(m["seeds"]),
+                                         failed_seeds=list(m.get("failed_seeds", [])),
+                                         scores=scores)
+        return Summary(source=str(path), kind="baseline", suite=dict(data["suite"]),
+                       environment=dict(data.get("environment", {})),
+                       tolerances=dict(data.get("tolerances", {})), models=models,
+                       selected=list(data.get("scores", [])) or None)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ComparisonError(f"{path}: not a zsbench baseline ({type(exc).__name__}: {exc}). "
+                              "Fix: regenerate it with `zsbench baseline RUN_DIR --out "
+                              f"{path}`.") from exc
+
+
+# ---------------------------------------------------------------------------------------
+# Comparison
+@dataclass
+class Row:
+    """One model x score of a comparison."""
+
+    model: str
+    score: str
+    higher_is_better: bool | None
+    base_mean: float = math.nan
+    base_std: float = math.nan
+    new_mean: float = math.nan
+    new_std: float = math.nan
+    allowed: float = math.nan
+    tolerance: str = ""
+    identical: bool = False
+    verdict: str = SAME
+    detail: str = ""
+    tolerance_source: str = "builtin"
+
+    @property
+    def change(self) -> float:
+        return self.new_mean - self.base_mean
+
+    @property
+    def relative_change(self) -> float:
+        if not (math.isfinite(self.base_mean) and math.isfinite(self.new_mean)):
+            return math.nan
+        if self.base_mean == 0:
+            return 0.0 if self.new_mean == 0 else math.inf * math.copysign(1, self.change)
+        return self.change / abs(self.base_mean)
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict in REGRESSION_VERDICTS
+
+    def describe(self) -> str:
+        """One line naming the model and score, for messages."""
+        if self.verdict in (FAILED, METRIC_FAILED):
+            return f'model "{self.model}": {self.detail}'
+        rel = self.relative_change
+        rel_text = f" ({rel:+.1%})" if math.isfinite(rel) else ""
+        way = "higher" if self.higher_is_better else "lower"
+        return (f'model "{self.model}", score "{self.score}" ({way} is better): '
+                f"{_fmt(self.base_mean)} -> {_fmt(self.new_mean)}{rel_text}, worse by "
+                f"{_fmt(abs(self.change))} where {_fmt(self.allowed)} is allowed "
+                f"(tolerance {self.tolerance}, from {self.tolerance_source})")
+
+
+@dataclass
+class Comparison:
+    """The outcome: one :class:`Row` per model x score, plus notes about the two sides."""
+
+    base: Summary
+    new: Summary
+    rows: list[Row]
+    notes: list[str]
+    same_environment: bool
+    environment_differences: list[str]
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.regression]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressions else 0
+
+    @property
+    def identical(self) -> bool:
+        return all(r.identical for r in self.rows)
+
+    def frame(self) -> Any:
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "model": r.model, "score": r.score, "higher_is_better": r.higher_is_better,
+            "baseline": r.base_mean, "baseline_std": r.base_std, "new": r.new_mean,
+            "new_std": r.new_std, "change": r.change, "relative_change": r.relative_change,
+            "allowed": r.allowed, "tolerance": r.tolerance, "identical": r.identical,
+            "verdict": r.verdict} for r in self.rows])
+
+    def raise_for_regressions(self) -> None:
+        """Raise :class:`RegressionError` (exit code 1) naming every regression."""
+        bad = self.regressions
+        if bad:
+            lines = "\n".join(f"  - {r.describe()}" for r in bad)
+            raise RegressionError(f"{len(bad)} regression(s) of {self.new.source} against "
+                                  f"{self.base.source}:\n{lines}")
+
+
+def environment_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    diffs = []
+    for k in ENV_KEYS:
+        if a.get(k) != b.get(k):
+            diffs.append(f"{k} {a.get(k)} vs {b.get(k)}")
+    return diffs
+
+
+def _same_suite(base: Summary, new: Summary, allow_change: bool, notes: list[str]) -> None:
+    a, b = base.suite, new.suite
+    problems = []
+    for key in ("name", "profile"):
+        if a.get(key) != b.get(key):
+            problems.append(f"suite {key} {a.get(key)!r} vs {b.get(key)!r}")
+    ha, hb = a.get("experiment_hash"), b.get("experiment_hash")
+    if ha and hb:
+        if ha != hb:
+            problems.append(f"configuration {ha} vs {hb}")
+        elif a.get("config_hash") != b.get("config_hash"):
+            notes.append("only [tolerances] or [leaderboard] differ between the two suites; "
+                         "the new run's tolerances apply.")
+    elif a.get("config_hash") != b.get("config_hash"):
+        problems.append(f"config hash {a.get('config_hash')} vs {b.get('config_hash')}")
+    if a.get("seeds") and b.get("seeds") and list(a["seeds"]) != list(b["seeds"]):
+        notes.append(f"seeds differ: {a['seeds']} vs {b['seeds']}; means over different "
+                     "seeds are compared.")
+    if problems:
+        text = "; ".join(problems)
+        if allow_change:
+            notes.append(f"different suites ({text}); compared anyway (--allow-suite-change).")
+            return
+        raise ComparisonError(
+            f"{base.source} and {new.source} are runs of different suites ({text}). Fix: "
+            "compare runs of the same suite and profile; if the suite changed on purpose, "
+            "regenerate the baseline (`zsbench baseline RUN --out FILE`) or pass "
+            "--allow-suite-change.")
+
+
+def _score_verdict(row: Row, tol: Tolerance) -> None:
+    a, b = row.base_mean, row.new_mean
+    std = max(x for x in (row.base_std, row.new_std, 0.0) if math.isfinite(x))
+    row.allowed = tol.allowed(a, std)
+    row.tolerance = tol.describe()
+    row.tolerance_source = tol.source
+    row.identical = (_bits(a) == _bits(b)) and (_bits(row.base_std) == _bits(row.new_std))
+    if math.isnan(a) and math.isnan(b):
+        row.verdict = SAME
+    elif math.isnan(b):
+        row.verdict = UNDEFINED
+        row.detail = f'score "{row.score}" is NaN (undefined) in the new run, ' \
+                     f"{_fmt(a)} in the baseline"
+    elif math.isnan(a):
+        row.verdict = BETTER
+        row.detail = "undefined (NaN) in the baseline"
+    elif a == b:
+        row.verdict = SAME
+    else:
+        worse_by = (a - b) if row.higher_is_better else (b - a)
+        if worse_by < 0:
+            row.verdict = BETTER
+        elif worse_by <= row.allowed:
+            row.verdict = WORSE_OK
+        else:
+            row.verdict = REGRESSION
+
+
+def _bits(x: float) -> Any:
+    return "nan" if x is None or math.isnan(x) else float(x).hex()
+
+
+def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
+            all_scores: bool = False, allow_suite_change: bool = False,
+            tolerances: Mapping[str, Any] | None = None) -> Comparison:
+    """Compare ``new`` against ``base`` (see the module docstring).
+
+    Scores compared: ``scores`` if given; else those a baseline keeps; else (two runs) the
+    headline scores and the suite's leaderboard columns, or every score with
+    ``all_scores``. Tolerances: ``tolerances`` if given, else the new run's suite's, else the
+    baseline's."""
+    notes: list[str] = []
+    _same_suite(base, new, allow_suite_change, notes)
+
+    # which tolerances
+    if tolerances is not None:
+        raw_tol, where = dict(tolerances), "tolerances"
+    elif new.tolerances or not base.tolerances:
+        raw_tol, where = new.tolerances, f"{new.source}: [tolerances]"
+    else:
+        raw_tol, where = base.tolerances, f"{base.source}: [tolerances]"
+    tol_table = parse_tolerances(raw_tol, where)
+    all_names = {n for s in (base, new) for m in s.models.values() for n in m.scores}
+    all_metrics = {sc.metric for s in (base, new) for m in s.models.values()
+                   for sc in m.scores.values()}
+    check_tolerance_keys(tol_table, all_names, all_metrics, where)
+
+    # which models
+    only_base = [m for m in base.models if m not in new.models]
+    only_new = [m for m in new.models if m not in base.models]
+    if only_base or only_new:
+        parts = []
+        if only_base:
+            parts.append(f"model(s) {', '.join(repr(m) for m in only_base)} only in {base.source}")
+        if only_new:
+            parts.append(f"model(s) {', '.join(repr(m) for m in only_new)} only in {new.source}")
+        if not allow_suite_change:
+            raise ComparisonError(f"{'; '.join(parts)}. Fix: compare runs with the same "
+                                  "models (same suite), or pass --allow-suite-change to "
+                                  "compare the models they share.")
+        notes.append("; ".join(parts) + " (not compared).")
+
+    # which scores
+    if scores:
+        wanted = list(scores)
+        for name in wanted:
+            if name not in all_names:
+                guess = did_you_mean(name, all_names)
+                hint = f'did you mean "{guess}"? ' if guess else ""
+                raise ComparisonError(f'score "{name}" is in neither {base.source} nor '
+                                      f"{new.source}. Fix: {hint}scores: "
+                                      f"{', '.join(sorted(all_names))}.")
+    elif base.selected is not None:
+        wanted = list(base.selected)
+    else:
+        wanted = baseline_scores(base, all_scores=all_scores)
+        if not all_scores:  # a score that is headline in either run
+            wanted += [n for n in baseline_scores(new) if n not in wanted]
+
+    rows: list[Row] = []
+    for label, bm in base.models.items():
+        nm = new.models.get(label)
+        if nm is None:
+            continue
+        lost = [s for s in bm.seeds if s in nm.failed_seeds]
+        if lost:
+            errors = "; ".join(f"seed {s}: {nm.errors.get(s, 'failed')}" for s in lost)
+            what = "failed" if not nm.seeds else f"failed on {len(lost)} seed(s)"
+            rows.append(Row(model=label, score="(model)", higher_is_better=None,
+                            verdict=FAILED, detail=f"{what} in the new run ({errors}); it "
+                            "succeeded in the baseline"))
+            if not nm.seeds:
+                continue
+        if not bm.seeds:  # failed in the baseline too: nothing to compare
+            notes.append(f'model "{label}" failed in the baseline; its scores are not compared.')
+            continue
+        for name in wanted:
+            bs, ns = bm.scores.get(name), nm.scores.get(name)
+            if bs is None and ns is None:
+                if not scores:
+                    continue  # a score this model does not have on either side
+            if bs is None or ns is None:
+                metric = (bs or ns).metric if (bs or ns) else None
+                if ns is None and metric in nm.metric_failures:
+                    rows.append(Row(model=label, score=name,
+                                    higher_is_better=bs.higher_is_better if bs else None,
+                                    base_mean=bs.mean if bs else math.nan, verdict=METRIC_FAILED,
+                                    detail=f'score "{name}" is missing because '
+                                           f"{nm.metric_failures[metric]}"))
+                    continue
+                side = new.source if ns is None else base.source
+                present = bm.scores if ns is None else nm.scores
+                if allow_suite_change:
+                    notes.append(f'score "{name}" of model "{label}" is missing from {side} '
+                                 "(not compared).")
+                    continue
+                guess = did_you_mean(name, present)
+                hint = f'did you mean "{guess}"? ' if guess else ""
+                raise ComparisonError(
+                    f'score "{name}" of model "{label}" is missing from {side}'
+                    + (f' (metric plugin "{metric}")' if metric else "") +
+                    f". Fix: {hint}run the same metrics on both sides, choose the scores with "
+                    "--scores, or regenerate the baseline.")
+            if bs.higher_is_better != ns.higher_is_better:
+                raise ComparisonError(
+                    f'score "{name}" changed direction between {base.source} and {new.source} '
+                    f"(higher_is_better {bs.higher_is_better} vs {ns.higher_is_better}). Fix: "
+                    "regenerate the baseline.")
+            row = Row(model=label, score=name, higher_is_better=bs.higher_is_better,
+                      base_mean=bs.mean, base_std=bs.std, new_mean=ns.mean, new_std=ns.std)
+            _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric))
+            rows.append(row)
+
+    diffs = environment_differences(base.environment, new.environment)
+    identity = [d for d in diffs if d.split(" ")[0] in IDENTITY_KEYS]
+    same_env = not identity and bool(new.environment.get("deterministic"))
+    if diffs:
+        notes.insert(0, "environments differ: " + "; ".join(diffs) + (
+            ". Results need not be bit-identical: the tolerances decide." if identity else
+            "."))
+    score_rows = [r for r in rows if r.score != "(model)"]
+    if same_env and score_rows:
+        n_same = sum(r.identical for r in score_rows)
+        device = str(new.environment.get("device"))
+        if device.startswith("cpu"):
+            notes.append(f"same environment ({device}, torch {new.environment.get('torch')}, "
+                         f"deterministic algorithms on): {n_same} of {len(score_rows)} values "
+                         "bit-identical" + ("." if n_same == len(score_rows) else
+                                            " (the code or the data changed, or something "
+                                            "is nondeterministic)."))
+    return Comparison(base=base, new=new, rows=rows, notes=notes, same_environment=same_env,
+                      environment_differences=diffs)
+
+
+def check_run(run: str | Path, baseline: str | Path, **kwargs: Any) -> Comparison:
+    """Compare a run folder against a baseline file (or another run folder)."""
+    return compare(load_summary(baseline), summarize_run(run), **kwargs)
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, **kwargs: Any) -> Comparison:
+    """Compare run ``run_b`` (new) against run ``run_a`` (reference); either may be a
+    baseline file."""
+    return compare(load_summary(run_a), load_summary(run_b), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Formatting
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0 or 1e-3 <= abs(x) < 1e4:
+        return f"{x:.4f}"
+    return f"{x:.3e}"
+
+
+def _pm(mean: float, std: float, n_seeds: int) -> str:
+    text = _fmt(mean)
+    if n_seeds > 1 and math.isfinite(mean) and math.isfinite(std):
+        text += f" ± {_fmt(std)}"
+    return text
+
+
+def format_comparison(cmp: Comparison) -> str:
+    """The comparison as a Markdown table, then the notes and a one-line verdict."""
+    from tabulate import tabulate
+
+    nb = max((len(m.seeds) for m in cmp.base.models.values()), default=0)
+    nn = max((len(m.seeds) for m in cmp.new.models.values()), default=0)
+    table = []
+    for r in cmp.rows:
+        if r.score == "(model)":
+            table.append([r.model, "(model)", "", "ok", "failed", "", "", "", r.verdict])
+            continue
+        arrow = "↑" if r.higher_is_better else "↓"
+        rel = r.relative_change
+        change = "0" if r.change == 0 else (
+            f"{r.change:+.3g}" + (f" ({rel:+.1%})" if math.isfinite(rel) else ""))
+        if not (math.isfinite(r.base_mean) and math.isfinite(r.new_mean)):
+            change = "-"
+        table.append([r.model, f"{r.score} {arrow}", _pm(r.base_mean, r.base_std, nb),
+                      _pm(r.new_mean, r.new_std, nn), change,
+                      f"±{_fmt(r.allowed)}" if math.isfinite(r.allowed) else "",
+                      r.tolerance, "yes" if r.identical else "no", r.verdict])
+    headers = ["model", "score", "baseline", "new", "change", "allowed", "tolerance",
+               "identical", "verdict"]
+    lines = [f"baseline: {cmp.base.source}", f"new:      {cmp.new.source}", ""]
+    lines.append(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+                 if table else "(nothing to compare)")
+    if cmp.notes:
+        lines.append("")
+        lines += [f"note: {n}" for n in cmp.notes]
+    lines.append("")
+    bad = cmp.regressions
+    if bad:
+        lines.append(f"{len(bad)} regression(s):")
+        lines += [f"  - {r.describe()}" for r in bad]
+    else:
+        counts: dict[str, int] = {}
+        for r in cmp.rows:
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+        lines.append("no regression (" + ", ".join(f"{v} {k}" for k, v in counts.items())
+                     + ")" if counts else "no regression")
+    return "\n".join(lines)
+
+
+def default_baseline_path(run_dir: str | Path, root: str | Path = "results/baselines") -> Path:
+    """``results/baselines/SUITE-PROFILE.json`` (or ``SUITE.json`` without a profile)."""
+    from zsbench.results import load_results
+
+    manifest, _ = load_results(Path(run_dir))
+    suite = manifest.get("suite", {})
+    name = suite.get("name") or "suite"
+    if suite.get("profile"):
+        name += f"-{suite['profile']}"
+    return Path(root) / f"{name}.json"
