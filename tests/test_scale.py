@@ -60,15 +60,16 @@ def test_ray_executor_gives_identical_metrics(toy_registry, write_suite, tmp_pat
 
 def test_process_executor_isolates_a_dead_worker(toy_registry, write_suite,
                                                  tmp_path: Path) -> None:
-    text = TOY_SUITE + '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n' \
+    text = TOY_SUITE.replace("seeds = [0, 1]", "seeds = [1]") + \
+        '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n' \
         '\n[[model]]\nplugin = "linear"\nlabel = "raises"\nmode = "boom"\n'
     suite = load_suite(write_suite(text), registry=toy_registry)
     out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "p",
                     executor=toy_registry.create("executor", "process", {}),
                     plugin_modules=["toy_plugins"], **QUIET)
     status = {(r.label, r.seed): (r.status, r.error or "") for r in out.results}
-    assert status[("pca2", 0)][0] == status[("pca1-weighted", 1)][0] == "ok"
-    assert status[("dies", 0)][0] == "failed" and "died" in status[("dies", 0)][1]
+    assert status[("pca2", 1)][0] == status[("pca1-weighted", 1)][0] == "ok"
+    assert status[("dies", 1)][0] == "failed" and "died" in status[("dies", 1)][1]
     assert "planted failure" in status[("raises", 1)][1]
 
 

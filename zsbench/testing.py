@@ -965,24 +965,24 @@ def _cached_context(seed: int, kw: tuple[tuple[str, Any], ...]) -> EvalContext:
     return copy.deepcopy(_CONTEXTS[key])
 
 
+_SCENARIOS: dict[str, dict[str, Any]] = {
+    "realistic": dict(_REALISTIC),
+    "no_hole": {"hole": False, **_REALISTIC},
+    "perfect": {},
+    "hole_degraded": {"degrade_hole": 0.8},
+    "outside_degraded": {"degrade_outside": 0.4},
+}
+
+
 class _Contexts:
-    """The synthetic contexts metrics and outputs are checked on, made once per plugin."""
+    """The synthetic contexts metrics and outputs are checked on: a pristine copy for every
+    call, so that a plugin that modifies one fails only the check that looks for it."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._cache: dict[str, EvalContext] = {}
 
     def get(self, which: str) -> EvalContext:
-        if which not in self._cache:
-            kw: dict[str, Any] = {
-                "realistic": dict(_REALISTIC),
-                "no_hole": {"hole": False, **_REALISTIC},
-                "perfect": {},
-                "hole_degraded": {"degrade_hole": 0.8},
-                "outside_degraded": {"degrade_outside": 0.4},
-            }[which]
-            self._cache[which] = _cached_context(self.seed, tuple(sorted(kw.items())))
-        return self._cache[which]
+        return _cached_context(self.seed, tuple(sorted(_SCENARIOS[which].items())))
 
 
 def check_metric(metric: PluginLike, *, seed: int = 0,

@@ -31,12 +31,18 @@ def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=max_rows, replace=False))
 
 
-def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Coefficient of determination; NaN when undefined (fewer than 2 points or constant
-    ``y_true``)."""
-    if len(y_true) < 2 or np.ptp(y_true) == 0:
+def r2(y_true: np.ndarray, y_pred: np.ndarray, reference_var: float | None = None) -> float:
+    """``1 - MSE / var``: the coefficient of determination, or, with ``reference_var``
+    (the factor's variance on the training rows), the same scale for any split, so that a
+    small split such as the hole, whose own variance is tiny, is judged against the whole
+    space. NaN when undefined (fewer than 2 points, or zero variance)."""
+    if reference_var is None:
+        if len(y_true) < 2 or np.ptp(y_true) == 0:
+            return NAN
+        return float(r2_score(y_true, y_pred))
+    if len(y_true) < 1 or not reference_var > 0:
         return NAN
-    return float(r2_score(y_true, y_pred))
+    return float(1.0 - np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2) / reference_var)
 
 
 def select_neighbors(x: np.ndarray, targets: list[tuple[np.ndarray, bool]],
@@ -92,7 +98,8 @@ class Probe(Metric):
     squares / logistic regression.
 
     Scores, for each probe P in ``probes``, split S in (test, hole) and factor F:
-    continuous F: ``P_r2_S_F`` (R²); discrete F: ``P_acc_S_F`` (accuracy) and ``P_f1_S_F``
+    continuous F: ``P_r2_S_F`` (R² = 1 - MSE / variance of F on the training rows, so the
+    hole and the test split share one scale); discrete F: ``P_acc_S_F`` (accuracy) and ``P_f1_S_F``
     (F1 of ``F == positive[F]`` against the rest; default positive value: the factor's
     smallest). Means over factors: ``P_r2_S_mean`` (if any continuous factor) and
     ``P_acc_S_mean`` (if any discrete factor). All higher is better. Headline (kNN, or the
@@ -249,7 +256,7 @@ class Probe(Metric):
                     else:
                         value = NAN
                         if y_true is not None and y_pred is not None:
-                            value = r2(y_true, y_pred)
+                            value = r2(y_true, y_pred, float(np.var(f_train[:, col])))
                         put(f"{kind}_r2_{split}_{name}", value)
                         per_kind.setdefault((kind, "r2", split), []).append(value)
 

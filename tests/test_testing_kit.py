@@ -1,0 +1,439 @@
+"""The conformance kit (zsbench.testing): the standard plugins pass it, planted faults are
+caught by the check named after them, and only by that check."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from zsbench import Dataset, EvalContext, Metric, Model, Output, Score
+from zsbench.errors import DataError, ZsbenchError
+from zsbench.testing import (
+    BlobsDataset,
+    Check,
+    ConformanceError,
+    check_dataset,
+    check_metric,
+    check_model,
+    check_plugin,
+    make_blob_images,
+    make_eval_context,
+    parametrize_with_checks,
+)
+
+# ---------------------------------------------------------------------------------------
+# the standard plugins, every one the hooks return, configured small where needed
+
+
+def _mnist_dir() -> str:
+    """A directory of tiny IDX files (written once, removed at exit)."""
+    from zsbench_plugins.datasets.digits import write_idx
+
+    root = Path(tempfile.mkdtemp(prefix="zsbench-kit-mnist-"))
+    atexit.register(shutil.rmtree, root, True)
+    rng = np.random.default_rng(0)
+    write_idx(root / "train-images-idx3-ubyte", rng.integers(0, 256, (24, 28, 28), np.uint8))
+    write_idx(root / "train-labels-idx1-ubyte", rng.integers(0, 10, 24).astype(np.uint8))
+    return str(root)
+
+
+SMALL: dict[str, dict[str, Any]] = {
+    "polar": {"n_samples": 40, "image_size": 16},
+    "gaussian": {"sampling": "uniform", "n_samples": 40},
+    "gaussian_t": {"sampling": "uniform", "n_samples": 40},
+    "ae": {"epochs": 1, "progress": False, "device": "cpu"},
+    "vae": {"epochs": 1, "progress": False, "device": "cpu"},
+}
+
+
+def _standard() -> list[Any]:
+    import zsbench_plugins.datasets as datasets
+    import zsbench_plugins.metrics as metrics
+    import zsbench_plugins.models as models
+    import zsbench_plugins.outputs as outputs
+
+    classes = [*datasets.zsbench_add_datasets(), *models.zsbench_add_models(),
+               *metrics.zsbench_add_metrics(), *outputs.zsbench_add_outputs()]
+    plugins: list[Any] = []
+    for cls in classes:
+        if cls.name == "mnist":
+            plugins.append(cls(path=_mnist_dir()))
+        else:
+            plugins.append(cls(**SMALL.get(cls.name, {})))
+    if any(p.name == "vae" for p in plugins):  # the fixed-sigma variant (E1) too
+        from zsbench_plugins.models import VAE
+
+        plugins.append(VAE(fixed_sigma=0.1, **SMALL["vae"]))
+    return plugins
+
+
+@parametrize_with_checks(_standard())
+def test_standard_plugins_conform(plugin: Any, check: Check) -> None:
+    check()
+
+
+# ---------------------------------------------------------------------------------------
+# a conforming reference model and dataset, and broken variants of each
+
+
+class RefModel(Model):
+    """PCA with a linear decoder and shape checks: conforms to every check."""
+
+    name = "ref"
+
+    def __init__(self, *, latent_dim: int = 2) -> None:
+        self.latent_dim = latent_dim
+
+    def _flat(self, images: np.ndarray) -> np.ndarray:
+        x = np.asarray(images)
+        if x.ndim != 4 or x.shape[1:] != self.shape_:
+            raise DataError(f"expected images [N, {', '.join(map(str, self.shape_))}], got "
+                            f"{list(x.shape)}.")
+        return x.reshape(len(x), -1).astype(np.float64)
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> RefModel:
+        self.shape_ = tuple(images.shape[1:])
+        x = self._flat(images)
+        w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.mean_ = (x * w[:, None]).sum(0) / w.sum()
+        jitter = np.random.default_rng(seed).normal(0, 1e-9, size=x.shape)
+        _, _, vt = np.linalg.svd(x - self.mean_ + jitter, full_matrices=False)
+        self.components_ = vt[: self.latent_dim]
+        return self
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        return (self._flat(images) - self.mean_) @ self.components_.T
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        z = np.asarray(latents, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise DataError(f"expected latents [N, {self.latent_dim}], got {list(z.shape)}.")
+        x = np.clip(z @ self.components_ + self.mean_, 0, 1)
+        return x.reshape((len(z), *self.shape_)).astype(np.float32)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean_, "components": self.components_}
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, shape=np.array(self.shape_), params=np.array(json.dumps(
+                self.get_params())), **self._arrays())
+
+    @classmethod
+    def load(cls, path: Path) -> RefModel:
+        with np.load(path, allow_pickle=False) as d:
+            m = cls(**json.loads(str(d["params"])))
+            m.mean_, m.components_ = d["mean"].astype(np.float64), d["components"].astype(
+                np.float64)
+            m.shape_ = tuple(int(s) for s in d["shape"])
+        return m
+
+
+class WrongShapeModel(RefModel):
+    """Planted fault: decode drops the channel axis."""
+
+    name = "wrong_shape"
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        return super().decode(latents)[:, 0]
+
+
+class NondeterministicModel(RefModel):
+    """Planted fault: fit draws from numpy's global random state, ignoring the seed."""
+
+    name = "nondeterministic"
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> NondeterministicModel:
+        super().fit(images, seed=seed, weights=weights)
+        self.components_ = self.components_ + np.random.normal(0, 0.05,
+                                                               self.components_.shape)
+        return self
+
+
+class LossySaveModel(RefModel):
+    """Planted fault: save keeps half precision only."""
+
+    name = "lossy_save"
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.astype(np.float16) for k, v in super()._arrays().items()}
+
+
+class LenientModel(RefModel):
+    """Planted fault: encode accepts images of any shape without a word."""
+
+    name = "lenient"
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        x = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+        x = np.resize(x, (len(x), self.mean_.size))
+        return (x - self.mean_) @ self.components_.T
+
+
+class NotSelfModel(RefModel):
+    """Planted fault: fit returns None."""
+
+    name = "not_self"
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> None:  # type: ignore[override]
+        super().fit(images, seed=seed, weights=weights)
+
+
+class PositionalModel(RefModel):
+    """Planted fault: a positional constructor parameter."""
+
+    name = "positional"
+
+    def __init__(self, latent_dim: int = 2) -> None:
+        self.latent_dim = latent_dim
+
+
+class ConvertingModel(RefModel):
+    """Planted fault: a parameter stored converted, not as given."""
+
+    name = "converting"
+
+    def __init__(self, *, latent_dim: int = 2, tag: str = "x") -> None:
+        self.latent_dim = latent_dim
+        self.tag = tag.upper()
+
+
+class RefMSE(Metric):
+    """Mean squared reconstruction error on test and hole."""
+
+    name = "ref_mse"
+
+    def __init__(self, *, higher_is_better: bool = False) -> None:
+        self.higher_is_better = higher_is_better
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        out = {}
+        for s in ("test", "hole"):
+            value = float("nan")
+            if s in ctx.splits and len(ctx.splits[s]):
+                value = float(np.mean((ctx.splits[s].images - ctx.reconstructions[s]) ** 2))
+            out[f"{s}_mse"] = Score(value, higher_is_better=self.higher_is_better)
+        return out
+
+
+class NaNMetric(RefMSE):
+    """Planted fault: a NaN score although the hole exists (an error signalled as NaN)."""
+
+    name = "nan_metric"
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        out = super().compute(ctx)
+        out["broken"] = Score(float("nan"), higher_is_better=False)
+        return out
+
+
+class MutatingMetric(RefMSE):
+    """Planted fault: scales the shared reconstructions in place."""
+
+    name = "mutating"
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        ctx.reconstructions["test"] *= 0.5
+        return super().compute(ctx)
+
+
+class FloatRenderDataset(BlobsDataset):
+    """Planted fault: renders float64 images instead of uint8."""
+
+    name = "float_render"
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        return super().render(factors).astype(np.float64) / 255.0
+
+
+class GlobalRandomDataset(BlobsDataset):
+    """Planted fault: draws its points from numpy's global random state."""
+
+    name = "global_random"
+
+    def factors(self, *, seed: int) -> np.ndarray:
+        return np.random.uniform(0, 1, size=(self.n_samples, 2))
+
+
+class UncheckedDataset(BlobsDataset):
+    """Planted fault: renders points outside its space without complaint."""
+
+    name = "unchecked"
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        f = np.asarray(factors, dtype=np.float64)[:, :2]
+        from zsbench.testing import _render_blobs
+
+        return _render_blobs(f, self.image_shape, self.width)
+
+
+class NoFileOutput(Output):
+    """Planted fault: returns a path it never wrote."""
+
+    name = "no_file"
+
+    def __init__(self) -> None:
+        pass
+
+    def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
+        return [directory / "missing.png"]
+
+
+def _failures(checks: list[Check]) -> dict[str, str]:
+    """Run every check; ``{check name: message}`` of those that failed."""
+    failed = {}
+    for check in checks:
+        try:
+            check()
+        except ConformanceError as exc:
+            failed[check.name] = str(exc)
+    return failed
+
+
+def test_the_reference_plugins_pass_every_check() -> None:
+    assert _failures(list(check_model(RefModel()))) == {}
+    assert _failures(list(check_metric(RefMSE()))) == {}
+    assert _failures(list(check_dataset(BlobsDataset()))) == {}
+
+
+PLANTED: list[tuple[Callable[[], list[Check]], set[str], str]] = [
+    (lambda: list(check_model(WrongShapeModel())),
+     {"check_decode_shape_and_range", "check_reconstruct_shape_and_range"},
+     "expected [N, C, H, W] = [8, 1, 16, 16]"),
+    (lambda: list(check_model(NondeterministicModel())),
+     {"check_deterministic_fit"}, "two fits with seed=0 gave different encodings"),
+    (lambda: list(check_model(LossySaveModel())),
+     {"check_save_load_round_trip"}, "after save -> load, encode differs"),
+    (lambda: list(check_model(LenientModel())),
+     {"check_wrong_input_shape"}, "returned instead of raising"),
+    (lambda: list(check_model(NotSelfModel())),
+     {"check_fit_returns_self"}, "fit returned NoneType; expected the model itself"),
+    (lambda: list(check_model(PositionalModel)),
+     {"check_keyword_only_parameters"}, "constructor parameter 'latent_dim' is positional"),
+    (lambda: list(check_model(ConvertingModel())),
+     {"check_params_stored"}, "not the defaults {'latent_dim': 2, 'tag': 'x'}"),
+    (lambda: list(check_metric(NaNMetric())),
+     {"check_scores_finite_with_hole"}, "'broken': nan"),
+    (lambda: list(check_metric(RefMSE(higher_is_better=True))),
+     {"check_oracle_reconstruction"},
+     "hole_mse: perfect reconstruction 0, degraded inside the hole"),
+    (lambda: list(check_metric(MutatingMetric())),
+     {"check_context_unchanged"}, "compute modified the evaluation context"),
+    (lambda: list(check_dataset(FloatRenderDataset())),
+     {"check_load_shapes_and_dtypes", "check_render_shape_and_dtype",
+      "check_render_any_point"}, "dtype float64; expected uint8"),
+    (lambda: list(check_dataset(GlobalRandomDataset())),
+     {"check_load_deterministic"}, "two loads with seed=0 differ"),
+    (lambda: list(check_dataset(UncheckedDataset())),
+     {"check_render_rejects_bad_points"}, "returned instead of raising"),
+    (lambda: list(check_plugin(NoFileOutput())),
+     {"check_write_files", "check_write_without_hole"}, "not a non-empty file"),
+]
+
+
+@pytest.mark.parametrize(("make", "expected", "phrase"), PLANTED,
+                         ids=["wrong_output_shape", "nondeterministic", "lossy_save_load",
+                              "lenient_input_shape", "fit_not_self", "positional_param",
+                              "converted_param",
+                              "nan_metric", "wrong_direction", "mutating_metric",
+                              "float_render", "global_random_dataset", "unchecked_render",
+                              "phantom_output_file"])
+def test_planted_faults_are_caught_by_the_named_check(make: Callable[[], list[Check]],
+                                                      expected: set[str], phrase: str) -> None:
+    checks = make()
+    failed = _failures(checks)
+    assert set(failed) == expected, failed
+    for name, message in failed.items():
+        plugin = message.split('"')[1]
+        assert message.startswith(f'plugin "{plugin}" failed {name}: '), message
+    assert any(phrase in m for m in failed.values()), failed
+
+
+def test_conformance_error_is_an_assertion_and_a_zsbench_error() -> None:
+    check = next(c for c in check_model(LossySaveModel()) if c.name ==
+                 "check_save_load_round_trip")
+    with pytest.raises(ConformanceError) as info:
+        check()
+    err = info.value
+    assert isinstance(err, AssertionError) and isinstance(err, ZsbenchError)
+    assert (err.plugin, err.check) == ("lossy_save", "check_save_load_round_trip")
+    assert "max difference" in err.problem
+
+
+def test_a_plugin_that_raises_is_reported_with_the_exception() -> None:
+    class Exploding(RefModel):
+        """Raises in encode."""
+
+        name = "exploding"
+
+        def encode(self, images: np.ndarray) -> np.ndarray:
+            raise RuntimeError("kaboom")
+
+    failed = _failures(list(check_model(Exploding())))
+    assert "check_encode_shape" in failed
+    assert failed["check_encode_shape"] == ('plugin "exploding" failed check_encode_shape: '
+                                            "raised RuntimeError: kaboom")
+
+
+def test_parametrize_with_checks_makes_one_id_per_plugin_and_check() -> None:
+    mark = parametrize_with_checks([RefModel(), RefModel(latent_dim=3), RefMSE, BlobsDataset()])
+    argnames, params = mark.args
+    assert argnames == ("plugin", "check")
+    ids = [p.id for p in params]
+    assert len(ids) == len(set(ids))
+    assert "ref-check_encode_shape" in ids and "ref2-check_encode_shape" in ids
+    assert "ref_mse-check_oracle_reconstruction" in ids
+    assert "blobs-check_render_any_point" in ids
+    model_checks = [i.split("-", 1)[1] for i in ids if i.startswith("ref-")]
+    assert model_checks == [c.name for c in check_model(RefModel())]
+
+
+def test_a_factory_and_a_label_are_accepted() -> None:
+    checks = list(check_model(lambda: RefModel(latent_dim=1), label="ref-1d",
+                              image_shape=(2, 12, 10)))
+    assert _failures(checks) == {}
+    with pytest.raises(TypeError, match="not a subclass"):
+        list(check_model(RefMSE))
+
+
+def test_checks_leave_the_global_random_state_alone() -> None:
+    np.random.seed(123)
+    expected = np.random.random(3)
+    np.random.seed(123)
+    for c in check_model(RefModel()):
+        c()
+    assert np.array_equal(np.random.random(3), expected)
+
+
+def test_blob_images_and_eval_contexts() -> None:
+    x = make_blob_images(5, (3, 8, 10), seed=1)
+    assert x.shape == (5, 3, 8, 10) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert np.array_equal(x, make_blob_images(5, (3, 8, 10), seed=1))
+    ctx = make_eval_context()
+    assert set(ctx.splits) == {"train", "test", "hole"}
+    assert ctx.holdout.contains(ctx.splits["hole"].factors, ctx.space).all()
+    assert ctx.latents["train"].shape == (len(ctx.splits["train"]), 3)
+    for s in ctx.splits:
+        assert np.array_equal(ctx.reconstructions[s], ctx.splits[s].images)
+    assert ctx.transects[0].in_hole.any() and not ctx.transects[0].in_hole.all()
+    bad = make_eval_context(degrade_hole=0.8)
+    err = np.abs(bad.reconstructions["hole"] - bad.splits["hole"].images).mean(axis=(1, 2, 3))
+    assert (err > 0).all()
+    assert np.corrcoef(err, bad.splits["hole"].depth)[0, 1] > 0.9
+    assert np.array_equal(bad.reconstructions["test"], bad.splits["test"].images)
+    flat = make_eval_context(hole=False)
+    assert "hole" not in flat.splits and flat.holdout is None
+    assert not flat.transects[0].in_hole.any()
+    assert isinstance(flat.dataset, Dataset)
