@@ -440,3 +440,78 @@ def test_bad_tolerances_are_usage_errors(table, message) -> None:
     with pytest.raises(ComparisonError, match=message) as info:
         parse_tolerances(table)
     assert info.value.exit_code == 2
+
+
+# -- the same contract with a real torch model ------------------------------------------------
+TINY_POLAR = """
+[suite]
+name = "tiny_polar"
+seeds = [0]
+
+[dataset]
+plugin = "polar"
+n_samples = 160
+image_size = 16
+
+[[holdout]]
+shape = "ball"
+center = { a = 1.25, b = 1.0 }
+radius = 0.3
+
+[[model]]
+plugin = "ae"
+label = "ae"
+latent_dim = 2
+epochs = 6
+batch_size = 8
+lr = 3e-3
+device = "cpu"
+progress = false
+
+[[metric]]
+plugin = "holdout_reconstruction"
+
+[tolerances]
+default = { relative = 0.05, absolute = 1e-3 }
+"""
+
+
+@pytest.fixture
+def one_torch_thread():  # noqa: ANN201
+    """Tiny convolutions run fastest (and steadiest on a shared machine) on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_an_untrained_torch_model_fails_the_check(toy_registry, tmp_path, monkeypatch, capsys,
+                                                  one_torch_thread) -> None:
+    """The standard `ae`, trained for 0 epochs by a planted bug in the training call, fails
+    `zsbench check` against the baseline of a correct run; a correct rerun passes,
+    bit-identical."""
+    import zsbench_plugins.models.base as base
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_POLAR)
+    suite = load_suite(path, registry=toy_registry)
+
+    def run_(name: str) -> Path:
+        return run_suite(suite, registry=toy_registry, run_dir=tmp_path / name,
+                         log=lambda s: None).run_dir
+
+    baseline = tmp_path / "tiny.json"
+    write_baseline(run_("good"), baseline)
+    assert main(["check", str(run_("again")), "--baseline", str(baseline)]) == 0
+    assert "3 of 3 values bit-identical" in capsys.readouterr().out
+
+    real_train = base.train
+    monkeypatch.setattr(base, "train",
+                        lambda *a, **k: real_train(*a, **{**k, "epochs": 0}))
+    assert main(["check", str(run_("untrained")), "--baseline", str(baseline)]) == 1
+    captured = capsys.readouterr()
+    assert "REGRESSION" in captured.out
+    assert 'model "ae", score "hole_bce"' in captured.err
+    assert 'model "ae", score "test_bce"' in captured.err

@@ -76,7 +76,8 @@ def test_autoload_off_keeps_only_zsbench_and_named_plugins(monkeypatch) -> None:
 
 def test_create_validates_parameters(toy_registry) -> None:
     model = toy_registry.create("model", "linear", {"latent_dim": 3})
-    assert model.latent_dim == 3 and model.get_params() == {"latent_dim": 3, "mode": "ok"}
+    assert model.latent_dim == 3
+    assert model.get_params() == {"latent_dim": 3, "mode": "ok", "sleep": 0.0}
     with pytest.raises(PluginParameterError, match='did you mean "latent_dim"'):
         toy_registry.create("model", "linear", {"latentdim": 3})
     with pytest.raises(PluginParameterError, match="give int"):

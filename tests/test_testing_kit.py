@@ -307,56 +307,49 @@ def test_the_reference_plugins_pass_every_check() -> None:
     assert _failures(list(check_dataset(BlobsDataset()))) == {}
 
 
-PLANTED: list[tuple[Callable[[], list[Check]], set[str], str]] = [
-    (lambda: list(check_model(WrongShapeModel())),
-     {"check_decode_shape_and_range", "check_reconstruct_shape_and_range"},
-     "expected [N, C, H, W] = [8, 1, 16, 16]"),
-    (lambda: list(check_model(NondeterministicModel())),
-     {"check_deterministic_fit"}, "two fits with seed=0 gave different encodings"),
-    (lambda: list(check_model(LossySaveModel())),
-     {"check_save_load_round_trip"}, "after save -> load, encode differs"),
-    (lambda: list(check_model(LenientModel())),
-     {"check_wrong_input_shape"}, "returned instead of raising"),
-    (lambda: list(check_model(NotSelfModel())),
-     {"check_fit_returns_self"}, "fit returned NoneType; expected the model itself"),
-    (lambda: list(check_model(PositionalModel)),
-     {"check_keyword_only_parameters"}, "constructor parameter 'latent_dim' is positional"),
-    (lambda: list(check_model(ConvertingModel())),
-     {"check_params_stored"}, "not the defaults {'latent_dim': 2, 'tag': 'x'}"),
-    (lambda: list(check_metric(NaNMetric())),
-     {"check_scores_finite_with_hole"}, "'broken': nan"),
-    (lambda: list(check_metric(RefMSE(higher_is_better=True))),
-     {"check_oracle_reconstruction"},
-     "hole_mse: perfect reconstruction 0, degraded inside the hole"),
-    (lambda: list(check_metric(MutatingMetric())),
-     {"check_context_unchanged"}, "compute modified the evaluation context"),
-    (lambda: list(check_dataset(FloatRenderDataset())),
-     {"check_load_shapes_and_dtypes", "check_render_shape_and_dtype",
-      "check_render_any_point"}, "dtype float64; expected uint8"),
-    (lambda: list(check_dataset(GlobalRandomDataset())),
-     {"check_load_deterministic"}, "two loads with seed=0 differ"),
-    (lambda: list(check_dataset(UncheckedDataset())),
-     {"check_render_rejects_bad_points"}, "returned instead of raising"),
-    (lambda: list(check_plugin(NoFileOutput())),
-     {"check_write_files", "check_write_without_hole"}, "not a non-empty file"),
-]
+# fault -> (broken plugin, the checks that must fail and no other, a phrase of the message)
+PLANTED: dict[str, tuple[Any, set[str], str]] = {
+    "wrong_output_shape": (WrongShapeModel(), {"check_decode_shape_and_range",
+                                               "check_reconstruct_shape_and_range"},
+                           "expected [N, C, H, W] = [8, 1, 16, 16]"),
+    "nondeterministic": (NondeterministicModel(), {"check_deterministic_fit"},
+                         "two fits with seed=0 gave different encodings"),
+    "lossy_save_load": (LossySaveModel(), {"check_save_load_round_trip"},
+                        "after save -> load, encode differs"),
+    "lenient_input_shape": (LenientModel(), {"check_wrong_input_shape"},
+                            "returned instead of raising"),
+    "fit_not_self": (NotSelfModel(), {"check_fit_returns_self"},
+                     "fit returned NoneType; expected the model itself"),
+    "positional_param": (PositionalModel, {"check_keyword_only_parameters"},
+                         "constructor parameter 'latent_dim' is positional"),
+    "converted_param": (ConvertingModel(), {"check_params_stored"},
+                        "not the defaults {'latent_dim': 2, 'tag': 'x'}"),
+    "nan_metric": (NaNMetric(), {"check_scores_finite_with_hole"}, "'broken': nan"),
+    "wrong_direction": (RefMSE(higher_is_better=True), {"check_oracle_reconstruction"},
+                        "hole_mse: perfect reconstruction 0, degraded inside the hole"),
+    "mutating_metric": (MutatingMetric(), {"check_context_unchanged"},
+                        "compute modified the evaluation context"),
+    "float_render": (FloatRenderDataset(), {"check_load_shapes_and_dtypes",
+                                            "check_render_shape_and_dtype",
+                                            "check_render_any_point"},
+                     "dtype float64; expected uint8"),
+    "global_random_dataset": (GlobalRandomDataset(), {"check_load_deterministic"},
+                              "two loads with seed=0 differ"),
+    "unchecked_render": (UncheckedDataset(), {"check_render_rejects_bad_points"},
+                         "returned instead of raising"),
+    "phantom_output_file": (NoFileOutput(), {"check_write_files", "check_write_without_hole"},
+                            "not a non-empty file"),
+}
 
 
-@pytest.mark.parametrize(("make", "expected", "phrase"), PLANTED,
-                         ids=["wrong_output_shape", "nondeterministic", "lossy_save_load",
-                              "lenient_input_shape", "fit_not_self", "positional_param",
-                              "converted_param",
-                              "nan_metric", "wrong_direction", "mutating_metric",
-                              "float_render", "global_random_dataset", "unchecked_render",
-                              "phantom_output_file"])
-def test_planted_faults_are_caught_by_the_named_check(make: Callable[[], list[Check]],
-                                                      expected: set[str], phrase: str) -> None:
-    checks = make()
-    failed = _failures(checks)
+@pytest.mark.parametrize(("plugin", "expected", "phrase"), list(PLANTED.values()),
+                         ids=list(PLANTED))
+def test_planted_faults_are_caught_by_the_named_check(plugin: Any, expected: set[str],
+                                                      phrase: str) -> None:
+    failed = _failures(list(check_plugin(plugin)))
     assert set(failed) == expected, failed
-    for name, message in failed.items():
-        plugin = message.split('"')[1]
-        assert message.startswith(f'plugin "{plugin}" failed {name}: '), message
+    for check, message in failed.items():
+        assert message.startswith(f'plugin "{plugin.name}" failed {check}: '), message
     assert any(phrase in m for m in failed.values()), failed
 
 
@@ -437,3 +430,61 @@ def test_blob_images_and_eval_contexts() -> None:
     assert "hole" not in flat.splits and flat.holdout is None
     assert not flat.transects[0].in_hole.any()
     assert isinstance(flat.dataset, Dataset)
+
+
+# ---------------------------------------------------------------------------------------
+# the guide's minimal model plugin, straight from docs/plugins.md
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+
+
+def _guide_module() -> Any:
+    """docs/plugins.md's ``mypkg/plugin.py`` code block, executed as a module."""
+    import re
+    import types
+
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S)
+    code = next(b for b in blocks if b.startswith("# mypkg/plugin.py\n"))
+    module = types.ModuleType("mypkg_plugin")
+    exec(compile(code, f"{GUIDE}:mypkg/plugin.py", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def test_the_guides_minimal_model_passes_the_kit() -> None:
+    module = _guide_module()
+    (cls,) = module.zsbench_add_models()
+    assert cls.name == "tinypca"
+    assert _failures(list(check_model(cls(latent_dim=2)))) == {}
+    assert _failures(list(check_model(cls, image_shape=(3, 12, 12)))) == {}
+
+
+def test_the_guides_minimal_model_runs_in_a_suite(tmp_path: Path) -> None:
+    from zsbench.registry import Registry
+    from zsbench.run import run_suite
+    from zsbench.suite import load_suite
+
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text("""
+[suite]
+name = "guide"
+[dataset]
+plugin = "polar"
+n_samples = 150
+image_size = 16
+[[holdout]]
+shape = "ball"
+center = { a = 1.25, b = 1.0 }
+radius = 0.3
+[[model]]
+plugin = "tinypca"
+label = "pca-3"
+latent_dim = 3
+[[metric]]
+plugin = "holdout_reconstruction"
+""")
+    registry = Registry(extra=[_guide_module()])
+    assert registry.get("model", "tinypca").distribution == "(in code)"
+    suite = load_suite(suite_file, registry=registry)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
+    assert [r.status for r in out.results] == ["ok"]
+    assert np.isfinite(out.results[0].scores["hole_bce"]["value"])

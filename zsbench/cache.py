@@ -137,6 +137,10 @@ class Cache:
                    info: dict[str, Any]) -> None:
         self._write("models", key, "model.ckpt", save, describe, info)
 
+    def discard_model(self, key: str) -> None:
+        """Remove a model entry that cannot be used."""
+        shutil.rmtree(self._dir("models", key), ignore_errors=True)
+
     # -- maintenance ---------------------------------------------------------------------
     def entries(self) -> list[Entry]:
         out = []

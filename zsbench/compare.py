@@ -49,7 +49,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 BASELINE_FORMAT = 1
-BUILTIN_TOLERANCE: dict[str, float] = {"relative": 0.10, "absolute": 1e-6, "spread": 0.0}
+BUILTIN_TOLERANCE: dict[str, float] = {"relative": 0.10, "absolute": 1e-3, "spread": 0.0}
 """Used for every score when a suite's ``[tolerances]`` has no entry for it and no
 ``default``."""
 TOLERANCE_KEYS = ("relative", "absolute", "spread")
@@ -57,8 +57,10 @@ SAME, BETTER, WORSE_OK, REGRESSION = "same", "better", "worse within tolerance",
 FAILED, METRIC_FAILED, UNDEFINED = "FAILED", "METRIC FAILED", "REGRESSION (now NaN)"
 REGRESSION_VERDICTS = {REGRESSION, FAILED, METRIC_FAILED, UNDEFINED}
 # What decides whether two runs can be bit-identical (besides the code and the seeds).
-IDENTITY_KEYS = ("device", "torch", "numpy", "deterministic")
-ENV_KEYS = ("zsbench", "python", "torch", "numpy", "device", "deterministic", "platform")
+IDENTITY_KEYS = ("device", "torch", "numpy", "deterministic", "threads")
+ENV_KEYS = ("zsbench", "python", "torch", "numpy", "device", "deterministic", "threads",
+            "platform")
+OPTIONAL_ENV_KEYS = ("threads",)  # compared only when both sides recorded them
 # Sections that may change without making a baseline stale.
 NON_EXPERIMENT_SECTIONS = ("tolerances", "leaderboard", "profiles")
 
@@ -239,6 +241,7 @@ def environment_of(manifest: Mapping[str, Any]) -> dict[str, Any]:
             "torch": versions.get("torch"), "numpy": versions.get("numpy"),
             "platform": versions.get("platform"), "device": manifest.get("device"),
             "deterministic": manifest.get("deterministic_algorithms"),
+            "threads": manifest.get("torch_threads", versions.get("torch_threads")),
             "git_revision": manifest.get("git_revision")}
 
 
@@ -528,6 +531,8 @@ class Comparison:
 def environment_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     diffs = []
     for k in ENV_KEYS:
+        if k in OPTIONAL_ENV_KEYS and (a.get(k) is None or b.get(k) is None):
+            continue
         if a.get(k) != b.get(k):
             diffs.append(f"{k} {a.get(k)} vs {b.get(k)}")
     return diffs
@@ -589,6 +594,11 @@ def _score_verdict(row: Row, tol: Tolerance) -> None:
             row.verdict = WORSE_OK
         else:
             row.verdict = REGRESSION
+
+
+def _first_line(text: str, limit: int = 240) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _bits(x: float) -> Any:
@@ -659,7 +669,8 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
             continue
         lost = [s for s in bm.seeds if s in nm.failed_seeds]
         if lost:
-            errors = "; ".join(f"seed {s}: {nm.errors.get(s, 'failed')}" for s in lost)
+            errors = "; ".join(f"seed {s}: {_first_line(nm.errors.get(s, 'failed'))}"
+                               for s in lost)
             what = "failed" if not nm.seeds else f"failed on {len(lost)} seed(s)"
             rows.append(Row(model=label, score="(model)", higher_is_better=None,
                             verdict=FAILED, detail=f"{what} in the new run ({errors}); it "
@@ -681,7 +692,7 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
                                     higher_is_better=bs.higher_is_better if bs else None,
                                     base_mean=bs.mean if bs else math.nan, verdict=METRIC_FAILED,
                                     detail=f'score "{name}" is missing because '
-                                           f"{nm.metric_failures[metric]}"))
+                                           f"{_first_line(nm.metric_failures[metric])}"))
                     continue
                 side = new.source if ns is None else base.source
                 present = bm.scores if ns is None else nm.scores
@@ -721,8 +732,9 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
             notes.append(f"same environment ({device}, torch {new.environment.get('torch')}, "
                          f"deterministic algorithms on): {n_same} of {len(score_rows)} values "
                          "bit-identical" + ("." if n_same == len(score_rows) else
-                                            " (the code or the data changed, or something "
-                                            "is nondeterministic)."))
+                                            " (the code or the data changed, the number of "
+                                            "torch threads differs, or something is "
+                                            "nondeterministic)."))
     return Comparison(base=base, new=new, rows=rows, notes=notes, same_environment=same_env,
                       environment_differences=diffs)
 
@@ -776,7 +788,7 @@ def format_comparison(cmp: Comparison) -> str:
             change = "-"
         table.append([r.model, f"{r.score} {arrow}", _pm(r.base_mean, r.base_std, nb),
                       _pm(r.new_mean, r.new_std, nn), change,
-                      f"±{_fmt(r.allowed)}" if math.isfinite(r.allowed) else "",
+                      f"±{_fmt(r.allowed)}" if math.isfinite(r.base_mean) else "",
                       r.tolerance, "yes" if r.identical else "no", r.verdict])
     headers = ["model", "score", "baseline", "new", "change", "allowed", "tolerance",
                "identical", "verdict"]

@@ -98,13 +98,7 @@ class Registry:
         for i, obj in enumerate(extra):
             source = getattr(obj, "__name__", f"extra-{i}")
             self._register(obj, source, "(in code)", "")
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise ZsbenchError(
-                f"a plugin implements a hook zsbench does not have: {exc}. Fix: rename the "
-                f"function to one of the hooks in zsbench.hookspecs, or drop its @hookimpl."
-            ) from exc
+        self._drop_unknown_hooks()
         self._collect()
 
     # -- loading -----------------------------------------------------------------------
@@ -146,6 +140,26 @@ class Registry:
                                             traceback.format_exc()))
             return
         self._origin[id(obj)] = (source, dist, version)
+
+    def _drop_unknown_hooks(self) -> None:
+        """Unregister, and record as broken, each plugin implementing a hook zsbench does
+        not declare (a misspelt hook name): one plugin's typo must not fail the registry,
+        as pluggy's ``check_pending()`` would."""
+        for hook_name in list(vars(self.pm.hook)):
+            caller = getattr(self.pm.hook, hook_name)
+            if hook_name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook or not self.pm.is_registered(impl.plugin):
+                    continue
+                source, dist, version = self._origin.get(id(impl.plugin),
+                                                         (impl.plugin_name, "?", ""))
+                self.pm.unregister(impl.plugin)
+                self.broken.append(BrokenPlugin(
+                    source, dist, version,
+                    f"implements {hook_name!r}, which is not a zsbench hook. Fix: rename the "
+                    f"function to one of the hooks in zsbench.hookspecs, or drop its "
+                    f"@hookimpl.", ""))
 
     def _collect(self) -> None:
         for kind, hook_name in hookspecs.CONTRIBUTING_HOOKS.items():

@@ -48,6 +48,21 @@ class PreparedData:
         return self.dataset.space
 
 
+def code_hash(cls: type) -> str:
+    """sha256 of the source files of ``cls`` and its bases, so that editing a plugin
+    invalidates its cached models even within one version."""
+    import hashlib
+    import inspect
+
+    h = hashlib.sha256()
+    for klass in cls.__mro__:
+        try:
+            h.update(Path(inspect.getfile(klass)).read_bytes())
+        except (TypeError, OSError):
+            continue
+    return h.hexdigest()
+
+
 def dataset_key(suite: Suite, registry: Registry) -> str:
     """Content key of the suite's dataset: plugin, its version, parameters and seed."""
     info = registry.get("dataset", suite.dataset.plugin)
@@ -61,7 +76,7 @@ def model_key(suite: Suite, registry: Registry, job: Job) -> str:
     import torch
 
     info = registry.get("model", job.plugin)
-    return content_key({"dataset": dataset_key(suite, registry),
+    return content_key({"dataset": dataset_key(suite, registry), "code": code_hash(info.cls),
                         "splits": suite.config.get("splits", {}),
                         "holdout": suite.config.get("holdout", []),
                         "model": job.plugin, "distribution": info.distribution,
@@ -225,10 +240,15 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
         key = model_key(suite, registry, job) if cache is not None else ""
         cached = cache.model_file(key) if cache is not None else None
         if cached is not None:
-            stage = "loading from the cache"
-            model = type(model).load(cached[0])
-            result.training = {**cached[1], "from_cache": True}
-        else:
+            try:
+                model = type(model).load(cached[0])
+                result.training = {**cached[1], "from_cache": True}
+            except Exception as exc:
+                log(f"warning: {job.key}: the cached model could not be loaded "
+                    f"({type(exc).__name__}: {exc}); training it again")
+                cache.discard_model(key)
+                cached = None
+        if cached is None:
             weights = None
             if job.weighting is not None:
                 weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)

@@ -13,7 +13,7 @@ Each (plugin, check) pair is its own test, with an id such as ``mymodel-check_en
 A failing check raises :class:`ConformanceError` whose message names the plugin, the check
 and what was expected.
 
-What is checked, by kind (see each ``_check_*`` function for the details):
+What is checked, by kind (each check's failure message says what was expected):
 
 - every kind: a ``name`` and a one-line summary; keyword-only, annotated constructor
   parameters stored unchanged;
@@ -51,7 +51,7 @@ import tempfile
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
@@ -84,7 +84,6 @@ __all__ = [
     "parametrize_with_checks",
 ]
 
-P = TypeVar("P", bound=Configurable)
 PluginLike = Union[Configurable, type[Configurable], Callable[[], Configurable]]
 """What the kit accepts: a configured instance (cloned for every check), a class
 (instantiated with its defaults) or a zero-argument factory returning an instance."""
@@ -580,11 +579,13 @@ def check_model(model: PluginLike, *, image_shape: tuple[int, int, int] = DEFAUL
         parts = np.concatenate([np.asarray(m.encode(h.images[i:i + 5]))
                                 for i in range(0, n, 5)])
         single = np.asarray(m.encode(h.images[3:4]))
-        if parts.shape != whole.shape or not np.allclose(parts, whole, rtol=1e-4, atol=1e-5):
+        if parts.shape != whole.shape:
+            raise _Fail(f"encoding in batches of 5 gave shape {list(parts.shape)}, all at "
+                        f"once {list(whole.shape)}.")
+        if not np.allclose(parts, whole, rtol=1e-4, atol=1e-5):
             raise _Fail("encoding in batches of 5 differs from encoding all at once (max "
-                        f"difference {_max_diff(parts, whole) if parts.shape == whole.shape else 'shape'}); "
-                        "an image's latent must not depend on its batch (eval mode, no "
-                        "batch statistics).")
+                        f"difference {_max_diff(parts, whole):.3g}); an image's latent must "
+                        "not depend on its batch (eval mode, no batch statistics).")
         if not np.allclose(single, whole[3:4], rtol=1e-4, atol=1e-5):
             raise _Fail("encoding one image alone differs from encoding it in a batch.")
         zd = whole[:6]
@@ -614,14 +615,14 @@ def check_model(model: PluginLike, *, image_shape: tuple[int, int, int] = DEFAUL
         a, _ = h.fit_fresh(global_seed=1)
         b, _ = h.fit_fresh(global_seed=2)
         za, zb = np.asarray(a.encode(h.probe)), np.asarray(b.encode(h.probe))
-        if za.shape != zb.shape or not np.allclose(za, zb, rtol=1e-5, atol=1e-6):
+        if za.shape != zb.shape or not np.allclose(za, zb, rtol=1e-4, atol=1e-5):
             diff = _max_diff(za, zb) if za.shape == zb.shape else "shape"
             raise _Fail(f"two fits with seed={seed} gave different encodings (max difference "
                         f"{diff}) when the global random state differed; draw every random "
                         "number from the `seed` argument (np.random.default_rng(seed), "
                         "torch.Generator().manual_seed(seed)), never from global state.")
         ra, rb = np.asarray(a.decode(za)), np.asarray(b.decode(za))
-        if not np.allclose(ra, rb, rtol=1e-5, atol=1e-6):
+        if not np.allclose(ra, rb, rtol=1e-4, atol=1e-5):
             raise _Fail(f"two fits with seed={seed} decode the same latents differently (max "
                         f"difference {_max_diff(ra, rb):.3g}).")
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from zsbench.errors import DataError, TrainingError
 
@@ -242,7 +242,7 @@ def train(
     noise_gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "noise"))
     val_seed = derive_seed(seed, "validation")
 
-    opt = _make_optimizer(optimizer, module.parameters(), lr, dev)
+    opt = _make_optimizer(optimizer, module.parameters(), lr)
     steps_per_epoch = math.ceil(n / batch_size)
     best_loss = math.inf
     best_state: dict[str, torch.Tensor] | None = None
@@ -364,14 +364,18 @@ def _check_weights(weights: np.ndarray, n: int, label: str) -> torch.Tensor:
     return torch.from_numpy(w.astype(np.float32))
 
 
-def _make_optimizer(name: str, params: Iterator[torch.nn.Parameter], lr: float,
-                    dev: torch.device) -> torch.optim.Optimizer:
-    # The fused kernels are much cheaper per step than the per-parameter loop for the small
-    # networks trained here, on CPU and CUDA alike.
+def _make_optimizer(name: str, params: Iterator[torch.nn.Parameter],
+                    lr: float) -> torch.optim.Optimizer:
+    # The fused Adam kernel is much cheaper per step than the per-parameter loop for the
+    # small networks trained here, on CPU and CUDA alike (older torch: the default Adam).
+    plist = list(params)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        try:
+            return torch.optim.Adam(plist, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            return torch.optim.Adam(plist, lr=lr)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.RMSprop(plist, lr=lr, foreach=True)
     raise DataError(f'unknown optimizer "{name}"; use "adam" or "rmsprop".')
 
 

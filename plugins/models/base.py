@@ -128,11 +128,13 @@ class TorchModel(Model):
     # -- the Model contract ----------------------------------------------------------------
 
     def _build(self, image_shape: tuple[int, int, int], seed: int) -> LatentNet:
+        """A fresh network for ``image_shape (C, H, W)``, its weights drawn from ``seed``."""
+        def factory() -> LatentNet:
+            body = build_body(self.architecture, image_shape, self.latent_dim)
+            return LatentNet(body, self.latent_dim, self._has_log_variance())
+
         try:
-            body_factory = lambda: LatentNet(  # noqa: E731
-                build_body(self.architecture, image_shape, self.latent_dim),
-                self.latent_dim, self._has_log_variance())
-            return init_module(body_factory, seed)  # type: ignore[return-value]
+            return init_module(factory, seed)  # type: ignore[return-value]
         except DataError as exc:
             raise DataError(f'model "{self.name}": {exc.message}') from None
 

@@ -36,7 +36,7 @@ BodyBuilder = Callable[[tuple[int, int, int], int], Body]
 
 DEFAULT_MIN_SIZE = 8
 DEFAULT_MAX_SIZE = 256
-DEFAULT_WIDTHS = (16, 32, 32, 64, 64, 64)
+DEFAULT_WIDTHS = (8, 16, 32, 64, 64, 64)
 DEFAULT_HIDDEN = 64
 
 
@@ -44,7 +44,7 @@ def default_body(image_shape: tuple[int, int, int], latent_dim: int) -> Body:
     """A small, CPU-fast body that adapts to the image size (8 to 256 pixels a side).
 
     Encoder: 3x3 convolutions of stride 2 (padding 1, ReLU), halving (rounding up) the
-    spatial size until it is at most 5, with channels ``16, 32, 32, 64, 64, 64`` (as many as
+    spatial size until it is at most 5, with channels ``8, 16, 32, 64, 64, 64`` (as many as
     needed), then flatten -> dense 64 (ReLU). A 64x64 image goes 64 -> 32 -> 16 -> 8 -> 4;
     28 -> 14 -> 7 -> 4; 36 -> 18 -> 9 -> 5; 256 takes six convolutions.
     Decoder: the mirror image: dense ``D -> 64 -> channels*h*w`` (ReLU), then 3x3 transposed

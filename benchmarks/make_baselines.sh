@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Regenerate the committed smoke baselines: results/baselines/SUITE-smoke.json for every
+# suites/SUITE.toml that has a [profiles.smoke] (or only the suites named as arguments).
+#
+#   benchmarks/make_baselines.sh                 # all suites with a smoke profile
+#   benchmarks/make_baselines.sh polar_hole      # one suite
+#
+# Run it on the CPU, from a clean checkout, after a change that is *meant* to move the
+# numbers (a plugin, a suite, the training loop); review the diff of results/baselines/
+# like code, and commit it with that change. `.ci/run` and the GitHub workflow check fresh
+# smoke runs against these files with `zsbench check`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ZSBENCH=${ZSBENCH:-.venv/bin/zsbench}
+export MPLBACKEND=Agg
+# --no-cache below: a cached model would skip training, and so hide a regression of the
+# training code; smoke runs are small enough to train from scratch.
+# One torch thread unless told otherwise: batch-8 convolutions gain little from more, a
+# shared CI machine loses much, and the thread count changes the last bits of the results
+# (baselines and checks made with the same count on the same machine are bit-identical).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ $# -gt 0 ]; then names=("$@"); else
+    names=()
+    for suite in suites/*.toml; do
+        grep -q '^\[profiles\.smoke\]' "$suite" && names+=("$(basename "$suite" .toml)")
+    done
+fi
+mkdir -p results/baselines
+for name in "${names[@]}"; do
+    suite="suites/$name.toml"
+    [ -f "$suite" ] || { echo "make_baselines: no suite $suite" >&2; exit 2; }
+    start=$(date +%s)
+    "$ZSBENCH" run "$suite" --profile smoke --no-cache --out "$tmp/$name" > "$tmp/$name.log" 2>&1 || {
+        cat "$tmp/$name.log" >&2; echo "make_baselines: $suite failed" >&2; exit 1; }
+    "$ZSBENCH" baseline "$tmp/$name" --out "results/baselines/$name-smoke.json"
+    echo "make_baselines: $name in $(( $(date +%s) - start )) s"
+done
