@@ -368,12 +368,19 @@ def test_e3_model_fits_36x36_and_rejects_64x64() -> None:
         VAE(architecture="e3", epochs=1, progress=False).fit(blobs(4, size=64), seed=0)
 
 
-@pytest.mark.parametrize("size", [8, 28, 36, 64])
+@pytest.mark.parametrize("size", [8, 16, 28, 36, 64])
 def test_default_body_adapts_to_the_size(size: int) -> None:
     body = build_body("default", (1, size, size), 3)
     x = torch.rand(3, 1, size, size)
     assert body.encoder(x).shape == (3, body.features)
     assert body.decoder(torch.zeros(3, 3)).shape == (3, 1, size, size)
+    assert isinstance(body.decoder[-1], torch.nn.ConvTranspose2d)  # logits, no ReLU
+
+
+def test_default_body_non_square() -> None:
+    body = build_body("default", (2, 20, 12), 3)
+    assert body.encoder(torch.rand(1, 2, 20, 12)).shape == (1, body.features)
+    assert body.decoder(torch.zeros(1, 3)).shape == (1, 2, 20, 12)
 
 
 def test_default_body_trains_at_28() -> None:

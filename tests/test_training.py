@@ -222,3 +222,11 @@ def test_device_resolution() -> None:
 def test_last_partial_batch_is_used() -> None:
     _, result = fit(images=data(42), epochs=1)
     assert result.steps == 6  # 5 full batches of 8 + one of 2
+
+
+def test_num_threads_is_restored() -> None:
+    before = torch.get_num_threads()
+    a, _ = fit(num_threads=1)
+    assert torch.get_num_threads() == before
+    b, _ = fit()
+    assert same(a, b)

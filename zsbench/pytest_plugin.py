@@ -32,7 +32,7 @@ Fixtures:
 
 Options: ``--zsbench-results DIR`` (ini ``zsbench_results``) keeps the run folders under DIR
 (default: a temporary folder of the session). Relative suite paths resolve against the
-rootdir.
+rootdir. ``-p no:zsbench`` turns the plugin off.
 """
 
 from __future__ import annotations

@@ -164,6 +164,7 @@ def train(
     device: Device = "auto",
     progress: bool = True,
     label: str = "model",
+    num_threads: int | None = None,
 ) -> TrainResult:
     """Train ``module`` in place by mini-batch gradient descent on ``loss_fn``.
 
@@ -190,6 +191,9 @@ def train(
         device: "auto" (CUDA when present, CPU otherwise), "cpu" or "cuda".
         progress: show a tqdm bar on stderr (steps, epoch, loss).
         label: the model's name in errors and on the progress bar.
+        num_threads: CPU threads torch may use while training (restored afterwards); None
+            keeps torch's setting. The small networks trained here gain little from a
+            second thread, and lose a lot when another process holds the other cores.
 
     Returns:
         A :class:`TrainResult`; ``module`` is left on the device in ``eval()`` mode.
@@ -250,7 +254,7 @@ def train(
     bar = tqdm(total=epochs * steps_per_epoch, desc=label, unit="step", file=sys.stderr,
                disable=not progress, leave=False, dynamic_ncols=True)
     try:
-        with _deterministic(dev):
+        with _deterministic(dev), _threads(num_threads):
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
                 epoch_lr = lr * lr_decay ** (epoch - 1)
@@ -419,3 +423,19 @@ def _deterministic(dev: torch.device) -> Iterator[None]:
         return
     with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True):
         yield
+
+
+@contextlib.contextmanager
+def _threads(num_threads: int | None) -> Iterator[None]:
+    """Use ``num_threads`` torch CPU threads inside the block (None: leave the setting)."""
+    if num_threads is None:
+        yield
+        return
+    if num_threads < 1:
+        raise DataError(f"num_threads must be >= 1; got {num_threads}.")
+    before = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
