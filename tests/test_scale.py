@@ -35,8 +35,9 @@ def test_local_and_process_executors_give_identical_metrics(toy_registry, write_
                      executor=toy_registry.create("executor", "process", {"workers": 2}),
                      plugin_modules=["toy_plugins"], **QUIET)
     assert _scores(local) == _scores(proc)
-    assert json.loads((tmp_path / "proc" / "manifest.json").read_text())["executor"] == {
-        "name": "process", "workers": 2, "threads": 0}
+    manifest = json.loads((tmp_path / "proc" / "manifest.json").read_text())
+    assert manifest["executor"] == {"name": "process", "workers": 2}
+    assert manifest["torch_threads"] == 1
 
 
 def test_ray_executor_gives_identical_metrics(toy_registry, write_suite, tmp_path: Path,
@@ -168,6 +169,7 @@ def test_process_executor_splits_threads() -> None:
     from zsbench_plugins.executors.process import ProcessExecutor
 
     cores = os.cpu_count() or 1
-    workers, threads = ProcessExecutor().plan(8)
-    assert workers == min(cores, 8) and workers * threads <= max(cores, workers)
-    assert ProcessExecutor(workers=1).plan(8) == (1, cores)
+    assert ProcessExecutor().plan(8, threads=1) == min(cores, 8)
+    assert ProcessExecutor().plan(8, threads=cores) == 1
+    assert ProcessExecutor().plan(1, threads=1) == 1
+    assert ProcessExecutor(workers=3).plan(8, threads=2) == 3

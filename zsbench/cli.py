@@ -7,6 +7,7 @@ Exit codes: 0 ok; 1 a regression or threshold failed; 2 a usage or configuration
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_suite(suite, registry=registry, results_root=Path(args.results),
                         run_dir=Path(args.resume or args.out) if (args.resume or args.out)
                         else None, resume=bool(args.resume), executor=executor, cache=cache,
+                        threads=args.threads,
                         argv=["zsbench", *sys.argv[1:]])
     print()
     print(outcome.leaderboard)
@@ -199,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run: finished jobs are kept, the rest run")
     p.add_argument("--executor", help="local (default), process, ray, or a plugin's executor")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("ZSBENCH_THREADS", "1")),
+                   help="torch threads per job (default 1, or $ZSBENCH_THREADS); results are "
+                        "bit-identical only at the same count")
     p.add_argument("--workers", type=int, help="process executor: worker processes")
     p.add_argument("--ray-address", help="ray executor: join this cluster (default: start one)")
     p.add_argument("--num-cpus", type=float, help="ray executor: CPUs per job")

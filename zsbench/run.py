@@ -114,7 +114,8 @@ def plugins_used(suite: Suite, registry: Registry) -> list[dict[str, str]]:
 def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult],
                    counts: dict[str, int], timings: dict[str, float],
                    deterministic: bool, argv: list[str] | None, executor: Executor,
-                   cache: Cache | None, reused: set[str], state: str) -> dict[str, Any]:
+                   cache: Cache | None, reused: set[str], state: str,
+                   threads: int) -> dict[str, Any]:
     import numpy
     import torch
 
@@ -130,6 +131,7 @@ def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult]
         "data_seed": suite.data_seed,
         "device": device_description(),
         "deterministic_algorithms": deterministic,
+        "torch_threads": threads,
         "executor": {"name": executor.name, **executor.get_params()},
         "cache": str(cache.root) if cache is not None else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -170,6 +172,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
               results_root: Path = DEFAULT_RESULTS, run_dir: Path | None = None,
               resume: bool = False, executor: Executor | None = None,
               cache: Cache | None = None, plugin_modules: Sequence[str] = (),
+              threads: int = 1,
               log: Callable[[str], None] = stderr_log,
               argv: list[str] | None = None) -> RunOutcome:
     """Run every model x seed of ``suite`` and write the run folder.
@@ -177,7 +180,8 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
     ``resume=True`` continues the run in ``run_dir``: its finished jobs are kept, the rest
     run. ``executor`` defaults to the local one; ``cache`` (None: no cache) supplies
     datasets and trained models by content; ``plugin_modules`` names modules registered in
-    code that worker processes must import too."""
+    code that worker processes must import too; every job runs with ``threads`` torch
+    threads (the count changes the last bits of results, so it is recorded)."""
     registry = registry or Registry()
     executor = executor or registry.create("executor", "local", {})
     t0 = time.perf_counter()
@@ -210,7 +214,8 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
         timings["total_s"] = time.perf_counter() - t0
         manifest = build_manifest(suite, registry, results=ordered(), counts=data.counts,
                                   timings=timings, deterministic=deterministic, argv=argv,
-                                  executor=executor, cache=cache, reused=set(kept), state=state)
+                                  executor=executor, cache=cache, reused=set(kept), state=state,
+                                  threads=threads)
         write_results(run_dir, ordered(), columns, sort)
         write_json(run_dir / MANIFEST, manifest)
         return manifest
@@ -228,7 +233,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
 
     task = JobTask(suite_path=str(suite.path), profile=suite.profile, run_dir=str(run_dir),
                    cache_root=str(cache.root) if cache is not None else None,
-                   plugin_modules=list(plugin_modules))
+                   plugin_modules=list(plugin_modules), threads=threads)
     task.attach(suite, registry, data, cache)
     with deterministic_torch() as deterministic:
         save("running")

@@ -7,10 +7,11 @@ and the other jobs go on.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,13 +330,15 @@ class JobTask:
 
     A worker process rebuilds the suite, the registry (plus ``plugin_modules``, modules
     registered in code) and the prepared data once, from the dataset cache when there is
-    one; in the driver's own process ``attach`` hands them over directly."""
+    one; in the driver's own process ``attach`` hands them over directly. Every job runs
+    with ``threads`` torch threads, whatever the executor."""
 
     suite_path: str
     profile: str | None
     run_dir: str | None
     cache_root: str | None
     plugin_modules: list[str] = field(default_factory=list)
+    threads: int = 1
 
     def __post_init__(self) -> None:
         self._state: tuple[Suite, Registry, PreparedData, Cache | None] | None = None
@@ -369,9 +372,24 @@ class JobTask:
         except Exception as exc:
             return failed_result(job, f"preparing the worker: {type(exc).__name__}: {exc}",
                                  traceback.format_exc())
-        return run_job(job, data, suite, registry,
-                       Path(self.run_dir) if self.run_dir else None, cache=cache,
-                       log=stderr_log)
+        with torch_threads(self.threads):
+            return run_job(job, data, suite, registry,
+                           Path(self.run_dir) if self.run_dir else None, cache=cache,
+                           log=stderr_log)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, then restore the previous count. The count
+    changes the last bits of float results, so every executor uses the run's one value."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _safe(label: str) -> str:

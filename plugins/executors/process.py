@@ -12,10 +12,7 @@ from zsbench.plugin import Executor
 from zsbench.runner import Job, JobResult, failed_result
 
 
-def _work(conn: Connection, task: Callable[[Job], JobResult], job: Job, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
+def _work(conn: Connection, task: Callable[[Job], JobResult], job: Job) -> None:
     try:
         result = task(job)
         conn.send(result.to_dict())
@@ -27,36 +24,34 @@ def _work(conn: Connection, task: Callable[[Job], JobResult], job: Job, threads:
 
 
 class ProcessExecutor(Executor):
-    """A pool of worker processes on this machine; torch threads are split between them.
+    """A pool of worker processes on this machine, sized so jobs don't oversubscribe cores.
 
     Each job runs in a fresh (spawned) process, so a job that crashes, runs out of memory
-    or is killed is recorded as failed and the others go on."""
+    or is killed is recorded as failed and the others go on. ``workers = 0`` means as many
+    as the cores allow: cores // torch threads per job (``zsbench run --threads``)."""
 
     name = "process"
 
-    def __init__(self, *, workers: int = 0, threads: int = 0) -> None:
+    def __init__(self, *, workers: int = 0) -> None:
         self.workers = workers
-        self.threads = threads
 
-    def plan(self, n_jobs: int) -> tuple[int, int]:
-        """``(workers, torch threads per worker)``: by default as many workers as cores
-        (at most one per job), the cores split evenly between them."""
+    def plan(self, n_jobs: int, threads: int = 1) -> int:
+        """How many worker processes run at once for ``n_jobs`` jobs of ``threads``
+        torch threads each."""
         cores = os.cpu_count() or 1
-        workers = self.workers or max(1, min(cores, n_jobs))
-        threads = self.threads or max(1, cores // workers)
-        return workers, threads
+        return self.workers or max(1, min(cores // max(1, threads), n_jobs))
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
             on_result: Callable[[Job, JobResult], None]) -> None:
         ctx = multiprocessing.get_context("spawn")
-        workers, threads = self.plan(len(jobs))
+        workers = self.plan(len(jobs), getattr(task, "threads", 1))
         pending = list(jobs)
         running: dict[Connection, tuple[Job, multiprocessing.process.BaseProcess]] = {}
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
                 parent, child = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_work, args=(child, task, job, threads), daemon=True)
+                proc = ctx.Process(target=_work, args=(child, task, job), daemon=True)
                 proc.start()
                 child.close()
                 running[parent] = (job, proc)

@@ -11,19 +11,18 @@ from zsbench.plugin import Executor
 from zsbench.runner import Job, JobResult, failed_result
 
 
-def _ray_job(task: Callable[[Job], JobResult], job: Job, threads: int) -> dict[str, Any]:
-    import torch
-
-    torch.set_num_threads(max(1, threads))
+def _ray_job(task: Callable[[Job], JobResult], job: Job) -> dict[str, Any]:
     return task(job).to_dict()
 
 
 class RayExecutor(Executor):
-    """Each model x seed job a Ray task; joins ``address`` or starts (and stops) a local Ray."""
+    """Each model x seed job a Ray task; joins ``address`` or starts (and stops) a local Ray.
+
+    ``num_cpus`` per task defaults to the run's torch threads per job."""
 
     name = "ray"
 
-    def __init__(self, *, address: str | None = None, num_cpus: float = 1.0,
+    def __init__(self, *, address: str | None = None, num_cpus: float | None = None,
                  num_gpus: float = 0.0) -> None:
         self.address = address
         self.num_cpus = num_cpus
@@ -41,10 +40,10 @@ class RayExecutor(Executor):
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         try:
-            remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                max_retries=0)(_ray_job)
+            cpus = self.num_cpus if self.num_cpus is not None else getattr(task, "threads", 1)
+            remote = ray.remote(num_cpus=cpus, num_gpus=self.num_gpus, max_retries=0)(_ray_job)
             task_ref = ray.put(task)
-            refs = {remote.remote(task_ref, job, int(self.num_cpus)): job for job in jobs}
+            refs = {remote.remote(task_ref, job): job for job in jobs}
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
                 for ref in done:
