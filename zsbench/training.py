@@ -252,7 +252,8 @@ def train(
     best_state: dict[str, torch.Tensor] | None = None
     bad_epochs = 0
     bar = tqdm(total=epochs * steps_per_epoch, desc=label, unit="step", file=sys.stderr,
-               disable=not progress, leave=False, dynamic_ncols=True)
+               disable=not progress, leave=False, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)
     try:
         with _deterministic(dev), _threads(num_threads):
             for epoch in range(1, epochs + 1):
