@@ -173,3 +173,26 @@ def test_process_executor_splits_threads() -> None:
     assert ProcessExecutor().plan(8, threads=cores) == 1
     assert ProcessExecutor().plan(1, threads=1) == 1
     assert ProcessExecutor(workers=3).plan(8, threads=2) == 3
+
+
+def test_ctrl_c_saves_what_finished_and_says_how_to_resume(toy_registry, write_suite,
+                                                          tmp_path: Path) -> None:
+    from zsbench.errors import RunInterrupted
+    from zsbench_plugins.executors.local import LocalExecutor
+
+    class InterruptedAfterOne(LocalExecutor):
+        def map(self, jobs, task, on_result) -> None:  # noqa: ANN001
+            on_result(jobs[0], task(jobs[0]))
+            raise KeyboardInterrupt
+
+    suite = load_suite(write_suite(), registry=toy_registry)
+    with pytest.raises(RunInterrupted) as info:
+        run_suite(suite, registry=toy_registry, run_dir=tmp_path / "r",
+                  executor=InterruptedAfterOne(), **QUIET)
+    assert info.value.exit_code == 130
+    assert f"--resume {tmp_path / 'r'}" in str(info.value)
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["state"] == "interrupted" and len(manifest["jobs"]) == 1
+    resumed = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "r", resume=True,
+                        **QUIET)
+    assert [j["resumed"] for j in resumed.manifest["jobs"]] == [True, False, False, False]

@@ -129,17 +129,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from zsbench.results import format_leaderboard, leaderboard_frame, load_results
+    from zsbench.suite import tomllib
 
     manifest, results = load_results(Path(args.run_dir))
-    columns = args.columns.split(",") if args.columns else None
-    if columns is None:
-        import tomllib
-
-        suite_file = Path(args.run_dir) / "suite.toml"
-        if suite_file.is_file():
-            board_cfg = tomllib.loads(suite_file.read_text()).get("leaderboard", {})
-            columns = board_cfg.get("columns")
-    print(format_leaderboard(leaderboard_frame(results, columns), sort=args.sort))
+    board_cfg: dict = {}
+    suite_file = Path(args.run_dir) / "suite.toml"
+    if suite_file.is_file():
+        board_cfg = tomllib.loads(suite_file.read_text()).get("leaderboard", {})
+    columns = args.columns.split(",") if args.columns else board_cfg.get("columns")
+    print(format_leaderboard(leaderboard_frame(results, columns),
+                             sort=args.sort or board_cfg.get("sort")))
     return EXIT_OK
 
 

@@ -105,3 +105,21 @@ class RegressionError(ZsbenchError):
     """A metric got worse than its baseline allows (exit code 1)."""
 
     exit_code = 1
+
+
+class RunInterrupted(ZsbenchError):
+    """Ctrl-C during a run: what finished is saved, and the message says how to resume."""
+
+    exit_code = 130
+
+    def __init__(self, suite_path: str, profile: str | None, run_dir: str, done: int,
+                 total: int) -> None:
+        self.suite_path = suite_path
+        self.profile = profile
+        self.run_dir = run_dir
+        self.done = done
+        self.total = total
+        prof = f" --profile {profile}" if profile else ""
+        super().__init__(f"interrupted after {done} of {total} jobs; their results are saved "
+                         f"in {run_dir}. Resume with: zsbench run {suite_path}{prof} "
+                         f"--resume {run_dir}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import zsbench
 from zsbench.cache import Cache
-from zsbench.errors import ZsbenchError
+from zsbench.errors import RunInterrupted, ZsbenchError
 from zsbench.plugin import Executor
 from zsbench.registry import Registry
 from zsbench.results import (
@@ -238,7 +238,12 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
     with deterministic_torch() as deterministic:
         save("running")
         log(f"zsbench: {len(pending)} job(s) on executor {executor.name}")
-        executor.map(pending, task, on_result)
+        try:
+            executor.map(pending, task, on_result)
+        except KeyboardInterrupt:
+            save("interrupted")
+            raise RunInterrupted(str(suite.path), suite.profile, str(run_dir), len(results),
+                                 len(jobs)) from None
         manifest = save("finished")
     text = format_leaderboard(leaderboard_frame(ordered(), columns), sort=sort)
     board = leaderboard_frame(ordered(), columns)
