@@ -33,7 +33,6 @@ from zsbench.errors import (
     DuplicatePluginError,
     PluginParameterError,
     UnknownPluginError,
-    ZsbenchError,
     did_you_mean,
 )
 from zsbench.plugin import PLUGIN_KINDS, Configurable
@@ -224,12 +223,13 @@ class Registry:
         return problems
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
+def value_fits(value: Any, hint: Any) -> bool:
+    """Whether a suite value fits a constructor's type hint (unknown hints accept)."""
     if hint is Any or hint is inspect.Parameter.empty:
         return True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
+        return any(value_fits(value, h) for h in typing.get_args(hint))
     if origin is typing.Literal:
         return value in typing.get_args(hint)
     if hint is type(None):
@@ -245,7 +245,7 @@ def _type_ok(value: Any, hint: Any) -> bool:
     if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return isinstance(value, (list, tuple)) and all(
-            _type_ok(v, args[0]) for v in value) if args else isinstance(value, (list, tuple))
+            value_fits(v, args[0]) for v in value) if args else isinstance(value, (list, tuple))
     if origin in (dict, typing.Mapping) or hint is dict:
         return isinstance(value, dict)
     return True
@@ -279,7 +279,7 @@ def check_params(kind: str, name: str, cls: type[Configurable], params: Mapping[
             raise PluginParameterError(kind, name, key, "is not a parameter of this plugin.",
                                        f"{fix}accepted parameters: {listed}.")
         hint = hints.get(key, inspect.Parameter.empty)
-        if not _type_ok(value, hint):
+        if not value_fits(value, hint):
             raise PluginParameterError(kind, name, key,
                                        f"got {value!r} ({type(value).__name__}).",
                                        f"give {_describe_hint(hint)}.")

@@ -21,12 +21,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError, SuiteError, ZsbenchError, did_you_mean
 from zsbench.plugin import Dataset
 from zsbench.regions import REGION_SHAPES, Region, Transect, region_from_config, union_of
-from zsbench.registry import Registry, check_params
+from zsbench.registry import Registry, check_params, value_fits
 from zsbench.space import LatentSpace
 
 SECTIONS: dict[str, str] = {
@@ -243,8 +242,7 @@ def _sweep(check: _Checker, spec_key: str, cls: type, params: dict[str, Any]
     swept = {}
     for k, v in params.items():
         if isinstance(v, list) and k in hints:
-            from zsbench.registry import _type_ok
-            if not _type_ok(v, hints[k]):
+            if not value_fits(v, hints[k]):
                 if not v:
                     raise check.fail(f"{spec_key}.{k}", "an empty sweep list.",
                                      "give at least one value.")
