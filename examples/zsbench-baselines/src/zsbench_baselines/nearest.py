@@ -7,26 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from zsbench import Model
-from zsbench.errors import PluginParameterError
-from zsbench_baselines._linear import (
-    check_latents,
-    check_weights,
-    flatten_images,
-    load_npz,
-    save_npz,
-    weighted_pca,
-)
+from zsbench_baselines._linear import check_latents, load_npz, save_npz
+from zsbench_baselines.pca import PCAModel
 
 FORMAT = "zsbench_baselines.nearest/1"
 CHUNK = 1024
 
 
-class NearestModel(Model):
+class NearestModel(PCAModel):
     """Nearest training image: decodes to a verbatim copy of the closest training example.
 
     ``encode(images [N, C, H, W]) -> [N, latent_dim]``: coordinates on the leading
-    principal axes of the training images (as the ``pca`` model). ``decode(latents
+    principal axes of the training images (inherited from the ``pca`` model). ``decode(latents
     [N, latent_dim]) -> [N, C, H, W]``: the training image whose code is nearest
     (Euclidean; ties go to the earlier image). It can only ever output images it saw, so
     its error inside the hole is what memorisation alone achieves: a generative model
@@ -36,28 +28,16 @@ class NearestModel(Model):
     name = "nearest"
 
     def __init__(self, *, latent_dim: int = 16) -> None:
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise PluginParameterError("model", self.name, "latent_dim",
-                                       f"got {latent_dim!r}.", "give a positive integer.")
-        self.latent_dim = latent_dim
+        super().__init__(latent_dim=latent_dim)
 
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None) -> NearestModel:
-        """Remember ``images [N, C, H, W]`` and their codes; ``weights [N]`` weight the
-        principal axes; ``validation`` is ignored."""
-        x = flatten_images(images, self.name)
-        w = check_weights(weights, len(x), self.name)
-        self.mean_, self.components_, _ = weighted_pca(x, w, self.latent_dim, seed=seed,
-                                                       model=self.name)
-        self.image_shape_ = tuple(int(s) for s in np.asarray(images).shape[1:])
+        """Fit the principal axes as ``pca`` does, then remember ``images [N, C, H, W]``
+        and their codes; ``validation`` is ignored."""
+        super().fit(images, seed=seed, weights=weights, validation=validation)
         self.images_ = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
-        self.codes_ = (x - self.mean_) @ self.components_.T
+        self.codes_ = self.encode(self.images_)
         return self
-
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """Principal coordinates ``[N, latent_dim]`` float64."""
-        x = flatten_images(images, self.name, self.image_shape_)
-        return (x - self.mean_) @ self.components_.T
 
     def nearest_index(self, latents: np.ndarray) -> np.ndarray:
         """Index ``[N]`` of the training image nearest to each of ``latents [N, D]``."""
