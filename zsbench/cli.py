@@ -1,7 +1,8 @@
 """The ``zsbench`` command: a thin layer over the library.
 
 Exit codes: 0 ok; 1 a regression or threshold failed; 2 a usage or configuration error;
-3 the run finished but some model x seed jobs failed (they are in the leaderboard).
+3 the run finished but some model x seed jobs failed (they are in the leaderboard);
+130 interrupted (what finished is saved; the message says how to resume).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark generative models on zero-shot generation from holdout regions "
                     "of a known latent space.",
         epilog="exit codes: 0 ok, 1 regression or threshold failed, 2 usage or configuration "
-               "error, 3 some model x seed jobs failed")
+               "error, 3 some model x seed jobs failed, 130 interrupted (resume with --resume)")
     parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
