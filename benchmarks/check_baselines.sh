@@ -8,17 +8,7 @@
 #   benchmarks/check_baselines.sh                # every suite with a smoke baseline
 #   benchmarks/check_baselines.sh polar_hole     # some of them
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ZSBENCH=${ZSBENCH:-.venv/bin/zsbench}
-export MPLBACKEND=Agg
-# --no-cache below: a cached model would skip training, and so hide a regression of the
-# training code; smoke runs are small enough to train from scratch.
-# One torch thread unless told otherwise: batch-8 convolutions gain little from more, a
-# shared CI machine loses much, and the thread count changes the last bits of the results
-# (baselines and checks made with the same count on the same machine are bit-identical).
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/smoke_env.sh"
 if [ $# -gt 0 ]; then names=("$@"); else
     names=()
     for b in results/baselines/*-smoke.json; do

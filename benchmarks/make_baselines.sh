@@ -10,17 +10,7 @@
 # like code, and commit it with that change. `.ci/run` and the GitHub workflow check fresh
 # smoke runs against these files with `zsbench check`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ZSBENCH=${ZSBENCH:-.venv/bin/zsbench}
-export MPLBACKEND=Agg
-# --no-cache below: a cached model would skip training, and so hide a regression of the
-# training code; smoke runs are small enough to train from scratch.
-# One torch thread unless told otherwise: batch-8 convolutions gain little from more, a
-# shared CI machine loses much, and the thread count changes the last bits of the results
-# (baselines and checks made with the same count on the same machine are bit-identical).
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/smoke_env.sh"
 if [ $# -gt 0 ]; then names=("$@"); else
     names=()
     for suite in suites/*.toml; do

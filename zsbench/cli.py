@@ -88,16 +88,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN202
-    """The executor from --executor and its options over the suite's [executor] table."""
-    from zsbench.registry import check_params
-
+    """The executor from --executor and its options over the suite's [executor] table
+    (whose options apply only when it names the same executor)."""
     table = dict(suite.executor)
-    name = args.executor or table.pop("plugin", "local")
-    if args.executor and table.get("plugin", args.executor) != args.executor:
+    suite_name = table.pop("plugin", "local")
+    name = args.executor or suite_name
+    if name != suite_name:
         table = {}
-    table.pop("plugin", None)
-    cls = registry.get("executor", name).cls
-    accepted = cls.parameters()
+    accepted = registry.get("executor", name).cls.parameters()
     for option, key in (("workers", "workers"), ("ray_address", "address"),
                         ("num_cpus", "num_cpus"), ("num_gpus", "num_gpus")):
         value = getattr(args, option)
@@ -107,8 +105,7 @@ def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN20
                                    f'"{name}" executor (it takes: '
                                    f"{', '.join(accepted) or 'no options'}).")
             table[key] = value
-    check_params("executor", name, cls, table)
-    return cls(**table)
+    return registry.create("executor", name, table)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -155,12 +155,13 @@ def load_results(run_dir: Path) -> tuple[dict[str, Any], list[JobResult]]:
 
 
 def write_results(run_dir: Path, results: Sequence[JobResult],
-                  columns: Sequence[str] | None, sort: str | None) -> str:
-    """Write metrics.json/.csv and leaderboard.md/.csv; return the leaderboard text."""
+                  columns: Sequence[str] | None, sort: str | None) -> tuple[pd.DataFrame, str]:
+    """Write metrics.json/.csv and leaderboard.md/.csv; return the leaderboard frame and
+    its text."""
     write_json(run_dir / METRICS, {"results": [r.to_dict() for r in results]})
     atomic_write_text(run_dir / "metrics.csv", scores_frame(results).to_csv(index=False))
     board = leaderboard_frame(results, columns)
     text = format_leaderboard(board, sort=sort)
     atomic_write_text(run_dir / "leaderboard.md", text + "\n")
     atomic_write_text(run_dir / "leaderboard.csv", board.to_csv())
-    return text
+    return board, text

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 import zsbench
 from zsbench.cache import Cache
 from zsbench.errors import RunInterrupted, ZsbenchError
@@ -23,8 +25,6 @@ from zsbench.registry import Registry
 from zsbench.results import (
     MANIFEST,
     METRICS,
-    format_leaderboard,
-    leaderboard_frame,
     load_results,
     write_json,
     write_results,
@@ -210,15 +210,15 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
     def ordered() -> list[JobResult]:
         return [results[j.key] for j in jobs if j.key in results]
 
-    def save(state: str) -> dict[str, Any]:
+    def save(state: str) -> tuple[dict[str, Any], pd.DataFrame, str]:
         timings["total_s"] = time.perf_counter() - t0
         manifest = build_manifest(suite, registry, results=ordered(), counts=data.counts,
                                   timings=timings, deterministic=deterministic, argv=argv,
                                   executor=executor, cache=cache, reused=set(kept), state=state,
                                   threads=threads)
-        write_results(run_dir, ordered(), columns, sort)
+        board, text = write_results(run_dir, ordered(), columns, sort)
         write_json(run_dir / MANIFEST, manifest)
-        return manifest
+        return manifest, board, text
 
     def on_result(job: Job, result: JobResult) -> None:
         done = len(results) + 1
@@ -244,9 +244,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
             save("interrupted")
             raise RunInterrupted(str(suite.path), suite.profile, str(run_dir), len(results),
                                  len(jobs)) from None
-        manifest = save("finished")
-    text = format_leaderboard(leaderboard_frame(ordered(), columns), sort=sort)
-    board = leaderboard_frame(ordered(), columns)
+        manifest, board, text = save("finished")
     for problem in registry.call_observers("zsbench_run_end", run=info, leaderboard=board):
         log(f"warning: {problem}")
     return RunOutcome(run_dir=run_dir, results=ordered(), leaderboard=text, manifest=manifest)

@@ -370,6 +370,20 @@ def _deterministic_torch() -> Iterator[None]:
         torch.use_deterministic_algorithms(before)
 
 
+def _expect_clear_error(what: str, call: Callable[[], Any], advice: str | None,
+                        expected: str) -> None:
+    """Fail unless ``call()`` raises an exception with a non-empty message."""
+    try:
+        call()
+    except Exception as exc:
+        if not str(exc).strip():
+            tail = f"; {advice}." if advice else "."
+            raise _Fail(f"{what} raised {type(exc).__name__} with an empty message"
+                        f"{tail}") from exc
+        return
+    raise _Fail(f"{what} returned instead of raising; expected a clear error {expected}.")
+
+
 def _shape(a: Any) -> str:
     shape = getattr(a, "shape", None)
     return str(list(shape)) if shape is not None else f"a {type(a).__name__}"
@@ -672,15 +686,9 @@ def check_model(model: PluginLike, *, image_shape: tuple[int, int, int] = DEFAUL
              lambda: m.decode(np.hstack([z, z[:, :1]]))),
         ]
         for what, call in bad_inputs:
-            try:
-                call()
-            except Exception as exc:
-                if not str(exc).strip():
-                    raise _Fail(f"{what} raised {type(exc).__name__} with an empty message; "
-                                "say which shape was expected and which was given.") from exc
-                continue
-            raise _Fail(f"{what} returned instead of raising; expected a clear error "
-                        "(e.g. zsbench.errors.DataError) naming the expected shape.")
+            _expect_clear_error(what, call,
+                                "say which shape was expected and which was given",
+                                "(e.g. zsbench.errors.DataError) naming the expected shape")
 
     def check_training_summary_json() -> None:
         summary = h.fitted().training_summary()
@@ -870,15 +878,8 @@ def check_dataset(dataset: PluginLike, *, seed: int = 0,
         bad.append((f"render(a point with {f0.name} = {out_pt[0, 0]:g} outside "
                     f"{space.describe()})", out_pt))
         for what, pts in bad:
-            try:
-                ds.render(pts)
-            except Exception as exc:
-                if not str(exc).strip():
-                    raise _Fail(f"{what} raised {type(exc).__name__} with an empty "
-                                "message.") from exc
-                continue
-            raise _Fail(f"{what} returned instead of raising; expected a clear error "
-                        "(space.check(factors) gives one).")
+            _expect_clear_error(what, lambda pts=pts: ds.render(pts), None,
+                                "(space.check(factors) gives one)")
 
     def check_weightings() -> None:
         ds = fresh()
