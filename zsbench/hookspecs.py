@@ -88,7 +88,7 @@ def zsbench_run_start(run: Any) -> None:
 @hookspec
 def zsbench_result_recorded(run: Any, result: Any) -> None:
     """Called after each model x seed job finishes, failed or not. ``result`` is a
-    :class:`zsbench.runner.JobResult` (label, seed, status, scores, error, timings)."""
+    :class:`zsbench.jobs.JobResult` (label, seed, status, scores, error, timings)."""
 
 
 @hookspec

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from zsbench.jobs import Job, JobResult
 from zsbench.space import LatentSpace
 
 if TYPE_CHECKING:
     from zsbench.regions import Region
-    from zsbench.runner import Job, JobResult
 
 
 class Configurable:
@@ -54,6 +54,30 @@ class Configurable:
 Weighting = Callable[[np.ndarray], np.ndarray]
 
 
+def capable(obj: object, method: str) -> bool:
+    """Whether ``obj`` offers the optional capability ``method`` ("recover" of a dataset;
+    "sample", "generate" or "invert" of a model): True when its class overrides the
+    contract's default, which raises :class:`NotImplementedError`. Metrics that need a
+    capability check it and say clearly when a dataset or model lacks it."""
+    for base in (Dataset, Model):
+        if isinstance(obj, base):
+            return getattr(type(obj), method, None) is not getattr(base, method, None)
+    return callable(getattr(obj, method, None))
+
+
+@dataclass
+class Recovery:
+    """Factors recovered from images by inverse rendering.
+
+    ``factors [N, F]`` (columns follow ``space.names``) are the point of the space whose
+    exact render best matches each image; ``residual [N]`` is the root-mean-square pixel
+    difference (intensities in [0, 1]) between each image and that render: near 0 for an
+    exact render, large for an image that is no member of the family."""
+
+    factors: np.ndarray
+    residual: np.ndarray
+
+
 class Dataset(Configurable):
     """A ground-truth dataset: a latent space, its points, and (usually) a renderer.
 
@@ -82,6 +106,12 @@ class Dataset(Configurable):
     def render(self, factors: np.ndarray) -> np.ndarray:
         """Exact images ``[N, C, H, W]`` uint8 for any points ``[N, F]`` of the space."""
         raise NotImplementedError(f'dataset "{self.name}" cannot render arbitrary points')
+
+    def recover(self, images: np.ndarray) -> Recovery:
+        """Optional capability: inverse rendering. ``images [N, C, H, W]`` float in [0, 1]
+        (e.g. a model's reconstructions) -> the :class:`Recovery` of their factors. Offered
+        by datasets that can render any point; see :func:`capable`."""
+        raise NotImplementedError(f'dataset "{self.name}" cannot recover factors from images')
 
     def load(self, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``(factors [N, F] float64, images [N, C, H, W] uint8)``."""
@@ -118,6 +148,22 @@ class Model(Configurable):
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """``decode(encode(images))``: ``[N, C, H, W]`` in [0, 1]."""
         return self.decode(self.encode(images))
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """Optional capability: ``n`` images ``[n, C, H, W]`` in [0, 1] decoded from draws of
+        the model's prior, seeded by ``seed`` alone; see :func:`capable`."""
+        raise NotImplementedError(f'model "{self.name}" has no prior to sample from')
+
+    def generate(self, factors: np.ndarray) -> np.ndarray:
+        """Optional capability of a conditional decoder: images ``[N, C, H, W]`` in [0, 1]
+        drawn for the dataset's factors ``[N, F]``; see :func:`capable`."""
+        raise NotImplementedError(f'model "{self.name}" cannot generate from factors')
+
+    def invert(self, images: np.ndarray, *, seed: int) -> np.ndarray:
+        """Optional capability: for each image ``[N, C, H, W]``, the latent ``[N, D]`` whose
+        decoding best reproduces it (e.g. gradient descent from the encoder's mean with a
+        fixed budget), seeded by ``seed`` alone; see :func:`capable`."""
+        raise NotImplementedError(f'model "{self.name}" cannot search its latent space')
 
     def save(self, path: Path) -> None:
         """Write everything ``load`` needs to ``path`` (a file)."""
@@ -189,6 +235,14 @@ class EvalContext:
     reconstructions: dict[str, np.ndarray]
     transects: list[TransectEval] = field(default_factory=list)
     holdout: Region | None = None
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per context under ``key``: costly derived values (recovered
+        factors, reachable latents, prior samples) are shared by every metric and output."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
 
 class Metric(Configurable):
@@ -211,7 +265,7 @@ class Executor(Configurable):
 
     ``task(job) -> JobResult`` is picklable and never raises for a failing model; an
     executor must also turn a job whose worker died into a failed ``JobResult`` (see
-    :func:`zsbench.runner.failed_result`). Results may arrive in any order."""
+    :func:`zsbench.jobs.failed_result`). Results may arrive in any order."""
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
             on_result: Callable[[Job, JobResult], None]) -> None:

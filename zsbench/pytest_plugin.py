@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from zsbench.compare import Comparison
     from zsbench.registry import Registry
-    from zsbench.runner import JobResult
+    from zsbench.jobs import JobResult
 
 MARKER = "zsbench"
 

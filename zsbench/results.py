@@ -19,7 +19,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from zsbench.errors import ZsbenchError
-from zsbench.runner import JobResult
+from zsbench.jobs import JobResult
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"

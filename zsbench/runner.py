@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import zsbench
 from zsbench.cache import Cache, content_key
 from zsbench.errors import ZsbenchError
+from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval
 from zsbench.registry import Registry
 from zsbench.suite import Suite, describe_split_problem
@@ -151,46 +152,6 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
     return PreparedData(dataset=dataset, splits=splits, transects=transects, counts=counts)
 
 
-@dataclass(frozen=True)
-class Job:
-    """One model configuration trained and evaluated under one seed."""
-
-    label: str
-    plugin: str
-    params: dict[str, Any]
-    weighting: str | None
-    seed: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.label}/seed{self.seed}"
-
-
-@dataclass
-class JobResult:
-    """What one job produced. ``scores`` maps a score name to ``{"value", "higher_is_better",
-    "headline", "metric"}``; ``status`` is "ok" or "failed"."""
-
-    label: str
-    plugin: str
-    seed: int
-    status: str
-    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
-    error: str | None = None
-    detail: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> JobResult:
-        return cls(**d)
-
-
 def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
     """Every model x seed of the suite, models outermost."""
     return [Job(label=m.label, plugin=m.plugin, params=dict(m.params), weighting=m.weighting,
@@ -316,12 +277,6 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
     for w in result.warnings:
         log(f"warning: {job.key}: {w}")
     return result
-
-
-def failed_result(job: Job, error: str, detail: str | None = None) -> JobResult:
-    """A failed result for a job whose worker could not report one (it died)."""
-    return JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="failed",
-                     error=error, detail=detail)
 
 
 @dataclass
