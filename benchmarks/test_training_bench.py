@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from zsbench.training import derive_seed, train
+from zsbench.training import LossContext, derive_seed, train
 from zsbench_plugins.models import VAE, AutoEncoder
 
 BATCH_SIZE = 8
@@ -64,11 +64,14 @@ def bare_loop(net: torch.nn.Module, loss_fn: Callable, images: np.ndarray, *, se
     opt = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
     shuffle = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
     noise = torch.Generator().manual_seed(derive_seed(seed, "noise"))
+    steps = -(-n // batch_size)
     net.train()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=shuffle)
         for lo in range(0, n, batch_size):
-            loss = loss_fn(net, x[order[lo:lo + batch_size]], noise).mean()
+            ctx = LossContext(noise, n, epoch, epochs, (epoch - 1) * steps + lo // batch_size,
+                              steps)
+            loss = loss_fn(net, x[order[lo:lo + batch_size]], ctx).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

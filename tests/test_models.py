@@ -13,6 +13,7 @@ import torch
 
 from zsbench.errors import DataError, PluginParameterError, TrainingError
 from zsbench.plugin import Model
+from zsbench.training import LossContext
 from zsbench_plugins.models import AutoEncoder, VAE, zsbench_add_models
 from zsbench_plugins.models.base import TorchModel
 from zsbench_plugins.models.nets import BODIES, build_body
@@ -251,12 +252,17 @@ def test_entanglement_matches_the_spec() -> None:
     assert entanglement(torch.ones(4, 1)).tolist() == [0.0] * 4
 
 
+def _ctx() -> LossContext:
+    return LossContext(torch.Generator().manual_seed(0), n_train=len(IMAGES), epoch=1,
+                       epochs=1, step=0, steps_per_epoch=1)
+
+
 def test_vae_loss_is_bce_plus_weighted_terms() -> None:
     model = VAE(fixed_sigma=0.1, kl_weight=8e-3, entanglement_weight=1e-2, epochs=0,
                 progress=False).fit(IMAGES, seed=0)
     net = model.module_
     batch = torch.from_numpy(IMAGES[:4])
-    got = model._loss(net, batch, torch.Generator().manual_seed(0))
+    got = model._loss(net, batch, _ctx())
     with torch.no_grad():
         mu, logvar = net.encode_stats(batch)
     assert logvar is None  # fixed sigma: means only
@@ -268,7 +274,7 @@ def test_vae_loss_is_bce_plus_weighted_terms() -> None:
     torch.testing.assert_close(got, expected)
     summed = VAE(fixed_sigma=0.1, reconstruction="bce_sum", epochs=0, progress=False)
     summed.fit(IMAGES, seed=0)
-    got_sum = summed._loss(summed.module_, batch, torch.Generator().manual_seed(0))
+    got_sum = summed._loss(summed.module_, batch, _ctx())
     torch.testing.assert_close(got_sum - 8e-3 * fixed_sigma_kl(mu, 0.1),
                                bce * SIZE * SIZE, rtol=1e-4, atol=1e-3)
 
@@ -284,7 +290,7 @@ def test_standard_vae_has_a_log_variance_head() -> None:
 # -- training behaviour ----------------------------------------------------------------------
 
 def test_nan_guard_names_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    def nan_loss(self: VAE, net: object, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def nan_loss(self: VAE, net: object, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         return torch.full((batch.shape[0],), float("nan"), requires_grad=True)
 
     monkeypatch.setattr(VAE, "_loss", nan_loss)

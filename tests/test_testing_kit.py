@@ -437,15 +437,18 @@ def test_blob_images_and_eval_contexts() -> None:
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 
-def _guide_module() -> Any:
-    """docs/plugins.md's ``mypkg/plugin.py`` code block, executed as a module."""
+def _guide_module(path: str = "mypkg/plugin.py") -> Any:
+    """docs/plugins.md's ``# <path>`` code block, executed as a module."""
     import re
+    import sys
     import types
 
     blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S)
-    code = next(b for b in blocks if b.startswith("# mypkg/plugin.py\n"))
-    module = types.ModuleType("mypkg_plugin")
-    exec(compile(code, f"{GUIDE}:mypkg/plugin.py", "exec"), module.__dict__)  # noqa: S102
+    code = next(b for b in blocks if b.startswith(f"# {path}\n"))
+    name = path.removesuffix(".py").replace("/", "_")
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # picklable classes, as an installed module's are
+    exec(compile(code, f"{GUIDE}:{path}", "exec"), module.__dict__)  # noqa: S102
     return module
 
 
@@ -455,6 +458,57 @@ def test_the_guides_minimal_model_passes_the_kit() -> None:
     assert cls.name == "tinypca"
     assert _failures(list(check_model(cls(latent_dim=2)))) == {}
     assert _failures(list(check_model(cls, image_shape=(3, 12, 12)))) == {}
+
+
+def test_the_guides_torch_beta_vae_passes_the_kit() -> None:
+    module = _guide_module("mypkg/betavae.py")
+    (cls,) = module.zsbench_add_models()
+    assert cls.name == "betavae"
+    quick = {"epochs": 2, "hidden": 32, "progress": False, "device": "cpu"}
+    assert _failures(list(check_model(cls(latent_dim=2, **quick)))) == {}
+    assert _failures(list(check_model(cls(beta=1.0, **quick), image_shape=(3, 12, 10)))) == {}
+    with pytest.raises(ZsbenchError, match='parameter "beta"'):
+        cls(beta=-1.0)
+
+
+def test_the_guides_torch_beta_vae_runs_in_a_suite(tmp_path: Path) -> None:
+    from zsbench.registry import Registry
+    from zsbench.run import run_suite
+    from zsbench.suite import load_suite
+
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text("""
+[suite]
+name = "guide-torch"
+seeds = [0, 1]
+[dataset]
+plugin = "polar"
+n_samples = 120
+image_size = 16
+[[holdout]]
+shape = "ball"
+center = { a = 1.25, b = 1.0 }
+radius = 0.3
+[[model]]
+plugin = "betavae"
+label = "beta"
+beta = [1.0, 4.0]
+epochs = 2
+hidden = 32
+progress = false
+device = "cpu"
+[[metric]]
+plugin = "holdout_reconstruction"
+""")
+    registry = Registry(extra=[_guide_module("mypkg/betavae.py")])
+    suite = load_suite(suite_file, registry=registry)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
+    assert sorted((r.label, r.seed) for r in out.results) == [
+        ("beta[beta=1.0]", 0), ("beta[beta=1.0]", 1), ("beta[beta=4.0]", 0),
+        ("beta[beta=4.0]", 1)]
+    assert all(r.status == "ok" for r in out.results), [r.error for r in out.results]
+    assert all(np.isfinite(r.scores["hole_bce"]["value"]) for r in out.results)
+    assert out.results[0].training["epochs_run"] == 2
 
 
 def test_the_guides_minimal_model_runs_in_a_suite(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from zsbench.errors import DataError, TrainingError
-from zsbench.training import derive_seed, init_module, resolve_device, train
+from zsbench.training import LossContext, derive_seed, init_module, resolve_device, train
 
 
 class Tiny(nn.Module):
@@ -24,9 +24,9 @@ class Tiny(nn.Module):
         return self.lin(x.flatten(1)).view_as(x)
 
 
-def bce_loss(module: nn.Module, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Per-sample BCE of a noisy reconstruction (noise from ``gen``)."""
-    noise = torch.randn(batch.shape, generator=gen, device=batch.device) * 0.01
+def bce_loss(module: nn.Module, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+    """Per-sample BCE of a noisy reconstruction (noise from ``ctx.generator``)."""
+    noise = torch.randn(batch.shape, generator=ctx.generator, device=batch.device) * 0.01
     logits = module(batch + noise)
     return nn.functional.binary_cross_entropy_with_logits(
         logits, batch, reduction="none").flatten(1).mean(1)
@@ -85,6 +85,32 @@ def test_derive_seed_streams_are_distinct_and_stable() -> None:
     assert len(seeds) == 4
     assert derive_seed(7, "noise") == derive_seed(7, "noise")
     assert all(0 <= s < 2**63 for s in seeds)
+
+
+def test_derive_seed_accepts_any_stream_name() -> None:
+    named = {derive_seed(7, s) for s in ("dropout", "prior", "init", "noise", "a", "b")}
+    assert len(named) == 6
+    assert derive_seed(7, "dropout") == derive_seed(7, "dropout") != derive_seed(8, "dropout")
+    # the loop's own streams keep their values (every recorded result stays reproducible)
+    assert derive_seed(0, "shuffle") == int(np.random.SeedSequence([0, 1]).generate_state(
+        1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def test_the_loss_sees_dataset_size_epoch_and_step() -> None:
+    seen: list[LossContext] = []
+
+    def recording(module: nn.Module, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        seen.append(ctx)
+        return bce_loss(module, batch, ctx)
+
+    train(init_module(Tiny, 0), recording, data(20), seed=0, epochs=2, batch_size=8,
+          validation=data(4, seed=1), device="cpu", progress=False)
+    steps = [c for c in seen if c.training]
+    assert [(c.epoch, c.step) for c in steps] == [(1, 0), (1, 1), (1, 2), (2, 3), (2, 4), (2, 5)]
+    assert all(c.n_train == 20 and c.epochs == 2 and c.steps_per_epoch == 3 for c in seen)
+    val = [c for c in seen if not c.training]
+    assert [(c.epoch, c.step) for c in val] == [(1, 3), (2, 6)]
+    assert len({id(c.generator) for c in steps}) == 1
 
 
 def test_result_fields_and_summary() -> None:
@@ -169,9 +195,9 @@ def test_validation_loss_recorded_without_early_stopping() -> None:
 def test_nan_guard_names_model_epoch_and_step() -> None:
     calls = {"n": 0}
 
-    def exploding(module: nn.Module, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def exploding(module: nn.Module, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         calls["n"] += 1
-        loss = bce_loss(module, batch, gen)
+        loss = bce_loss(module, batch, ctx)
         return loss * float("nan") if calls["n"] >= 8 else loss
 
     with pytest.raises(TrainingError) as info:
@@ -184,8 +210,8 @@ def test_nan_guard_names_model_epoch_and_step() -> None:
 
 
 def test_loss_must_be_per_sample() -> None:
-    def reduced(module: nn.Module, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return bce_loss(module, batch, gen).mean()
+    def reduced(module: nn.Module, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        return bce_loss(module, batch, ctx).mean()
 
     with pytest.raises(TrainingError, match="one loss per sample"):
         train(init_module(Tiny, 0), reduced, data(), seed=0, epochs=1, batch_size=8,

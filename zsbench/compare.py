@@ -524,9 +524,8 @@ class Comparison:
         """Raise :class:`RegressionError` (exit code 1) naming every regression."""
         bad = self.regressions
         if bad:
-            lines = "\n".join(f"  - {r.describe()}" for r in bad)
-            raise RegressionError(f"{len(bad)} regression(s) of {self.new.source} against "
-                                  f"{self.base.source}:\n{lines}")
+            raise RegressionError([r.describe() for r in bad], self.new.source,
+                                  self.base.source)
 
 
 def environment_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

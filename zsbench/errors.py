@@ -1,7 +1,22 @@
 """The exception hierarchy: every error zsbench raises on purpose derives from ZsbenchError.
 
-Each exception stores the data it is about and builds its own one-paragraph message, so a
-caller can both print it and inspect it.
+Each exception stores the data it is about (as attributes named like its constructor's
+arguments) and builds its own one-paragraph message, so a caller can both print it and
+inspect it. The constructors:
+
+- ``ZsbenchError(message)``: the base; any other deliberate error (exit code 2).
+- ``SuiteError(path, key, problem, fix=None)``: a suite file that cannot be used.
+- ``UnknownPluginError(kind, name, available)``, ``DuplicatePluginError(kind, name, first,
+  second)``: plugin look-up.
+- ``PluginParameterError(kind, plugin, key, problem, fix)``: a bad constructor parameter.
+- ``DataError(problem, fix=None, *, kind=None, plugin=None)``: data a plugin cannot work
+  with; with ``plugin`` the message starts ``model "NAME": ``.
+- ``TrainingError(model, problem, fix)``: training that cannot go on.
+- ``RegressionError(regressions, new, base)``: worse than the baseline allows (exit 1).
+- ``RunInterrupted(suite_path, profile, run_dir, done, total)``: Ctrl-C (exit 130).
+
+``problem`` is a sentence saying what is wrong and ``fix`` one saying what to do; the
+message is ``<where>: <problem> Fix: <fix>``.
 """
 
 from __future__ import annotations
@@ -88,7 +103,22 @@ class PluginParameterError(ZsbenchError):
 
 
 class DataError(ZsbenchError):
-    """Data a plugin cannot work with (wrong shape, a factor outside the space, ...)."""
+    """Data a plugin cannot work with (wrong shape, a factor outside the space, ...).
+
+    ``DataError(problem, fix=None, *, kind=None, plugin=None)``: with ``plugin`` (and
+    ``kind``, default "model") the message names it: ``model "tinypca": expected images
+    [N, 1, 16, 16], got [8, 16, 16]. Fix: add the channel axis.``"""
+
+    def __init__(self, problem: str, fix: str | None = None, *, kind: str | None = None,
+                 plugin: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        self.kind = kind or ("model" if plugin else None)
+        self.plugin = plugin
+        message = f'{self.kind} "{plugin}": {problem}' if plugin else problem
+        if fix:
+            message += f" Fix: {fix}"
+        super().__init__(message)
 
 
 class TrainingError(ZsbenchError):
@@ -102,9 +132,20 @@ class TrainingError(ZsbenchError):
 
 
 class RegressionError(ZsbenchError):
-    """A metric got worse than its baseline allows (exit code 1)."""
+    """A metric got worse than its baseline allows (exit code 1).
+
+    ``regressions`` holds one line per regression (model, score, values); ``new`` and
+    ``base`` name the compared run and baseline."""
 
     exit_code = 1
+
+    def __init__(self, regressions: Sequence[str], new: str, base: str) -> None:
+        self.regressions = list(regressions)
+        self.new = new
+        self.base = base
+        lines = "\n".join(f"  - {r}" for r in self.regressions)
+        super().__init__(f"{len(self.regressions)} regression(s) of {new} against {base}:"
+                         f"\n{lines}")
 
 
 class RunInterrupted(ZsbenchError):

@@ -22,6 +22,7 @@ import os
 import traceback
 import types
 import typing
+from collections import abc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -242,11 +243,11 @@ def value_fits(value: Any, hint: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is str:
         return isinstance(value, str)
-    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+    if origin in (list, tuple, typing.Sequence, abc.Sequence) or hint in (list, tuple):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return isinstance(value, (list, tuple)) and all(
             value_fits(v, args[0]) for v in value) if args else isinstance(value, (list, tuple))
-    if origin in (dict, typing.Mapping) or hint is dict:
+    if origin in (dict, typing.Mapping, abc.Mapping) or hint is dict:
         return isinstance(value, dict)
     return True
 
@@ -259,7 +260,7 @@ def _describe_hint(hint: Any) -> str:
         return " or ".join(_describe_hint(h) for h in typing.get_args(hint))
     if hint is type(None):
         return "absent"
-    if origin in (list, tuple, typing.Sequence) and typing.get_args(hint):
+    if origin in (list, tuple, typing.Sequence, abc.Sequence) and typing.get_args(hint):
         return f"a list of {_describe_hint(typing.get_args(hint)[0])}"
     return getattr(hint, "__name__", str(hint))
 

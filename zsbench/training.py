@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import math
 import sys
 import time
@@ -34,14 +35,36 @@ from zsbench.errors import DataError, TrainingError
 Device = Literal["auto", "cpu", "cuda"]
 OptimizerName = Literal["adam", "rmsprop"]
 
-LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Generator], torch.Tensor]
-"""``loss_fn(module, batch [B, C, H, W], generator) -> per-sample losses [B]``.
+@dataclass(frozen=True)
+class LossContext:
+    """What a loss function knows besides the module and the batch.
 
-``batch`` is on the training device; ``generator`` is a :class:`torch.Generator` on that
-device, the only source of randomness the loss may use (e.g. the reparameterisation noise:
-``torch.randn(shape, generator=generator, device=batch.device)``). The loop applies the
-per-sample weights and takes the batch mean itself. The module is in ``train()`` mode for
-training steps and in ``eval()`` mode (under ``torch.no_grad``) for the validation loss."""
+    ``generator``: a :class:`torch.Generator` on the training device, the only source of
+    randomness the loss may use (e.g. the reparameterisation noise: ``torch.randn(shape,
+    generator=ctx.generator, device=batch.device)``). ``n_train``: the number of training
+    images N (a minibatch estimator of a total-correlation term needs the dataset size).
+    ``epoch`` counts from 1 and ``epochs`` is the number asked for; ``step`` counts training
+    steps from 0 over the whole run and ``steps_per_epoch`` is ceil(N / batch_size), so an
+    annealing schedule can read ``step / (epochs * steps_per_epoch)``. ``training`` is False
+    for the validation loss (the module is then in ``eval()`` mode under ``torch.no_grad``,
+    and ``step`` is the number of steps taken so far)."""
+
+    generator: torch.Generator
+    n_train: int
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    training: bool = True
+
+
+LossFn = Callable[[torch.nn.Module, torch.Tensor, LossContext], torch.Tensor]
+"""``loss_fn(module, batch [B, C, H, W], ctx: LossContext) -> per-sample losses [B]``.
+
+``batch`` is on the training device. Return one loss per sample, unreduced: the loop
+multiplies each by its sample's weight (when :func:`train` was given ``weights``) and takes
+the batch mean itself. The module is in ``train()`` mode for training steps and in
+``eval()`` mode (under ``torch.no_grad``) for the validation loss."""
 
 CHECK_EVERY = 25
 """Steps between two reads of the loss on the host (the NaN guard and the progress bar):
@@ -50,13 +73,19 @@ the losses stay on the device in between, so a GPU is not synchronised at every 
 EVAL_BATCH = 256
 """Batch size for validation and inference passes (no gradients, so larger is cheaper)."""
 
-_STREAMS = {"init": 0, "shuffle": 1, "noise": 2, "validation": 3}
+_LOOP_STREAMS = {"init": 0, "shuffle": 1, "noise": 2, "validation": 3}
 
 
 def derive_seed(seed: int, stream: str) -> int:
-    """An independent 63-bit seed for ``stream`` ("init", "shuffle", "noise", "validation")
-    derived from ``seed`` with :class:`numpy.random.SeedSequence`."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, _STREAMS[stream]])
+    """An independent 63-bit seed for the stream named ``stream`` (any string: the loop uses
+    "init", "shuffle", "noise" and "validation"; a model may add its own, e.g. "dropout"),
+    derived from ``seed`` and the name with :class:`numpy.random.SeedSequence`. The same
+    (seed, name) always gives the same value; different names give independent streams."""
+    key = _LOOP_STREAMS.get(stream)
+    if key is None:
+        digest = hashlib.sha256(stream.encode("utf-8")).digest()
+        key = int.from_bytes(digest[:8], "little") | (1 << 64)  # never one of the loop's
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, key])
     return int(state.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
@@ -170,11 +199,13 @@ def train(
 
     Args:
         module: the network, freshly built (see :func:`init_module`); moved to the device.
-        loss_fn: per-sample losses ``[B]`` of a batch ``[B, C, H, W]`` (see :data:`LossFn`).
+        loss_fn: ``loss_fn(module, batch [B, C, H, W], ctx)`` -> per-sample losses ``[B]``
+            (see :data:`LossFn` and :class:`LossContext`).
         images: training images, float32 ``[N, C, H, W]`` in [0, 1] (kept on the CPU and
             moved to the device once when they fit comfortably, else batch by batch).
-        seed: seeds the shuffling and the training/validation noise (not the weights: those
-            come from :func:`init_module`).
+        seed: seeds the shuffling and the training/validation noise (``ctx.generator``;
+            not the initial weights: those come from :func:`init_module`). The global
+            torch, numpy and random states are neither read nor changed.
         epochs: passes over ``images``; 0 is allowed and returns the module untrained.
         batch_size: samples per step; the last batch of an epoch may be smaller.
         optimizer: "adam" or "rmsprop" (torch defaults besides ``lr``).
@@ -189,7 +220,7 @@ def train(
             or the training loss when ``validation`` is None) has not improved for that many
             epochs, and restore the weights of the best epoch. 0 turns it off.
         device: "auto" (CUDA when present, CPU otherwise), "cpu" or "cuda".
-        progress: show a tqdm bar on stderr (steps, epoch, loss).
+        progress: show a tqdm bar on stderr (steps, epoch, loss); False prints nothing.
         label: the model's name in errors and on the progress bar.
         num_threads: CPU threads torch may use while training (restored afterwards); None
             keeps torch's setting. The small networks trained here gain little from a
@@ -273,7 +304,9 @@ def train(
                         xb = x_src[idx]
                     else:
                         xb = x_src[order[lo:hi]].to(dev, non_blocking=True)
-                    per_sample = loss_fn(module, xb, noise_gen)
+                    ctx = LossContext(noise_gen, n, epoch, epochs, result.steps + step,
+                                      steps_per_epoch)
+                    per_sample = loss_fn(module, xb, ctx)
                     if per_sample.shape != (xb.shape[0],):
                         raise TrainingError(
                             label, f"the loss function returned shape {tuple(per_sample.shape)} "
@@ -300,7 +333,10 @@ def train(
                 train_loss = float((losses * sizes).sum() / n)
                 val_loss = None
                 if v_cpu is not None:
-                    val_loss = _validation_loss(module, loss_fn, v_cpu, dev, val_seed, label, epoch)
+                    val_ctx = LossContext(torch.Generator(device=dev).manual_seed(val_seed), n,
+                                          epoch, epochs, result.steps + steps_per_epoch,
+                                          steps_per_epoch, training=False)
+                    val_loss = _validation_loss(module, loss_fn, v_cpu, dev, val_ctx, label)
                 result.history.append(EpochRecord(epoch, train_loss, val_loss, epoch_lr,
                                                   time.perf_counter() - t0))
                 result.epochs_run = epoch
@@ -392,8 +428,8 @@ def _guard(losses: torch.Tensor, lo: int, hi: int, epoch: int, label: str) -> No
         raise TrainingError(
             label,
             f"the loss became {_kind(float(window[step - lo - 1]))} at epoch {epoch}, step {step}.",
-            "lower lr, check the images are in [0, 1] and the weights are finite, or reduce "
-            "the loss weights (kl_weight, entanglement_weight).",
+            "lower lr, check the images are in [0, 1] and the per-sample weights are finite, "
+            "or lower the weights of the loss's terms.",
         )
 
 
@@ -402,17 +438,16 @@ def _kind(value: float) -> str:
 
 
 def _validation_loss(module: torch.nn.Module, loss_fn: LossFn, v_cpu: torch.Tensor,
-                     dev: torch.device, seed: int, label: str, epoch: int) -> float:
+                     dev: torch.device, ctx: LossContext, label: str) -> float:
     module.eval()
-    gen = torch.Generator(device=dev).manual_seed(seed)
     total = torch.zeros((), device=dev, dtype=torch.float64)
     with torch.no_grad():
         for i in range(0, v_cpu.shape[0], EVAL_BATCH):
-            total += loss_fn(module, v_cpu[i:i + EVAL_BATCH].to(dev), gen).sum(dtype=torch.float64)
+            total += loss_fn(module, v_cpu[i:i + EVAL_BATCH].to(dev), ctx).sum(dtype=torch.float64)
     value = float(total) / v_cpu.shape[0]
     if not math.isfinite(value):
-        raise TrainingError(label, f"the validation loss became {_kind(value)} at epoch {epoch}.",
-                            "lower lr or reduce the loss weights (kl_weight, entanglement_weight).")
+        raise TrainingError(label, f"the validation loss became {_kind(value)} at epoch "
+                            f"{ctx.epoch}.", "lower lr, or the weights of the loss's terms.")
     return value
 
 

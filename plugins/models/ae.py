@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from zsbench.training import LossContext
 from zsbench_plugins.models.base import LatentNet, TorchModel
 
 
@@ -27,6 +28,6 @@ class AutoEncoder(TorchModel):
 
     name = "ae"
 
-    def _loss(self, net: LatentNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         """Per-sample reconstruction loss ``[B]`` of ``batch [B, C, H, W]`` (no noise)."""
         return self._reconstruction_loss(net.decode_logits(net.encode_mean(batch)), batch)

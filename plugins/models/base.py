@@ -18,7 +18,7 @@ from torch import nn
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model
-from zsbench.training import TrainResult, batched, init_module, resolve_device, train
+from zsbench.training import LossContext, TrainResult, batched, init_module, resolve_device, train
 from zsbench_plugins.models.nets import Body, build_body
 
 FORMAT = "zsbench.torch_model"
@@ -94,7 +94,7 @@ class TorchModel(Model):
         """Whether the encoder has a log-variance head next to the mean head."""
         return False
 
-    def _loss(self, net: LatentNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         """Per-sample losses ``[B]`` of ``batch [B, C, H, W]`` (see :data:`zsbench.training.LossFn`)."""
         raise NotImplementedError
 

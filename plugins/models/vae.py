@@ -4,10 +4,9 @@ latent-disentanglement penalty."""
 from __future__ import annotations
 
 import math
-from typing import Literal
-
 import torch
 
+from zsbench.training import LossContext
 from zsbench_plugins.models.base import LatentNet, TorchModel
 
 
@@ -56,29 +55,8 @@ class VAE(TorchModel):
 
     name = "vae"
 
-    def __init__(
-        self,
-        *,
-        latent_dim: int = 3,
-        architecture: Literal["default", "e3"] = "default",
-        epochs: int = 20,
-        batch_size: int = 8,
-        optimizer: Literal["adam", "rmsprop"] = "adam",
-        lr: float = 1e-3,
-        lr_decay: float = 1.0,
-        early_stopping: int = 0,
-        device: Literal["auto", "cpu", "cuda"] = "auto",
-        progress: bool = True,
-        reconstruction: Literal["bce_mean", "bce_sum"] = "bce_mean",
-        kl_weight: float = 8e-3,
-        fixed_sigma: float | None = None,
-        entanglement_weight: float = 0.0,
-    ) -> None:
-        super().__init__(
-            latent_dim=latent_dim, architecture=architecture, epochs=epochs,
-            batch_size=batch_size, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
-            early_stopping=early_stopping, device=device, progress=progress,
-            reconstruction=reconstruction)
+    def __init__(self, *, kl_weight: float = 8e-3, fixed_sigma: float | None = None,
+                 entanglement_weight: float = 0.0) -> None:
         self.kl_weight = kl_weight
         self.fixed_sigma = fixed_sigma
         self.entanglement_weight = entanglement_weight
@@ -96,11 +74,11 @@ class VAE(TorchModel):
             if not (0 <= value < math.inf):
                 self._bad_param(key, f"must be a number >= 0; got {value!r}.", "give 0 or more.")
 
-    def _loss(self, net: LatentNet, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         """Per-sample VAE loss ``[B]`` of ``batch [B, C, H, W]``; the noise comes from
-        ``generator`` alone."""
+        ``ctx.generator`` alone."""
         mu, logvar = net.encode_stats(batch)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=ctx.generator, device=mu.device, dtype=mu.dtype)
         if self.fixed_sigma is not None:
             z = mu + self.fixed_sigma * eps
             kl = fixed_sigma_kl(mu, self.fixed_sigma)
