@@ -28,8 +28,11 @@ def test_splits_are_disjoint_and_respect_the_hole(toy_registry, write_suite) -> 
         assert not suite.holdout.contains(data.splits[name].factors, space).any()
         assert (data.splits[name].depth < 0).all()
     assert (data.splits["hole"].depth >= 0).all()
-    total = sum(len(s) for s in data.splits.values())
+    total = sum(len(s) for name, s in data.splits.items() if name != "rim")
     assert total == data.counts["total"] == 300
+    # the rim: fresh points outside the hole, as many as the hole
+    assert len(data.splits["rim"]) == len(data.splits["hole"])
+    assert (data.splits["rim"].depth < 0).all()
     assert data.splits["train"].images.dtype == np.float32
     assert data.transects[0].images.shape == (9, 1, 8, 8)
     assert data.transects[0].in_hole.tolist() == [False] * 3 + [True] * 3 + [False] * 3

@@ -121,6 +121,11 @@ class DataError(ZsbenchError):
         super().__init__(message)
 
 
+class MissingCapability(ZsbenchError):
+    """A metric or output needs an optional capability (a dataset's ``recover``, a model's
+    ``sample``, ...) that the plugin at hand does not offer."""
+
+
 class TrainingError(ZsbenchError):
     """Training that cannot go on (a NaN loss, a diverging model)."""
 

@@ -304,8 +304,9 @@ class TransectEval:
 class EvalContext:
     """Everything metrics and outputs read, computed once per trained model.
 
-    ``splits`` has "train", "test" (held out, outside the hole) and "hole" (inside; absent
-    without a holdout); ``latents[s]`` is ``[N, D]`` and ``reconstructions[s]`` is
+    ``splits`` has "train", "test" (held out, outside the hole), "hole" (inside; absent
+    without a holdout) and "rim" (fresh points just outside the hole at the hole's depths
+    mirrored outward: the hole's control; only with a holdout and a renderer); ``latents[s]`` is ``[N, D]`` and ``reconstructions[s]`` is
     ``[N, C, H, W]`` for each split ``s``."""
 
     dataset: Dataset

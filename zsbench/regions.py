@@ -271,3 +271,50 @@ def union_of(regions: Sequence[Region]) -> Region | None:
     if not regions:
         return None
     return regions[0] if len(regions) == 1 else Union(tuple(regions))
+
+
+#: Rim candidates drawn per hole point before matching depths.
+RIM_CANDIDATES = 4
+
+
+def rim_points(region: Region, space: LatentSpace, hole_depth: np.ndarray, *,
+               rng: np.random.Generator, cap: int | None = None) -> np.ndarray:
+    """Fresh points ``[M, F]`` just outside ``region``: the hole's control ("rim").
+
+    The hole's depth distribution ``hole_depth [N]`` (>= 0) mirrored outward: points are
+    drawn uniformly over ``space`` from ``rng``, those at depth in ``[-max(hole_depth), 0)``
+    are kept, and for each hole depth ``d`` the unused candidate whose depth is closest to
+    ``-d`` is taken (so ``M = N``, or ``cap`` when smaller: a seeded subset of the depths).
+    Fewer points come back when the space leaves little room outside the region."""
+    targets = np.asarray(hole_depth, dtype=np.float64).reshape(-1)
+    if len(targets) == 0:
+        return np.empty((0, space.dim))
+    if cap is not None and cap < len(targets):
+        targets = targets[np.sort(rng.choice(len(targets), size=int(cap), replace=False))]
+    top = max(float(np.max(targets)), 1e-9)
+    want = RIM_CANDIDATES * len(targets)
+    found: list[np.ndarray] = []
+    have = 0
+    for _ in range(200):  # rejection sampling, bounded for a space mostly inside the region
+        batch = space.sample_uniform(max(4 * want, 1024), rng=rng)
+        d = region.depth(batch, space)
+        keep = batch[(d < -1e-9) & (d >= -top)]
+        found.append(keep)
+        have += len(keep)
+        if have >= want:
+            break
+    cand = np.concatenate(found)[:want]
+    if len(cand) == 0:
+        return np.empty((0, space.dim))
+    cand_depth = region.depth(cand, space)
+    used = np.zeros(len(cand), dtype=bool)
+    chosen: list[int] = []
+    for d in targets:  # greedy: the unused candidate with depth closest to -d
+        gap = np.abs(cand_depth + d)
+        gap[used] = np.inf
+        j = int(np.argmin(gap))
+        if not np.isfinite(gap[j]):
+            break
+        used[j] = True
+        chosen.append(j)
+    return cand[np.asarray(chosen, dtype=int)]

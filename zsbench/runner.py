@@ -23,10 +23,14 @@ from zsbench.cache import Cache, content_key
 from zsbench.errors import ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval
+from zsbench.regions import rim_points
 from zsbench.registry import Registry
 from zsbench.suite import Suite, describe_split_problem
 
-SPLIT_NAMES = ("train", "validation", "test", "hole")
+SPLIT_NAMES = ("train", "validation", "test", "hole", "rim")
+#: Seed stream of the rim split (drawn from ``[data_seed, RIM_STREAM]``, so adding the rim
+#: leaves every other split as it was).
+RIM_STREAM = 0x5249_4D
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -91,7 +95,9 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                  cache: Cache | None = None) -> PreparedData:
     """Load the dataset and split it: the hole is every point inside the holdout; of the
     rest, ``test_fraction`` is held out as "test", ``validation_fraction`` as "validation",
-    and the remainder trains. Deterministic from ``suite.data_seed``. With ``render=False``
+    and the remainder trains. A renderable dataset with a hole also gets a "rim" split of
+    fresh points just outside the hole (see :func:`rim_factors`), rendered exactly and never
+    trained on. Deterministic from ``suite.data_seed``. With ``render=False``
     only factors are computed (for validation) where the dataset allows it."""
     dataset: Dataset = registry.create("dataset", suite.dataset.plugin, suite.dataset.params)
     space = dataset.space
@@ -129,6 +135,8 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
     describe_split_problem(suite, n, len(index["hole"]), len(index["train"]))
     splits: dict[str, Split] = {}
     for name in SPLIT_NAMES:
+        if name == "rim":
+            continue
         idx = index[name]
         if name == "hole" and suite.holdout is None:
             continue
@@ -138,6 +146,13 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                                                                         np.float32)
         splits[name] = Split(factors=factors[idx], images=imgs,
                              depth=None if depth is None else depth[idx])
+    rim = (rim_factors(suite, space, depth[index["hole"]])
+           if dataset.renderable and depth is not None else None)
+    if rim is not None and len(rim):
+        rim_depth = suite.holdout.depth(rim, space)
+        rim_images = (to_float(dataset.render(rim)) if render
+                      else np.empty((len(rim), 0, 0, 0), np.float32))
+        splits["rim"] = Split(factors=rim, images=rim_images, depth=rim_depth)
     transects = []
     if render:
         for t in suite.transects:
@@ -150,6 +165,18 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
     counts = {name: len(s) for name, s in splits.items()}
     counts["total"] = n
     return PreparedData(dataset=dataset, splits=splits, transects=transects, counts=counts)
+
+
+def rim_factors(suite: Suite, space: Any, hole_depth: np.ndarray | None) -> np.ndarray | None:
+    """The suite's "rim" control split ``[M, F]`` (see :func:`zsbench.regions.rim_points`),
+    drawn from the seed stream ``[data_seed, RIM_STREAM]`` and capped by
+    ``splits.rim_points``. None without a holdout, a hole or with ``rim_points = 0``."""
+    if suite.holdout is None or hole_depth is None or len(hole_depth) == 0:
+        return None
+    if suite.splits.rim_points == 0:
+        return None
+    rng = np.random.default_rng([int(suite.data_seed), RIM_STREAM])
+    return rim_points(suite.holdout, space, hole_depth, rng=rng, cap=suite.splits.rim_points)
 
 
 def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:

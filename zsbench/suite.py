@@ -43,7 +43,7 @@ SECTIONS: dict[str, str] = {
     "profiles": "table",
 }
 SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
-SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float}
+SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float, "rim_points": int}
 LEADERBOARD_KEYS = {"columns": list, "sort": str}
 TRANSECT_KEYS = {"name", "start", "end", "through", "direction", "points", "fixed"}
 MODEL_RESERVED = {"plugin", "label", "weighting"}
@@ -69,8 +69,12 @@ class ModelSpec(PluginSpec):
 
 @dataclass
 class SplitSpec:
+    """``[splits]``: held-out fractions, and the most points of the rim control split
+    (None: as many as the hole; 0: no rim)."""
+
     test_fraction: float = 0.1
     validation_fraction: float = 0.0
+    rim_points: int | None = None
 
 
 @dataclass
@@ -309,7 +313,13 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     splits_cfg = config.get("splits", {})
     check.keys(splits_cfg, SPLIT_KEYS, "splits")
     splits = SplitSpec()
-    for k in SPLIT_KEYS:
+    rim = check.typed(splits_cfg, "splits", "rim_points", int)
+    if rim is not None:
+        if rim < 0:
+            raise check.fail("splits.rim_points", f"{rim!r} is negative.",
+                             "give 0 (no rim split) or a positive cap.")
+        splits.rim_points = int(rim)
+    for k in ("test_fraction", "validation_fraction"):
         v = check.typed(splits_cfg, "splits", k, float)
         if v is not None:
             if not 0 <= v < 1:

@@ -63,11 +63,12 @@ from zsbench.plugin import (
     Metric,
     Model,
     Output,
+    Recovery,
     Score,
     Split,
     TransectEval,
 )
-from zsbench.regions import Ball, Transect
+from zsbench.regions import Ball, Transect, rim_points
 from zsbench.space import Factor, LatentSpace
 
 __all__ = [
@@ -184,6 +185,16 @@ class BlobsDataset(Dataset):
         f = self.space.check(factors)
         return _render_blobs(f, self.image_shape, self.width)
 
+    def recover(self, images: np.ndarray) -> Recovery:
+        """Blob centres of ``images [N, C, size, size]`` by inverse rendering (a 41 x 41
+        grid of exact renders, refined)."""
+        if getattr(self, "_grid_", None) is None:
+            from zsbench.recovery import GridRecovery
+
+            axes = [np.linspace(0.0, 1.0, 41)] * 2
+            self._grid_ = GridRecovery(self.space, self.render, axes)
+        return self._grid_.recover(images)
+
 
 def make_blob_images(n: int = DEFAULT_N_IMAGES,
                      image_shape: tuple[int, int, int] = DEFAULT_IMAGE_SHAPE, *,
@@ -237,7 +248,9 @@ def make_eval_context(*, hole: bool = True, seed: int = 0, image_size: int = 16,
     ``n_samples`` points uniform over ``x, y`` in [0, 1]; with ``hole`` a disk of radius
     0.25 at (0.5, 0.5) is held out (the "hole" split, about 20 %), and of the rest a quarter
     is "test", the remainder "train". One transect "T1" crosses the space through the hole
-    (11 points). Latents ``[N, latent_dim]`` are the factors scaled to [-1, 1] plus small
+    (11 points); with ``hole`` a "rim" split of as many fresh points just outside the hole
+    (:func:`zsbench.regions.rim_points`), reconstructed like the outside. Latents
+    ``[N, latent_dim]`` are the factors scaled to [-1, 1] plus small
     noise, then noise columns. Reconstructions are the images, degraded inside the hole by
     up to ``degrade_hole`` (growing with depth into the hole) and outside it by
     ``degrade_outside`` (0 = perfect, towards 1 = the negative image). Everything is
@@ -281,6 +294,14 @@ def make_eval_context(*, hole: bool = True, seed: int = 0, image_size: int = 16,
         recons[name] = _degrade(images[idx], alpha(d, in_hole[idx]))
     model = _LinearMaps().fit_pairs(splits["train"].images, latents["train"])
     line = Transect.between("T1", np.array([0.0, 0.5]), np.array([1.0, 0.5]), 11)
+    if hole and in_hole.any():
+        rim = rim_points(holdout, space, depth_all[in_hole], rng=rng)
+        rim_depth = holdout.depth(rim, space)
+        rim_images = dataset.render(rim).astype(np.float32) / np.float32(255.0)
+        splits["rim"] = Split(factors=rim, images=rim_images, depth=rim_depth)
+        latents["rim"] = np.hstack([2.0 * rim - 1.0, noise.normal(
+            0, 0.1, (len(rim), max(latent_dim - 2, 0)))])[:, :latent_dim]
+        recons["rim"] = _degrade(rim_images, alpha(rim_depth, np.zeros(len(rim), bool)))
     t_images = dataset.render(line.points).astype(np.float32) / np.float32(255.0)
     t_depth = holdout.depth(line.points, space) if holdout is not None else None
     t_in = (holdout.contains(line.points, space) if holdout is not None

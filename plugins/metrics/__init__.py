@@ -1,19 +1,21 @@
-"""Standard metrics: holdout reconstruction, transects, latent covariance, probes, Frobenius."""
+"""Standard metrics: holdout reconstruction, factor recovery, transects, latent covariance,
+probes, Frobenius."""
 
 from __future__ import annotations
 
 from zsbench import hookimpl
 from zsbench.plugin import Metric
+from zsbench_plugins.metrics.factor_recovery import FactorRecovery
 from zsbench_plugins.metrics.frobenius import Frobenius
 from zsbench_plugins.metrics.holdout_reconstruction import HoldoutReconstruction
 from zsbench_plugins.metrics.latent_covariance import LatentCovariance
 from zsbench_plugins.metrics.probe import Probe
 from zsbench_plugins.metrics.transect import Transect
 
-__all__ = ["Frobenius", "HoldoutReconstruction", "LatentCovariance", "Probe", "Transect"]
+__all__ = ["FactorRecovery", "Frobenius", "HoldoutReconstruction", "LatentCovariance", "Probe", "Transect"]
 
 
 @hookimpl
 def zsbench_add_metrics() -> list[type[Metric]]:
     """The standard metric classes."""
-    return [HoldoutReconstruction, Transect, LatentCovariance, Probe, Frobenius]
+    return [HoldoutReconstruction, FactorRecovery, Transect, LatentCovariance, Probe, Frobenius]

@@ -22,6 +22,7 @@ _SPLIT_STYLE: dict[str, dict[str, object]] = {
     "train": {"marker": "o", "label": "train"},
     "test": {"marker": "s", "label": "test (outside the hole)"},
     "hole": {"marker": "^", "label": "hole"},
+    "rim": {"marker": "v", "label": "rim (just outside the hole)"},
 }
 _GRID = 241
 

@@ -1,0 +1,327 @@
+"""Inverse rendering: recover the factors of images by searching a grid of exact renders.
+
+:class:`GridRecovery` is the engine behind the standard datasets' ``recover``: a dense grid
+of exact renders (built once, lazily, kept as ``uint8``, or as a sparse float32 matrix for
+thin-line images), searched in three stages:
+
+1. **nearest neighbour** on block-averaged (``pool`` x ``pool``) renders of every
+   ``stride``-th grid value, by matrix-product distances in float32;
+2. **hill climbing** on the full-resolution grid: the ``3^F`` stencil around the match
+   (``F`` continuous factors) is compared with the image and the centre moves to the best
+   stencil point until the centre wins (discrete factors stay at their best match: each
+   discrete value is searched separately and the best fit wins);
+3. **refinement** between grid points: a quadratic fitted (least squares) to the stencil's
+   sum of squared differences; its minimum, kept within one grid step of the centre, gives
+   the factors (grid axes may be non-uniform, e.g. geometric: the fit is done in grid-index
+   units and mapped back by linear interpolation of the axis).
+
+The residual is the root-mean-square pixel difference at the recovered factors as the
+quadratic model predicts it (the stencil's exact renders interpolated), never more than the
+best grid point's own difference. :func:`recovered` memoises a recovery per evaluation
+context so every metric and output shares it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zsbench.errors import DataError, MissingCapability
+from zsbench.plugin import Recovery, capable
+from zsbench.space import LatentSpace
+
+if TYPE_CHECKING:
+    from zsbench.plugin import Dataset, EvalContext
+
+#: Images per chunk in the searches: bounds the float32 work arrays to tens of MB.
+CHUNK = 512
+#: Most moves of the hill climb (each one grid step per factor).
+MAX_MOVES = 6
+#: Grids whose renders have at most this share of non-zero pixels (thin lines) are kept
+#: as a sparse matrix: less memory, and stencil comparisons touch only the lit pixels.
+SPARSE_BELOW = 0.3
+
+
+def pool_images(images: np.ndarray, pool: int) -> np.ndarray:
+    """Block means over ``pool x pool`` pixels: ``[N, C, H, W]`` -> float32
+    ``[N, C * (H // pool) * (W // pool)]`` (trailing rows/columns that do not fill a block
+    are dropped)."""
+    x = np.asarray(images)
+    n, c, h, w = x.shape
+    if pool <= 1:
+        return x.reshape(n, -1).astype(np.float32)
+    hp, wp = h // pool, w // pool
+    x = x[:, :, :hp * pool, :wp * pool].astype(np.float32)
+    x = x.reshape(n, c, hp, pool, wp, pool).mean(axis=(3, 5))
+    return x.reshape(n, -1)
+
+
+class GridRecovery:
+    """Factors of images by nearest exact render on a grid, then a local refinement.
+
+    Parameters
+    ----------
+    space:
+        The latent space (its factor order is the grid's and the result's column order).
+    render:
+        Exact renderer: factors ``[N, F]`` -> ``uint8 [N, C, H, W]``.
+    axes:
+        One increasing 1-D array of grid values per factor (a discrete factor: its values).
+    pool:
+        Block size of the nearest-neighbour stage (1: full resolution).
+    stride:
+        The nearest-neighbour stage searches every ``stride``-th grid value of each
+        continuous factor (the hill climb then walks the full grid).
+    """
+
+    def __init__(self, space: LatentSpace, render: Callable[[np.ndarray], np.ndarray],
+                 axes: Sequence[np.ndarray], *, pool: int = 1, stride: int = 1) -> None:
+        if len(axes) != space.dim:
+            raise DataError(f"GridRecovery: {len(axes)} axes for {space.dim} factors.")
+        self.space = space
+        self.render = render
+        self.axes = [np.asarray(a, dtype=np.float64) for a in axes]
+        self.pool = int(pool)
+        self.stride = int(stride)
+        self.shape = tuple(len(a) for a in self.axes)
+        self.continuous = [i for i, f in enumerate(space.factors) if not f.discrete]
+        self.discrete = [i for i, f in enumerate(space.factors) if f.discrete]
+        for i in self.continuous:
+            if len(self.axes[i]) < 3:
+                raise DataError(f'GridRecovery: factor "{space.names[i]}" needs at least 3 '
+                                f"grid values.")
+        self._renders: np.ndarray | None = None  # uint8 [G, P] (empty when sparse)
+        self._sparse: Any = None                 # scipy CSR float32 [G, P] or None
+        self._norms: np.ndarray | None = None    # float32 [G]
+        self._pooled: np.ndarray | None = None   # float32 [G, Pp]
+        self._pooled_norms: np.ndarray | None = None
+        # the 3^Fc stencil (offsets in continuous dims) and the quadratic least-squares map
+        fc = len(self.continuous)
+        self._offsets = np.array(list(itertools.product((-1, 0, 1), repeat=fc)), dtype=np.int64)
+        self._fit = np.linalg.pinv(self._design(self._offsets.astype(np.float64)))
+
+    # -- the grid --------------------------------------------------------------------------
+    @property
+    def points(self) -> np.ndarray:
+        """Every grid point ``float64 [G, F]`` in row-major order of ``axes``."""
+        mesh = np.meshgrid(*self.axes, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+
+    def build(self) -> None:
+        """Render the grid (once): ``uint8`` full-resolution renders and pooled copies."""
+        if self._renders is not None:
+            return
+        pts = self.points
+        first = np.asarray(self.render(pts[:1]))
+        self.image_shape = first.shape[1:]
+        renders = np.empty((len(pts), int(np.prod(self.image_shape))), dtype=np.uint8)
+        pooled = None
+        for start in range(0, len(pts), 2048):
+            imgs = np.asarray(self.render(pts[start:start + 2048]))
+            renders[start:start + len(imgs)] = imgs.reshape(len(imgs), -1)
+            p = pool_images(imgs.astype(np.float32) / np.float32(255.0), self.pool)
+            if pooled is None:
+                pooled = np.empty((len(pts), p.shape[1]), dtype=np.float32)
+            pooled[start:start + len(imgs)] = p
+        full = renders.astype(np.float32) / np.float32(255.0)
+        self._norms = np.einsum("gp,gp->g", full, full)
+        if np.count_nonzero(renders) <= SPARSE_BELOW * renders.size:
+            from scipy.sparse import csr_matrix
+
+            self._sparse = csr_matrix(full)
+            self._renders = np.empty((0, renders.shape[1]), dtype=np.uint8)
+        else:
+            self._sparse = None
+            self._renders = renders
+        del full
+        multi = np.unravel_index(np.arange(len(pts)), self.shape)
+        coarse = np.ones(len(pts), dtype=bool)
+        for i in self.continuous:
+            coarse &= (multi[i] % self.stride == 0) | (multi[i] == self.shape[i] - 1)
+        self._coarse = np.flatnonzero(coarse)
+        self._pooled = np.ascontiguousarray(pooled[self._coarse])
+        self._pooled_norms = np.einsum("gp,gp->g", self._pooled, self._pooled)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the built grid, in bytes (0 before :meth:`build`)."""
+        if self._renders is None:
+            return 0
+        sparse = 0 if self._sparse is None else (self._sparse.data.nbytes
+                                                 + self._sparse.indices.nbytes
+                                                 + self._sparse.indptr.nbytes)
+        return int(self._renders.nbytes + sparse + self._pooled.nbytes + self._norms.nbytes
+                   + self._pooled_norms.nbytes)
+
+    # -- recovery --------------------------------------------------------------------------
+    def recover(self, images: np.ndarray) -> Recovery:
+        """``images [N, C, H, W]`` float in [0, 1] (or uint8) -> :class:`Recovery`."""
+        x = np.asarray(images)
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) / np.float32(255.0)
+        self.build()
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.image_shape):
+            raise DataError(f"recover: images must have shape [N, "
+                            f"{', '.join(map(str, self.image_shape))}], got {list(x.shape)}.")
+        n = len(x)
+        factors = np.empty((n, self.space.dim), dtype=np.float64)
+        residual = np.empty(n, dtype=np.float64)
+        for start in range(0, n, CHUNK):
+            sl = slice(start, min(start + CHUNK, n))
+            factors[sl], residual[sl] = self._recover_chunk(x[sl].astype(np.float32, copy=False))
+        return Recovery(factors=factors, residual=residual)
+
+    def _recover_chunk(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(x)
+        flat = x.reshape(n, -1)
+        xnorm = np.einsum("np,np->n", flat, flat)
+        pooled = pool_images(x, self.pool)
+        # coarse distances up to the per-image constant |x|^2: |g|^2 - 2 x.g  [n, G]
+        coarse = self._pooled_norms[None, :] - 2.0 * (pooled @ self._pooled.T)
+        best_f = np.empty((n, self.space.dim))
+        best_sse = np.full(n, np.inf)
+        combos = (list(itertools.product(*[range(self.shape[i]) for i in self.discrete]))
+                  if self.discrete else [()])
+        multi_all = np.unravel_index(self._coarse, self.shape)
+        for combo in combos:
+            mask = np.ones(coarse.shape[1], dtype=bool)
+            for i, v in zip(self.discrete, combo):
+                mask &= multi_all[i] == v
+            if mask.all():
+                start = self._coarse[np.argmin(coarse, axis=1)]
+            else:
+                cand = np.flatnonzero(mask)
+                start = self._coarse[cand[np.argmin(coarse[:, cand], axis=1)]]
+            f, sse = self._refine(flat, xnorm, start)
+            better = sse < best_sse
+            best_f[better], best_sse[better] = f[better], sse[better]
+        p = flat.shape[1]
+        return best_f, np.sqrt(np.clip(best_sse, 0.0, None) / p)
+
+    def _stencil_sse(self, flat: np.ndarray, xnorm: np.ndarray,
+                     centre: np.ndarray) -> np.ndarray:
+        """Sum of squared differences ``[n, S]`` between each image and the renders of the
+        stencil around its ``centre [n, F]`` (multi-index)."""
+        idx = np.repeat(centre[:, None, :], len(self._offsets), axis=1)
+        idx[:, :, self.continuous] += self._offsets[None]
+        lin = np.ravel_multi_index(tuple(idx[..., i] for i in range(len(self.shape))),
+                                   self.shape)
+        if self._sparse is not None:
+            sub = self._sparse[lin.ravel()]
+            counts = np.diff(sub.indptr)
+            per_image = counts.reshape(lin.shape).sum(axis=1)
+            rows = np.repeat(np.arange(len(flat), dtype=np.int64) * flat.shape[1], per_image)
+            vals = sub.data * np.take(flat.ravel(), rows + sub.indices)
+            if len(vals) == 0:
+                dots = np.zeros(lin.shape, dtype=np.float32)
+            else:  # segment sums; an empty segment (a blank render) counts 0
+                dots = np.add.reduceat(vals, np.minimum(sub.indptr[:-1], len(vals) - 1))
+                dots = np.where(counts > 0, dots, 0.0).reshape(lin.shape)
+        else:
+            g = self._renders[lin].astype(np.float32)  # [n, S, P]
+            dots = np.einsum("nsp,np->ns", g, flat) / np.float32(255.0)
+        return xnorm[:, None] + self._norms[lin] - 2.0 * dots
+
+    def _refine(self, flat: np.ndarray, xnorm: np.ndarray,
+                start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(flat)
+        centre = np.stack(np.unravel_index(start, self.shape), axis=1).astype(np.int64)
+        cont = np.array(self.continuous, dtype=np.int64)
+        hi = np.array([self.shape[i] - 2 for i in self.continuous], dtype=np.int64)
+        centre[:, cont] = np.clip(centre[:, cont], 1, hi)
+        mid = len(self._offsets) // 2
+        sse = np.empty((n, len(self._offsets)), dtype=np.float32)
+        active = np.arange(n)
+        for _ in range(MAX_MOVES + 1):
+            s = self._stencil_sse(flat[active], xnorm[active], centre[active])
+            sse[active] = s
+            best = np.argmin(s, axis=1)
+            moving = best != mid
+            if not moving.any():
+                break
+            rows = active[moving]
+            moved = centre[rows][:, cont] + self._offsets[best[moving]]
+            moved = np.clip(moved, 1, hi)
+            changed = (moved != centre[rows][:, cont]).any(axis=1)
+            centre[rows[changed][:, None], cont[None, :]] = moved[changed]
+            active = rows[changed]
+            if len(active) == 0:
+                break
+        u, predicted = self._quadratic_minimum(sse.astype(np.float64))
+        factors = np.empty((n, self.space.dim))
+        for i in range(self.space.dim):
+            if i in self.continuous:
+                k = self.continuous.index(i)
+                pos = centre[:, i] + u[:, k]
+                factors[:, i] = np.interp(pos, np.arange(self.shape[i]), self.axes[i])
+            else:
+                factors[:, i] = self.axes[i][centre[:, i]]
+        return factors, predicted
+
+    @staticmethod
+    def _design(u: np.ndarray) -> np.ndarray:
+        """Quadratic features ``[S, Q]`` of offsets ``u [S, Fc]``: 1, u_i, u_i u_j (i <= j)."""
+        cols = [np.ones(len(u))] + [u[:, i] for i in range(u.shape[1])]
+        cols += [u[:, i] * u[:, j] for i in range(u.shape[1]) for j in range(i, u.shape[1])]
+        return np.stack(cols, axis=1)
+
+    def _quadratic_minimum(self, sse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Minimum of the least-squares quadratic through each row of ``sse [n, S]``, the
+        offset ``u [n, Fc]`` kept in ``[-1, 1]``: ``(u, predicted sse [n])``. Where the
+        quadratic has no interior minimum, or predicts more than the best stencil point,
+        the best stencil point is kept."""
+        fc = len(self.continuous)
+        n = len(sse)
+        coef = sse @ self._fit.T  # [n, Q]
+        g = coef[:, 1:1 + fc]
+        h = np.zeros((n, fc, fc))
+        k = 1 + fc
+        for i in range(fc):
+            for j in range(i, fc):
+                if i == j:
+                    h[:, i, i] = 2.0 * coef[:, k]
+                else:
+                    h[:, i, j] = h[:, j, i] = coef[:, k]
+                k += 1
+        eig = np.linalg.eigvalsh(h)
+        ok = eig[:, 0] > 1e-12 * np.maximum(np.abs(eig[:, -1]), 1e-30)
+        u = np.zeros((n, fc))
+        if ok.any():
+            u[ok] = np.clip(-np.linalg.solve(h[ok], g[ok][..., None])[..., 0], -1.0, 1.0)
+        predicted = np.einsum("nq,nq->n", self._design(u), coef)
+        best = np.argmin(sse, axis=1)
+        best_sse = sse[np.arange(n), best]
+        fallback = ~ok | (predicted > best_sse)
+        if fallback.any():
+            u[fallback] = self._offsets[best[fallback]]
+            predicted[fallback] = best_sse[fallback]
+        return u, np.clip(predicted, 0.0, None)
+
+
+def geometric_axis(low: float, high: float, points: int) -> np.ndarray:
+    """``points`` values from ``low`` to ``high`` (both > 0) in equal ratios."""
+    return np.geomspace(low, high, int(points))
+
+
+def require_recover(dataset: Dataset, who: str) -> None:
+    """Raise :class:`MissingCapability` naming ``who`` (e.g. ``metric "factor_recovery"``)
+    when ``dataset`` cannot recover factors from images."""
+    if not capable(dataset, "recover"):
+        raise MissingCapability(
+            f'{who} needs factors recovered from images, but dataset "{dataset.name}" cannot '
+            f"recover factors (it has no exact inverse renderer). Fix: remove {who} from "
+            f"this suite, or use a dataset that offers recover (e.g. polar, gaussian, "
+            f"gaussian_t).")
+
+
+def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
+              who: str = "this score") -> Recovery:
+    """``ctx.dataset.recover(images)`` memoised in ``ctx`` under ``"recover:" + key`` (e.g.
+    ``"recover:reconstructions:hole"``): every metric and output asking for the same key
+    shares one recovery. Raises :class:`MissingCapability` (naming ``who``, e.g.
+    ``metric "reachability"``) for a dataset without it."""
+    require_recover(ctx.dataset, who)
+    return ctx.cached(f"recover:{key}", lambda: ctx.dataset.recover(images))
