@@ -145,12 +145,16 @@ def test_holdout_reconstruction_perfect() -> None:
     ctx = make_ctx(factors={"train": outside(200, 0), "test": outside(50, 2), "hole": hole},
                    depth=depth)
     scores = HoldoutReconstruction().compute(ctx)
-    check_scores(scores)
+    check_scores(scores, allowed_nan={k for k in scores
+                                      if k.startswith("rim") or k == "hole_rim_excess_ratio"})
     for split in ("train", "test", "hole"):
         assert scores[f"{split}_bce"].value < 1e-5
         assert scores[f"{split}_mse"].value == 0.0 and scores[f"{split}_frob"].value == 0.0
     assert {k for k, s in scores.items() if s.headline} == {
-        "hole_bce", "test_bce", "hole_test_bce_ratio"}
+        "hole_excess_bce", "hole_rim_excess_ratio", "test_intensity_err"}
+    for split in ("train", "test", "hole"):  # binary targets: no floor, no ink error
+        assert abs(scores[f"{split}_excess_bce"].value) < 1e-5
+        assert scores[f"{split}_intensity_err"].value == 0.0
     assert not any(s.higher_is_better for s in scores.values())
 
 
@@ -170,24 +174,27 @@ def test_holdout_reconstruction_ratio_and_depth_bins_handmade() -> None:
     assert scores["hole_bce"].value == pytest.approx(bce.mean(), rel=1e-9)
     assert scores["hole_test_bce_ratio"].value == pytest.approx(bce.mean() / test_bce, rel=1e-9)
     assert scores["hole_depth_corr"].value == pytest.approx(1.0)
-    assert scores["hole_bce_depth0"].value == pytest.approx((bce[0] + bce[4]) / 2)
-    assert scores["hole_bce_depth1"].value == pytest.approx(bce[1])
-    assert scores["hole_bce_depth2"].value == pytest.approx((bce[2] + bce[3]) / 2)
+    # binary targets: the excess over the (zero) floor is the BCE itself
+    assert scores["hole_excess_bce"].value == pytest.approx(bce.mean(), rel=1e-6)
+    assert scores["hole_excess_bce_depth0"].value == pytest.approx((bce[0] + bce[4]) / 2)
+    assert scores["hole_excess_bce_depth1"].value == pytest.approx(bce[1])
+    assert scores["hole_excess_bce_depth2"].value == pytest.approx((bce[2] + bce[3]) / 2)
     assert scores["hole_depth_corr"].higher_is_better is False
-    assert "hole_bce_depth3" not in scores
+    assert "hole_excess_bce_depth3" not in scores
     # more bins than occupied: an empty bin is NaN, the others still correct
     five = HoldoutReconstruction(depth_bins=5).compute(ctx)  # width 0.06
-    assert five["hole_bce_depth0"].value == pytest.approx((bce[0] + bce[4]) / 2)
-    assert math.isnan(five["hole_bce_depth1"].value)
-    assert five["hole_bce_depth4"].value == pytest.approx((bce[2] + bce[3]) / 2)
+    assert five["hole_excess_bce_depth0"].value == pytest.approx((bce[0] + bce[4]) / 2)
+    assert math.isnan(five["hole_excess_bce_depth1"].value)
+    assert five["hole_excess_bce_depth4"].value == pytest.approx((bce[2] + bce[3]) / 2)
 
 
 def test_holdout_reconstruction_without_hole_is_nan() -> None:
     ctx = make_ctx(factors={"train": outside(30, 0), "test": outside(10, 2)})
     scores = HoldoutReconstruction().compute(ctx)
-    hole_keys = {k for k in scores if k.startswith("hole")}
+    hole_keys = {k for k in scores if k.startswith(("hole", "rim"))}
     assert hole_keys >= {"hole_bce", "hole_mse", "hole_frob", "hole_test_bce_ratio",
-                         "hole_depth_corr", "hole_bce_depth0", "hole_bce_depth2"}
+                         "hole_depth_corr", "hole_excess_bce_depth0", "hole_excess_bce_depth2",
+                         "rim_excess_bce", "hole_rim_excess_ratio"}
     check_scores(scores, allowed_nan=hole_keys)
     assert all(math.isnan(scores[k].value) for k in hole_keys)
     with pytest.raises(DataError, match='"test"'):
@@ -409,7 +416,7 @@ def test_frobenius_handmade_and_perfect() -> None:
 # -- the plugin contract --------------------------------------------------------------
 def test_hook_returns_all_metrics_with_the_contract() -> None:
     classes = zsbench_add_metrics()
-    assert {c.name for c in classes} == {"holdout_reconstruction", "transect",
+    assert {c.name for c in classes} == {"holdout_reconstruction", "factor_recovery", "transect",
                                          "latent_covariance", "probe", "frobenius"}
     for cls in classes:
         assert issubclass(cls, Metric) and cls.summary()

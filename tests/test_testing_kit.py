@@ -414,8 +414,10 @@ def test_blob_images_and_eval_contexts() -> None:
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert np.array_equal(x, make_blob_images(5, (3, 8, 10), seed=1))
     ctx = make_eval_context()
-    assert set(ctx.splits) == {"train", "test", "hole"}
+    assert set(ctx.splits) == {"train", "test", "hole", "rim"}
     assert ctx.holdout.contains(ctx.splits["hole"].factors, ctx.space).all()
+    assert len(ctx.splits["rim"]) == len(ctx.splits["hole"])
+    assert not ctx.holdout.contains(ctx.splits["rim"].factors, ctx.space).any()
     assert ctx.latents["train"].shape == (len(ctx.splits["train"]), 3)
     for s in ctx.splits:
         assert np.array_equal(ctx.reconstructions[s], ctx.splits[s].images)
@@ -426,7 +428,7 @@ def test_blob_images_and_eval_contexts() -> None:
     assert np.corrcoef(err, bad.splits["hole"].depth)[0, 1] > 0.9
     assert np.array_equal(bad.reconstructions["test"], bad.splits["test"].images)
     flat = make_eval_context(hole=False)
-    assert "hole" not in flat.splits and flat.holdout is None
+    assert "hole" not in flat.splits and "rim" not in flat.splits and flat.holdout is None
     assert not flat.transects[0].in_hole.any()
     assert isinstance(flat.dataset, Dataset)
 

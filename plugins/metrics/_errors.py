@@ -64,6 +64,43 @@ def per_image_bce(images: np.ndarray, reconstructions: np.ndarray, *,
     return _chunked(images, reconstructions, chunk)
 
 
+def per_image_entropy(images: np.ndarray) -> np.ndarray:
+    """The BCE floor per image ``[N]``: the pixel-mean binary entropy of the target,
+    ``-(x log x + (1 - x) log(1 - x))`` (0 for pixels at 0 or 1). No reconstruction can
+    score a lower BCE than this; a perfect one reaches it."""
+    def chunk(x: np.ndarray, _: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -(np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0)
+                  + np.where(x < 1, (1.0 - x) * np.log1p(-np.where(x < 1, x, 0.0)), 0.0))
+        return h.mean(axis=1)
+
+    return _chunked(images, images, chunk)
+
+
+def per_image_excess_bce(images: np.ndarray, reconstructions: np.ndarray, *,
+                         eps: float = BCE_EPS) -> np.ndarray:
+    """BCE above its floor per image ``[N]``: :func:`per_image_bce` minus
+    :func:`per_image_entropy` of the target (0 for a perfect reconstruction, up to the
+    ``eps`` clipping). Unlike the raw BCE it does not grow with the amount of grey ink in the
+    target, so thin-line and dense images are comparable; it is the KL divergence between
+    the target's and the reconstruction's pixel Bernoullis."""
+    return per_image_bce(images, reconstructions, eps=eps) - per_image_entropy(images)
+
+
+def per_image_intensity_error(images: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
+    """``|sum(reconstruction) / sum(image) - 1|`` per image ``[N]``: the relative error of
+    the total intensity (ink), whatever its placement: 0.2 for an exact image dimmed by
+    20 %. An all-black target counts its reconstruction's mean intensity instead."""
+    def chunk(x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        sx = x.sum(axis=1)
+        sr = r.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(sx > 0, np.abs(sr / np.where(sx > 0, sx, 1.0) - 1.0),
+                            sr / x.shape[1])
+
+    return _chunked(images, reconstructions, chunk)
+
+
 def per_image_mse(images: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
     """Mean squared error per image, averaged over pixels: ``[N]``."""
     return _chunked(images, reconstructions, lambda x, r: ((r - x) ** 2).mean(axis=1))

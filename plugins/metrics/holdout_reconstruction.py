@@ -1,4 +1,5 @@
-"""Reconstruction error on the train, test and hole splits, and its growth with depth."""
+"""Reconstruction error on the train, test, rim and hole splits, net of the BCE floor, and
+its growth with depth."""
 
 from __future__ import annotations
 
@@ -10,13 +11,25 @@ from zsbench.plugin import EvalContext, Metric, Score
 from zsbench_plugins.metrics._errors import (
     nan_mean,
     per_image_bce,
+    per_image_excess_bce,
     per_image_frobenius,
+    per_image_intensity_error,
     per_image_mse,
     split_images,
 )
 
 NAN = float("nan")
-SPLITS: tuple[str, ...] = ("train", "test", "hole")
+SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
+#: The leaderboard's default columns among these scores.
+HEADLINE: frozenset[str] = frozenset({"hole_excess_bce", "hole_rim_excess_ratio",
+                                      "test_intensity_err"})
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den``; NaN when either is undefined or ``den`` is not positive."""
+    if not (np.isfinite(num) and np.isfinite(den)) or den <= 0:
+        return NAN
+    return float(num / den)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -46,23 +59,31 @@ def depth_bin_means(values: np.ndarray, depth: np.ndarray, bins: int) -> list[fl
 
 
 class HoldoutReconstruction(Metric):
-    """Reconstruction error (BCE, MSE, Frobenius) on train, test and hole, and versus depth.
+    """Reconstruction error on train, test, rim and hole, net of the BCE floor, and vs depth.
 
-    Scores (per image, then averaged over the split): ``<split>_bce`` (pixel-mean binary
-    cross-entropy, reconstructions clipped to [1e-6, 1 - 1e-6]), ``<split>_mse`` and
-    ``<split>_frob`` (Frobenius norm of reconstruction - input over C, H, W) for the splits
-    train, test and hole; ``hole_test_bce_ratio`` = hole_bce / test_bce; ``hole_depth_corr``
-    (Spearman correlation of per-image hole BCE with depth into the hole: an error that
-    grows towards the centre is positive); ``hole_bce_depth0`` .. ``hole_bce_depth{k-1}``
-    (mean hole BCE in ``depth_bins`` equal-width bins over [0, max depth], bin 0 at the
-    boundary). All lower is better. Without a hole every hole score is NaN, as is an empty
-    depth bin.
+    Scores per split ``s`` in train, test, rim (fresh points just outside the hole at the
+    hole's depths) and hole, per image then averaged over the split: ``s_bce`` (pixel-mean
+    binary cross-entropy, reconstructions clipped to [1e-6, 1 - 1e-6]), ``s_excess_bce``
+    (BCE minus the target's own pixel-mean binary entropy: the part a perfect model would
+    not pay; raw BCE on thin-line images mostly counts the ink), ``s_mse``, ``s_frob``
+    (Frobenius norm of reconstruction - input over C, H, W) and ``s_intensity_err``
+    (``|sum(reconstruction) / sum(input) - 1|``: catches a dimmed or brightened decoder).
+
+    Headline: ``hole_rim_excess_ratio`` = hole_excess_bce / rim_excess_bce (the hole
+    against its own surroundings: about 1 when the model draws the hole as well as the
+    rim), ``hole_excess_bce`` and ``test_intensity_err``. Also
+    ``hole_test_excess_ratio`` and ``hole_test_bce_ratio`` (against the whole test split),
+    ``hole_depth_corr`` (Spearman correlation of per-image hole excess BCE with depth into
+    the hole: an error that grows towards the centre is positive) and
+    ``hole_excess_bce_depth0`` .. ``hole_excess_bce_depth{k-1}`` (mean in ``depth_bins``
+    equal-width bins over [0, max depth], bin 0 at the boundary). All lower is better.
+    Without a hole (or rim) those scores are NaN, as is an empty depth bin.
     """
 
     name = "holdout_reconstruction"
 
     def __init__(self, *, depth_bins: int = 3) -> None:
-        """``depth_bins``: number of equal-width depth bins for ``hole_bce_depth<k>``."""
+        """``depth_bins``: number of equal-width depth bins for ``hole_excess_bce_depth<k>``."""
         if depth_bins < 1:
             raise PluginParameterError("metric", self.name, "depth_bins",
                                        f"must be at least 1, got {depth_bins}.",
@@ -70,32 +91,37 @@ class HoldoutReconstruction(Metric):
         self.depth_bins = depth_bins
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
-        headline = {"hole_bce", "test_bce", "hole_test_bce_ratio"}
         scores: dict[str, Score] = {}
-        bce: dict[str, np.ndarray | None] = {}
+        excess: dict[str, np.ndarray | None] = {}
         for split in SPLITS:
-            pair = split_images(ctx, split, required=split != "hole")
+            pair = split_images(ctx, split, required=split in ("train", "test"))
             if pair is None:
-                bce[split] = None
-                values = {"bce": NAN, "mse": NAN, "frob": NAN}
+                excess[split] = None
+                values = dict.fromkeys(("bce", "excess_bce", "mse", "frob", "intensity_err"),
+                                       NAN)
             else:
                 x, r = pair
-                bce[split] = per_image_bce(x, r)
+                excess[split] = per_image_excess_bce(x, r)
                 values = {
-                    "bce": nan_mean(bce[split]),
+                    "bce": nan_mean(per_image_bce(x, r)),
+                    "excess_bce": nan_mean(excess[split]),
                     "mse": nan_mean(per_image_mse(x, r)),
                     "frob": nan_mean(per_image_frobenius(x, r)),
+                    "intensity_err": nan_mean(per_image_intensity_error(x, r)),
                 }
             for quantity, value in values.items():
                 key = f"{split}_{quantity}"
-                scores[key] = Score(value, higher_is_better=False, headline=key in headline)
+                scores[key] = Score(value, higher_is_better=False, headline=key in HEADLINE)
 
-        test_bce = scores["test_bce"].value
-        hole_bce = scores["hole_bce"].value
-        ratio = hole_bce / test_bce if np.isfinite(hole_bce) and test_bce > 0 else NAN
-        scores["hole_test_bce_ratio"] = Score(ratio, higher_is_better=False, headline=True)
+        def put(key: str, value: float) -> None:
+            scores[key] = Score(value, higher_is_better=False, headline=key in HEADLINE)
 
-        hole_errors = bce["hole"]
+        v = {k: s.value for k, s in scores.items()}
+        put("hole_rim_excess_ratio", ratio(v["hole_excess_bce"], v["rim_excess_bce"]))
+        put("hole_test_excess_ratio", ratio(v["hole_excess_bce"], v["test_excess_bce"]))
+        put("hole_test_bce_ratio", ratio(v["hole_bce"], v["test_bce"]))
+
+        hole_errors = excess["hole"]
         depth = ctx.splits["hole"].depth if hole_errors is not None else None
         if hole_errors is None or depth is None:
             corr, bins = NAN, [NAN] * self.depth_bins
@@ -106,7 +132,7 @@ class HoldoutReconstruction(Metric):
                                 f"{depth.size} depths.")
             corr = spearman(hole_errors, depth)
             bins = depth_bin_means(hole_errors, depth, self.depth_bins)
-        scores["hole_depth_corr"] = Score(corr, higher_is_better=False)
+        put("hole_depth_corr", corr)
         for b, value in enumerate(bins):
-            scores[f"hole_bce_depth{b}"] = Score(value, higher_is_better=False)
+            put(f"hole_excess_bce_depth{b}", value)
         return scores
