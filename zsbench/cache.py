@@ -26,6 +26,11 @@ from typing import Any
 import numpy as np
 
 KINDS = ("datasets", "models")
+PAYLOADS = {"datasets": "data.npz", "models": "model.ckpt"}
+MARK = "zsbench-cache-entry"
+"""``meta.json`` of every entry zsbench writes holds ``"format": MARK``: only such entries
+are listed or removed, so a cache folder pointed at the wrong place deletes nothing else."""
+KEY_CHARS = set("0123456789abcdef")
 
 
 def default_root() -> Path:
@@ -72,21 +77,68 @@ class Cache:
     def _dir(self, kind: str, key: str) -> Path:
         return self.root / kind / key[:2] / key
 
+    def unusable(self) -> str | None:
+        """Why this cache cannot be used (its root is a file, or not writable), or None."""
+        root = self.root
+        probe = root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            return f"the cache path {probe} is a file, not a folder"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"the cache folder {probe} is not writable"
+        return None
+
+    def check_root(self) -> None:
+        """Raise a ZsbenchError when the root exists but is not a folder."""
+        from zsbench.errors import ZsbenchError
+
+        if self.root.exists() and not self.root.is_dir():
+            raise ZsbenchError(f"{self.root}: the cache path is a file, not a folder. Fix: "
+                               "give --cache-dir (or $ZSBENCH_CACHE_DIR) a folder.")
+
+    @staticmethod
+    def _meta(meta_path: Path, kind: str) -> dict[str, Any] | None:
+        """The metadata of an entry zsbench wrote, or None for anything else."""
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        folder = meta_path.parent
+        if not (isinstance(meta, dict) and meta.get("format", MARK) == MARK
+                and meta.get("key") == folder.name and len(folder.name) == 64
+                and isinstance(meta.get("sha256"), str) and len(meta["sha256"]) == 64
+                and set(folder.name) <= KEY_CHARS and folder.parent.name == folder.name[:2]
+                and (folder / PAYLOADS[kind]).is_file()):
+            return None
+        return meta
+
+    def _candidates(self, kind: str) -> list[Path]:
+        folder = self.root / kind
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.glob("*/*/meta.json") if p.is_file())
+
     def _read(self, kind: str, key: str, payload_name: str) -> tuple[Path, dict] | None:
         folder = self._dir(kind, key)
         meta_path, payload = folder / "meta.json", folder / payload_name
-        if not meta_path.is_file():
-            return None
         try:
-            meta = json.loads(meta_path.read_text())
-            ok = payload.is_file() and file_sha256(payload) == meta["sha256"]
-        except (OSError, ValueError, KeyError):
-            ok, meta = False, {}
+            if not meta_path.is_file():
+                return None
+        except OSError:
+            return None
+        meta = self._meta(meta_path, kind)
+        try:
+            ok = (meta is not None and payload.is_file()
+                  and file_sha256(payload) == meta["sha256"])
+        except OSError:
+            ok = False
         if not ok:
-            self.warn(f"cache entry {kind}/{key[:12]} is corrupt (its hash does not match); "
-                      "recomputing it")
+            self.warn(f"cache entry {kind}/{key[:12]} is corrupt (malformed metadata or a hash "
+                      "that does not match); recomputing it")
             shutil.rmtree(folder, ignore_errors=True)
             return None
+        assert meta is not None
         return payload, meta
 
     def _write(self, kind: str, key: str, payload_name: str, fill: Callable[[Path], None],
@@ -96,7 +148,7 @@ class Cache:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key[:12]}."))
         try:
             fill(tmp / payload_name)
-            meta = {"key": key, "describe": describe, "info": info,
+            meta = {"format": MARK, "key": key, "describe": describe, "info": info,
                     "created": _dt.datetime.now().isoformat(timespec="seconds"),
                     "sha256": file_sha256(tmp / payload_name)}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -114,8 +166,16 @@ class Cache:
         found = self._read("datasets", key, "data.npz")
         if found is None:
             return None
-        with np.load(found[0], allow_pickle=False) as npz:
-            return npz["factors"], npz["images"]
+        try:
+            with np.load(found[0], allow_pickle=False) as npz:
+                factors, images = npz["factors"], npz["images"]
+            if factors.ndim != 2 or images.ndim != 4 or len(factors) != len(images):
+                raise ValueError("arrays of the wrong shape")
+        except (OSError, ValueError, KeyError) as exc:
+            self.warn(f"cache entry datasets/{key[:12]} is malformed ({exc}); recomputing it")
+            shutil.rmtree(self._dir("datasets", key), ignore_errors=True)
+            return None
+        return factors, images
 
     def save_dataset(self, key: str, factors: np.ndarray, images: np.ndarray,
                      describe: str) -> None:
@@ -131,7 +191,8 @@ class Cache:
         found = self._read("models", key, "model.ckpt")
         if found is None:
             return None
-        return found[0], found[1].get("info", {})
+        info = found[1].get("info", {})
+        return found[0], info if isinstance(info, dict) else {}
 
     def save_model(self, key: str, save: Callable[[Path], None], describe: str,
                    info: dict[str, Any]) -> None:
@@ -143,23 +204,46 @@ class Cache:
 
     # -- maintenance ---------------------------------------------------------------------
     def entries(self) -> list[Entry]:
+        """Every entry zsbench wrote (recognised by its metadata); other files are ignored."""
         out = []
         for kind in KINDS:
-            for meta_path in sorted((self.root / kind).glob("*/*/meta.json")):
+            for meta_path in self._candidates(kind):
+                meta = self._meta(meta_path, kind)
+                if meta is None:
+                    continue
                 try:
-                    meta = json.loads(meta_path.read_text())
-                except (OSError, ValueError):
-                    meta = {}
-                size = sum(p.stat().st_size for p in meta_path.parent.iterdir() if p.is_file())
-                out.append(Entry(kind, meta_path.parent.name, size, meta.get("created", "?"),
-                                 meta.get("describe", "?")))
+                    size = sum(p.stat().st_size for p in meta_path.parent.iterdir()
+                               if p.is_file())
+                except OSError:
+                    size = 0
+                out.append(Entry(kind, meta_path.parent.name, size,
+                                 str(meta.get("created", "?")), str(meta.get("describe", "?"))))
+        return out
+
+    def foreign(self) -> list[Path]:
+        """Folders under the cache's kinds that zsbench did not write (never removed)."""
+        out = []
+        for kind in KINDS:
+            folder = self.root / kind
+            if not folder.is_dir():
+                continue
+            for meta_path in self._candidates(kind):
+                if self._meta(meta_path, kind) is None:
+                    out.append(meta_path.parent)
         return out
 
     def clear(self, kind: str | None = None) -> int:
-        """Remove all entries (of one kind); return how many."""
+        """Remove the entries zsbench wrote (of one kind); return how many. Anything else
+        under the cache folder is left alone."""
         n = 0
         for k in KINDS if kind is None else (kind,):
-            folder = self.root / k
-            n += len(list(folder.glob("*/*/meta.json")))
-            shutil.rmtree(folder, ignore_errors=True)
+            for meta_path in self._candidates(k):
+                if self._meta(meta_path, k) is None:
+                    continue
+                shutil.rmtree(meta_path.parent, ignore_errors=True)
+                n += 1
+                try:
+                    meta_path.parent.parent.rmdir()  # the two-letter folder, once empty
+                except OSError:
+                    pass
         return n

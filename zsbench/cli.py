@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 1 a regression or threshold failed; 2 a usage or configuration error;
 3 the run finished but some model x seed jobs failed (they are in the leaderboard);
-130 interrupted (what finished is saved; the message says how to resume).
+4 an internal error of zsbench or a plugin (a one-paragraph message; the traceback goes to a
+log file); 130 interrupted (what finished is saved; the message says how to resume).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from tabulate import tabulate
 from zsbench import __version__
 from zsbench.errors import ZsbenchError
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_JOBS_FAILED = 0, 1, 2, 3
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_JOBS_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+CRASH_LOG = "zsbench-crash.log"
 
 
 def _registry():  # noqa: ANN202 - imported lazily so `zsbench --help` stays fast
@@ -57,25 +59,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     from zsbench.cache import Cache
     from zsbench.run import run_suite
     from zsbench.runner import stderr_log
-    from zsbench.suite import load_suite
+    from zsbench.suite import check_seeds, load_suite
 
     registry = _registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
-    if args.seeds:
+    if args.seeds is not None:
         try:
-            suite.seeds = [int(s) for s in args.seeds.split(",")]
+            seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
-            raise ZsbenchError(f"--seeds {args.seeds!r}: expected comma-separated integers, "
-                               "e.g. --seeds 0,1,2.") from None
+            raise ZsbenchError(f"--seeds {args.seeds!r}: expected comma-separated integers. "
+                               "Fix: e.g. --seeds 0,1,2.") from None
+        check_seeds(seeds, lambda problem, fix: ZsbenchError(f"--seeds {args.seeds!r}: "
+                                                              f"{problem} Fix: {fix}"))
+        suite.seeds = seeds
+    if args.threads < 1:
+        raise ZsbenchError(f"--threads {args.threads}: must be at least 1. Fix: e.g. "
+                           "--threads 1 (or unset $ZSBENCH_THREADS).")
     executor = _executor(args, suite, registry)
-    cache = None if args.no_cache else Cache(Path(args.cache_dir) if args.cache_dir else None,
-                                             warn=lambda s: stderr_log(f"warning: {s}"))
+    cache = None
+    if not args.no_cache:
+        cache = Cache(Path(args.cache_dir) if args.cache_dir else None,
+                      warn=lambda s: stderr_log(f"warning: {s}"))
+        problem = cache.unusable()
+        if problem:
+            stderr_log(f"warning: {problem}; running without the cache (--no-cache)")
+            cache = None
     if args.resume and args.out:
-        raise ZsbenchError("give either --resume RUN_DIR or --out DIR, not both.")
+        raise ZsbenchError("give either --resume RUN_DIR or --out DIR, not both. Fix: "
+                           "--resume continues a run folder; --out starts one.")
     outcome = run_suite(suite, registry=registry, results_root=Path(args.results),
                         run_dir=Path(args.resume or args.out) if (args.resume or args.out)
                         else None, resume=bool(args.resume), executor=executor, cache=cache,
-                        threads=args.threads,
+                        threads=args.threads, force=args.force,
                         argv=["zsbench", *sys.argv[1:]])
     print()
     print(outcome.leaderboard)
@@ -103,7 +118,9 @@ def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN20
             if key not in accepted:
                 raise ZsbenchError(f"--{option.replace('_', '-')} does not apply to the "
                                    f'"{name}" executor (it takes: '
-                                   f"{', '.join(accepted) or 'no options'}).")
+                                   f"{', '.join(accepted) or 'no options'}). Fix: drop the "
+                                   "option, or choose an executor that takes it "
+                                   "(--executor process or ray).")
             table[key] = value
     return registry.create("executor", name, table)
 
@@ -111,7 +128,12 @@ def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN20
 def cmd_cache(args: argparse.Namespace) -> int:
     from zsbench.cache import Cache
 
-    cache = Cache(Path(args.cache_dir) if args.cache_dir else None)
+    cache = Cache(Path(args.cache_dir) if args.cache_dir else None,
+                  warn=lambda s: print(f"warning: {s}", file=sys.stderr))
+    cache.check_root()
+    for folder in cache.foreign():
+        print(f"warning: {folder} is not a zsbench cache entry (no zsbench metadata); left "
+              "alone", file=sys.stderr)
     if args.action == "clear":
         n = cache.clear(args.kind)
         print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} from {cache.root}")
@@ -133,10 +155,29 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     board_cfg: dict = {}
     suite_file = Path(args.run_dir) / "suite.toml"
     if suite_file.is_file():
-        board_cfg = tomllib.loads(suite_file.read_text()).get("leaderboard", {})
-    columns = args.columns.split(",") if args.columns else board_cfg.get("columns")
-    print(format_leaderboard(leaderboard_frame(results, columns),
-                             sort=args.sort or board_cfg.get("sort")))
+        try:
+            board_cfg = tomllib.loads(suite_file.read_text(encoding="utf-8")).get(
+                "leaderboard", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            print(f"warning: {suite_file} is damaged ({type(exc).__name__}); its [leaderboard] "
+                  "settings are ignored", file=sys.stderr)
+        if not isinstance(board_cfg, dict):
+            board_cfg = {}
+    columns = _names(args.columns) or board_cfg.get("columns")
+    if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+        columns = None
+    sort = args.sort or board_cfg.get("sort")
+    frame = leaderboard_frame(results, columns)
+    known = sorted({n for r in results for n in r.scores})
+    for name in [*(columns or []), *([args.sort] if args.sort else [])]:
+        if results and name not in known:
+            from zsbench.errors import did_you_mean
+
+            guess = did_you_mean(name, known)
+            hint = f'did you mean "{guess}"? ' if guess else ""
+            raise ZsbenchError(f'{args.run_dir}: no score "{name}" in this run. Fix: '
+                               f"{hint}scores: {', '.join(known)}.")
+    print(format_leaderboard(frame, sort=sort if isinstance(sort, str) else None))
     return EXIT_OK
 
 
@@ -179,13 +220,24 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 # -- end of regression checks --------------------------------------------------------------
 
 
+def _env_threads() -> int:
+    value = os.environ.get("ZSBENCH_THREADS", "1").strip() or "1"
+    try:
+        return int(value)
+    except ValueError:
+        print(f"zsbench: warning: ZSBENCH_THREADS={value!r} is not an integer; using 1",
+              file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zsbench",
         description="Benchmark generative models on zero-shot generation from holdout regions "
                     "of a known latent space.",
         epilog="exit codes: 0 ok, 1 regression or threshold failed, 2 usage or configuration "
-               "error, 3 some model x seed jobs failed, 130 interrupted (resume with --resume)")
+               "error, 3 some model x seed jobs failed, 4 internal error (traceback in a log file), "
+               "130 interrupted (resume with --resume)")
     parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -198,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run: finished jobs are kept, the rest run")
     p.add_argument("--executor", help="local (default), process, ray, or a plugin's executor")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("ZSBENCH_THREADS", "1")),
+    p.add_argument("--threads", type=int, default=_env_threads(),
                    help="torch threads per job (default 1, or $ZSBENCH_THREADS); results are "
                         "bit-identical only at the same count")
     p.add_argument("--workers", type=int, help="process executor: worker processes")
@@ -209,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neither read nor write the dataset and model cache")
     p.add_argument("--cache-dir", help="cache folder (default: $ZSBENCH_CACHE_DIR or "
                                        "~/.cache/zsbench)")
+    p.add_argument("--force", action="store_true",
+                   help="with --out: write into an existing folder that holds another run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("cache", help="list or clear cached datasets and trained models")
@@ -275,6 +329,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zsbench: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # files and folders: permissions, a file where a folder belongs
+        name = exc.filename if exc.filename is not None else "a file"
+        other = f" -> {exc.filename2}" if exc.filename2 else ""
+        print(f"zsbench: error: {name}{other}: {exc.strerror or exc}. Fix: check that the "
+              "path exists, is of the right kind (file or folder) and that you may read or "
+              "write it.", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("zsbench: error: out of memory. Fix: lower the dataset's n_samples or "
+              "image_size, or the models' batch_size.", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # an internal error: a short message, the traceback in a file
+        return _internal_error(args, exc)
+
+
+def _internal_error(args: argparse.Namespace, exc: Exception) -> int:
+    """Write the traceback to a log file (in the run folder when there is one) and print one
+    paragraph; exit 4, which no expected failure uses."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    where = None
+    folders = [getattr(exc, "zsbench_run_dir", None), getattr(args, "resume", None),
+               getattr(args, "out", None), getattr(args, "run_dir", None)]
+    folders = [Path(f) for f in folders if f and Path(f).is_dir()]
+    for folder in [*folders, Path(tempfile.gettempdir())]:
+        try:
+            where = folder / CRASH_LOG
+            with open(where, "a", encoding="utf-8") as fh:
+                fh.write(f"zsbench {__version__} {' '.join(sys.argv)}\n{text}\n")
+            break
+        except OSError:
+            where = None
+    print(f"zsbench: internal error: {type(exc).__name__}: {exc}. This is a bug in zsbench or "
+          f"in a plugin, not in your input; the traceback is in "
+          f"{where or '(no writable place for a log)'}. Please report it with that file.",
+          file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -410,6 +410,53 @@ def dump_baseline(data: Mapping[str, Any]) -> str:
     return dump(data, 0) + "\n"
 
 
+def _check_baseline(path: Path, data: Any) -> None:
+    """A baseline must be of this format version and hold, for every model, numbers for its
+    scores: a missing or non-numeric value is an error, and so is a model (or a whole
+    baseline) whose every mean is undefined, since comparing with it would pass anything."""
+    fix = f"Fix: regenerate it with `zsbench baseline RUN_DIR --out {path}`."
+    if not isinstance(data, dict):
+        raise ComparisonError(f"{path}: not a zsbench baseline (a JSON object expected). {fix}")
+    version = data.get("format")
+    if version != BASELINE_FORMAT:
+        raise ComparisonError(f"{path}: baseline format {version!r}, this zsbench reads format "
+                              f"{BASELINE_FORMAT}. {fix}")
+    models = data.get("models")
+    if not isinstance(models, dict) or not models:
+        raise ComparisonError(f'{path}: "models" is missing or empty. {fix}')
+    defined = 0
+    for label, m in models.items():
+        scores = m.get("scores") if isinstance(m, dict) else None
+        if not isinstance(scores, dict):
+            raise ComparisonError(f'{path}: models.{label}: "scores" is missing. {fix}')
+        ok = [s for s in (m.get("seeds") or []) if isinstance(s, int)]
+        finite = 0
+        for name, sc in scores.items():
+            where = f"models.{label}.scores.{name}"
+            if not isinstance(sc, dict) or "mean" not in sc:
+                raise ComparisonError(f'{path}: {where}: "mean" is missing. {fix}')
+            for key in ("mean", "std"):
+                v = sc.get(key)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                    raise ComparisonError(f"{path}: {where}.{key}: {v!r} is not a number. {fix}")
+                if isinstance(v, float) and math.isinf(v):
+                    raise ComparisonError(f"{path}: {where}.{key}: {v!r} is not finite. {fix}")
+                if isinstance(v, float) and math.isnan(v):
+                    raise ComparisonError(f"{path}: {where}.{key}: NaN (a baseline writes an "
+                                          f"undefined value as null). {fix}")
+            if not isinstance(sc.get("higher_is_better"), bool):
+                raise ComparisonError(f'{path}: {where}: "higher_is_better" must be true or '
+                                      f"false. {fix}")
+            finite += sc["mean"] is not None
+        if scores and ok and finite == 0:
+            raise ComparisonError(f'{path}: models.{label}: every score is undefined (null), so '
+                                  f"a check against it would pass anything. {fix}")
+        defined += finite
+    if defined == 0:
+        raise ComparisonError(f"{path}: no score of any model has a value, so a check against "
+                              f"it would pass anything. {fix}")
+
+
 def load_baseline(path: str | Path) -> Summary:
     path = Path(path)
     if not path.is_file():
@@ -417,6 +464,7 @@ def load_baseline(path: str | Path) -> Summary:
                               f"`zsbench baseline RUN_DIR --out {path}`.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        _check_baseline(path, data)
         models = {}
         for label, m in data["models"].items():
             scores = {n: ScoreSummary(mean=_float(s["mean"]), std=_float(s["std"]),
@@ -431,6 +479,11 @@ def load_baseline(path: str | Path) -> Summary:
                        environment=dict(data.get("environment", {})),
                        tolerances=dict(data.get("tolerances", {})), models=models,
                        selected=list(data.get("scores", [])) or None)
+    except ComparisonError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ComparisonError(f"{path}: cannot be read ({type(exc).__name__}: {exc}). Fix: check "
+                              "the file and its permissions.") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ComparisonError(f"{path}: not a zsbench baseline ({type(exc).__name__}: {exc}). "
                               "Fix: regenerate it with `zsbench baseline RUN_DIR --out "
@@ -816,9 +869,15 @@ def default_baseline_path(run_dir: str | Path, root: str | Path = "results/basel
     """``results/baselines/SUITE-PROFILE.json`` (or ``SUITE.json`` without a profile)."""
     from zsbench.results import load_results
 
+    from zsbench.suite import plain_name
+
     manifest, _ = load_results(Path(run_dir))
-    suite = manifest.get("suite", {})
-    name = suite.get("name") or "suite"
+    suite = manifest.get("suite", {}) if isinstance(manifest, dict) else {}
+    name = str(suite.get("name") or "suite")
     if suite.get("profile"):
         name += f"-{suite['profile']}"
+    if not plain_name(name):
+        raise ComparisonError(f"{run_dir}: the manifest's suite name or profile {name!r} is not "
+                              "a plain name, so it cannot name a baseline file. Fix: give "
+                              "--out FILE.")
     return Path(root) / f"{name}.json"

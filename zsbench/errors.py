@@ -54,8 +54,10 @@ class SuiteError(ZsbenchError):
         self.fix = fix
         where = f"{self.path}: [{key}]" if key else self.path
         message = f"{where}: {problem}"
-        if fix:
-            message += f" Fix: {fix}"
+        if not fix:
+            fix = (f"change [{key}] as this message says (the suite format is in the README, "
+                   "section Suites)." if key else "correct the file.")
+        message += f" Fix: {fix}"
         super().__init__(message)
 
 
@@ -71,7 +73,8 @@ class UnknownPluginError(ZsbenchError):
         if guess:
             message += f'; did you mean "{guess}"?'
         listed = ", ".join(self.available) if self.available else "(none installed)"
-        message += f" available: {listed} (see: zsbench plugins)"
+        message += (f" available: {listed} (see: zsbench plugins). Fix: use one of those "
+                    "names, or install the distribution that provides it.")
         super().__init__(message)
 
 

@@ -248,6 +248,12 @@ class Model(Configurable):
         fixed budget), seeded by ``seed`` alone; see :func:`capable`."""
         raise NotImplementedError(f'model "{self.name}" cannot search its latent space')
 
+    def check_image_shape(self, image_shape: tuple[int, int, int]) -> None:
+        """Optional: raise a :class:`~zsbench.errors.ZsbenchError` (e.g.
+        ``PluginParameterError``) when this model, as configured, cannot train on images of
+        ``image_shape (C, H, W)``. ``zsbench validate`` calls it before any training; the
+        default accepts every shape."""
+
     def save(self, path: Path) -> None:
         """Write everything ``load`` needs to ``path`` (a file)."""
         raise NotImplementedError
@@ -329,15 +335,46 @@ class EvalContext:
         return self.memo[key]
 
 
+@dataclass(frozen=True)
+class SuitePlan:
+    """What a suite will hand its metrics and outputs, known before any training: the
+    dataset's ``space``, the names of the ``splits`` a run will have and of its
+    ``transects``."""
+
+    space: LatentSpace
+    splits: tuple[str, ...]
+    transects: tuple[str, ...] = ()
+
+
 class Metric(Configurable):
-    """A pure function of an :class:`EvalContext` returning named :class:`Score` values."""
+    """A pure function of an :class:`EvalContext` returning named :class:`Score` values.
+
+    ``factor_parameters`` and ``split_parameters`` list the constructor parameters whose
+    values name factors of the dataset (a name, a list of names, or a table keyed by names)
+    or splits ("train", "test", "hole", ...): the suite checks them before any training."""
+
+    factor_parameters: ClassVar[tuple[str, ...]] = ()
+    split_parameters: ClassVar[tuple[str, ...]] = ()
+
+    def score_names(self, plan: SuitePlan) -> Sequence[str] | None:
+        """Optional: the names of every score ``compute`` may return for a suite described by
+        ``plan`` (shell patterns such as ``"pca_var_*"`` allowed), so that leaderboard
+        columns, sort keys and tolerances naming a score are checked before training. The
+        default, None, means "not declared": names are then not checked against this
+        metric."""
+        return None
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         raise NotImplementedError
 
 
 class Output(Configurable):
-    """Writes files (pictures, tables) about one trained model into a folder."""
+    """Writes files (pictures, tables) about one trained model into a folder.
+
+    ``factor_parameters`` and ``split_parameters``: as for :class:`Metric`."""
+
+    factor_parameters: ClassVar[tuple[str, ...]] = ()
+    split_parameters: ClassVar[tuple[str, ...]] = ()
 
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         """Write into ``directory`` (it exists) and return the paths written."""

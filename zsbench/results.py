@@ -107,6 +107,13 @@ def _fmt(x: float) -> str:
     return f"{x:.3e}"
 
 
+def markdown_cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell: ``|`` and backslashes escaped, line
+    breaks shown as spaces."""
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    return " ".join(text.replace("\r", "\n").split("\n"))
+
+
 def format_leaderboard(df: pd.DataFrame, *, sort: str | None = None) -> str:
     """A Markdown (GitHub) table: mean ± std per score, the best value per column in bold
     (higher or lower, as the score declares)."""
@@ -123,7 +130,7 @@ def format_leaderboard(df: pd.DataFrame, *, sort: str | None = None) -> str:
             best[c] = vals.max() if directions.get(c) else vals.min()
     table = []
     for label, row in df.iterrows():
-        line = [label, row["seeds"]]
+        line = [markdown_cell(label), row["seeds"]]
         for c in columns:
             text = _fmt(row[c])
             if row["seeds"].split("/")[0] not in ("0", "1") and not math.isnan(row[c]):
@@ -131,9 +138,10 @@ def format_leaderboard(df: pd.DataFrame, *, sort: str | None = None) -> str:
             if c in best and row[c] == best[c] and len(df) > 1:
                 text = f"**{text}**"
             line.append(text)
-        line.append(row["status"])
+        line.append(markdown_cell(row["status"]))
         table.append(line)
-    headers = ["model", "seeds"] + [f"{c} {'↑' if directions.get(c) else '↓'}" for c in columns]
+    headers = ["model", "seeds"] + [f"{markdown_cell(c)} {'↑' if directions.get(c) else '↓'}"
+                                    for c in columns]
     headers.append("status")
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
@@ -146,9 +154,13 @@ def load_results(run_dir: Path) -> tuple[dict[str, Any], list[JobResult]]:
         raise ZsbenchError(f"{run_dir}: not a zsbench run folder (no {METRICS} or {MANIFEST}). "
                            "Fix: give the folder that `zsbench run` printed at its end.")
     try:
-        manifest = json.loads(mpath.read_text())
-        results = [JobResult.from_dict(d) for d in json.loads(rpath.read_text())["results"]]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        results = [JobResult.from_dict(d)
+                   for d in json.loads(rpath.read_text(encoding="utf-8"))["results"]]
+        if not isinstance(manifest, dict):
+            raise TypeError("the manifest is not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
+            AttributeError) as exc:
         raise ZsbenchError(f"{run_dir}: the run folder's {METRICS} or {MANIFEST} is damaged "
                            f"({exc}). Fix: rerun the suite with --resume or from scratch.") from exc
     return manifest, results

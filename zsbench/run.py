@@ -7,7 +7,6 @@ import datetime as _dt
 import json
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +29,7 @@ from zsbench.results import (
     write_results,
 )
 from zsbench.runner import Job, JobResult, JobTask, RunInfo, jobs_of, prepare_data, stderr_log
-from zsbench.suite import Suite
+from zsbench.suite import Suite, plain_name
 
 DEFAULT_RESULTS = Path("results") / "runs"
 
@@ -50,17 +49,58 @@ class RunOutcome:
 
 
 def git_revision(where: Path) -> str | None:
-    """The commit checked out at ``where`` (with ``+dirty`` when modified), or None."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                             text=True, timeout=10)
-        if rev.returncode != 0:
+    """The commit checked out in the git repository that holds ``where`` (a folder), or None.
+
+    Read from ``.git/HEAD``, the refs and ``packed-refs`` directly: no git command runs, so
+    nothing a repository's configuration names (hooks, ``core.fsmonitor``, filters, a pager)
+    is ever executed. Whether the working tree has changes is not recorded."""
+    where = Path(where).resolve()
+    for folder in (where, *where.parents):
+        dot_git = folder / ".git"
+        try:
+            if dot_git.is_dir():
+                gitdir = dot_git
+            elif dot_git.is_file():
+                text = dot_git.read_text(encoding="utf-8").strip()
+                if not text.startswith("gitdir:"):
+                    return None
+                gitdir = (folder / text[len("gitdir:"):].strip()).resolve()
+            else:
+                continue
+            return _head_commit(gitdir)
+        except (OSError, UnicodeDecodeError, ValueError):
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=where, capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _head_commit(gitdir: Path) -> str | None:
+    head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    if _is_sha(head):
+        return head
+    if not head.startswith("ref:"):
         return None
+    ref = head[len("ref:"):].strip()
+    if not ref.startswith("refs/") or ".." in ref.split("/"):
+        return None
+    common = gitdir
+    if (gitdir / "commondir").is_file():  # a linked worktree
+        common = (gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in dict.fromkeys((gitdir, common)):
+        loose = base / ref
+        if loose.is_file():
+            value = loose.read_text(encoding="utf-8").strip()
+            return value if _is_sha(value) else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            parts = line.strip().split(" ")
+            if len(parts) == 2 and parts[1] == ref and _is_sha(parts[0]):
+                return parts[0]
+    return None
 
 
 def device_description() -> str:
@@ -85,6 +125,15 @@ def deterministic_torch() -> Iterator[bool]:
 
 
 def new_run_dir(root: Path, suite: Suite) -> Path:
+    """A fresh folder ``SUITE[-PROFILE]-STAMP`` directly inside ``root``."""
+    for name in (suite.name, suite.profile or "x"):
+        if not plain_name(name):
+            raise ZsbenchError(f"{suite.path}: {name!r} is not a plain suite or profile name, "
+                               "so it cannot name a run folder. Fix: use letters, digits and "
+                               "._-= only.")
+    if root.exists() and not root.is_dir():
+        raise ZsbenchError(f"{root}: the results path is a file, not a folder. Fix: give "
+                           "--results a folder (it is created when missing).")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{suite.name}-{suite.profile}" if suite.profile else suite.name
     candidate = root / f"{base}-{stamp}"
@@ -92,7 +141,50 @@ def new_run_dir(root: Path, suite: Suite) -> Path:
     while candidate.exists():
         n += 1
         candidate = root / f"{base}-{stamp}-{n}"
+    if candidate.resolve().parent != root.resolve():
+        raise ZsbenchError(f"{candidate}: would lie outside the results folder {root}. Fix: "
+                           "use a plain suite name.")
     return candidate
+
+
+def check_out_dir(run_dir: Path, suite: Suite, force: bool) -> None:
+    """``--out DIR``: a new or empty folder; an existing run folder only with ``force``."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ZsbenchError(f"{run_dir}: is a file, not a folder. Fix: give --out a new folder.")
+    if not run_dir.is_dir() or force:
+        return
+    try:
+        busy = any(run_dir.iterdir())
+    except OSError as exc:
+        raise ZsbenchError(f"{run_dir}: cannot be read ({exc.strerror}). Fix: check its "
+                           "permissions or give --out another folder.") from None
+    if not busy:
+        return
+    same = False
+    try:
+        old = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        same = old.get("suite", {}).get("config_hash") == suite.config_hash
+    except (OSError, ValueError, AttributeError):
+        pass
+    if same:
+        raise ZsbenchError(f"{run_dir}: already holds a run of this suite. Fix: continue it "
+                           f"with --resume {run_dir}, or pass --force to overwrite it.")
+    raise ZsbenchError(f"{run_dir}: the folder is not empty (it holds another run or other "
+                       "files), and a run would overwrite them. Fix: give --out a new folder, "
+                       "or pass --force to write into it anyway.")
+
+
+def clean_temporary_files(run_dir: Path) -> int:
+    """Remove the temporary files an interrupted atomic write left behind; return how many."""
+    n = 0
+    for tmp in run_dir.rglob(".*.tmp"):
+        try:
+            if tmp.is_file():
+                tmp.unlink()
+                n += 1
+        except OSError:
+            pass
+    return n
 
 
 def plugins_used(suite: Suite, registry: Registry) -> list[dict[str, str]]:
@@ -147,23 +239,51 @@ def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult]
     }
 
 
-def _resumed_results(run_dir: Path, suite: Suite, jobs: list[Job]) -> dict[str, JobResult]:
-    """The finished (ok) results of an earlier, interrupted run of the same suite."""
+def _resumed_results(run_dir: Path, suite: Suite, log: Callable[[str], None]
+                     ) -> dict[str, JobResult]:
+    """The finished (ok) results of an earlier, interrupted run of the same suite (every one
+    of them, whatever seeds this call asks for: ``suite.seeds`` grows to include the earlier
+    run's seeds, and the log says so)."""
+    if not run_dir.is_dir():
+        raise ZsbenchError(f"{run_dir}: cannot resume: no such run folder. Fix: give the "
+                           "folder that the interrupted `zsbench run` printed.")
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
+        copy = run_dir / "suite.toml"
+        try:
+            same = copy.is_file() and copy.read_text(encoding="utf-8") == suite.text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if same:  # interrupted before the first job: nothing finished yet
+            log(f"zsbench: {run_dir} was interrupted before its first job; starting it afresh")
+            return {}
         raise ZsbenchError(f"{run_dir}: cannot resume: no {MANIFEST} there. Fix: give the run "
-                           "folder that the interrupted `zsbench run` created.")
-    manifest = json.loads(manifest_path.read_text())
-    old_hash = manifest.get("suite", {}).get("config_hash")
-    if old_hash != suite.config_hash:
+                           "folder that the interrupted `zsbench run` created, or start a new "
+                           "run without --resume.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        old_hash = manifest.get("suite", {}).get("config_hash")
+        old_profile = manifest.get("suite", {}).get("profile")
+        old_seeds = [int(x) for x in manifest.get("seeds", [])]
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ZsbenchError(f"{manifest_path}: is damaged ({type(exc).__name__}: {exc}), so the "
+                           "run cannot be resumed. Fix: start a new run.") from None
+    if old_hash != suite.config_hash or old_profile != suite.profile:
         raise ZsbenchError(f"{run_dir}: cannot resume: that run used another configuration "
-                           f"(config hash {old_hash}, this suite and profile give "
-                           f"{suite.config_hash}). Fix: resume with the same suite file and "
-                           "--profile, or start a new run.")
+                           f"(profile {old_profile!r}, config hash {old_hash}; this suite and "
+                           f"profile give {suite.profile!r}, {suite.config_hash}). Fix: resume "
+                           "with the same suite file and --profile, or start a new run.")
+    added = [x for x in suite.seeds if x not in old_seeds]
+    missing = [x for x in old_seeds if x not in suite.seeds]
+    if added or missing:
+        suite.seeds = old_seeds + added
+        log(f"zsbench: resuming: the run had seeds {old_seeds}; every finished result is kept "
+            + (f"and seed(s) {added} are added" if added else "")
+            + f"; the run now covers seeds {suite.seeds}")
     if not (run_dir / METRICS).is_file():
         return {}
     _, results = load_results(run_dir)
-    wanted = {j.key for j in jobs}
+    wanted = {j.key for j in jobs_of(suite)}
     return {f"{r.label}/seed{r.seed}": r for r in results
             if r.status == "ok" and f"{r.label}/seed{r.seed}" in wanted}
 
@@ -174,7 +294,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
               cache: Cache | None = None, plugin_modules: Sequence[str] = (),
               threads: int = 1,
               log: Callable[[str], None] = stderr_log,
-              argv: list[str] | None = None) -> RunOutcome:
+              argv: list[str] | None = None, force: bool = False) -> RunOutcome:
     """Run every model x seed of ``suite`` and write the run folder.
 
     ``resume=True`` continues the run in ``run_dir``: its finished jobs are kept, the rest
@@ -187,12 +307,40 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
     t0 = time.perf_counter()
     if resume and run_dir is None:
         raise ZsbenchError("resume needs the run folder to continue.")
-    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(Path(results_root), suite)
+    if run_dir is None:
+        run_dir = new_run_dir(Path(results_root), suite)
+    elif not resume:
+        check_out_dir(Path(run_dir), suite, force)
+    run_dir = Path(run_dir)
+    kept = _resumed_results(run_dir, suite, log) if resume else {}
     jobs = jobs_of(suite)
-    kept = _resumed_results(run_dir, suite, jobs) if resume else {}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        shutil.copyfile(suite.path, run_dir / "suite.toml")
+    if resume:
+        clean_temporary_files(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (run_dir / "suite.toml").write_text(suite.text, encoding="utf-8")
+    except OSError as exc:
+        raise ZsbenchError(f"{run_dir}: cannot create the run folder ({exc.strerror or exc}). "
+                           "Fix: give --results/--out a writable folder path (no file in "
+                           "its way).") from None
+    try:
+        return _run(suite, registry, run_dir, jobs, kept, executor, cache, plugin_modules,
+                    threads, log, argv, t0)
+    except KeyboardInterrupt:
+        raise RunInterrupted(str(suite.path), suite.profile, str(run_dir), len(kept),
+                             len(jobs)) from None
+    except ZsbenchError:
+        raise
+    except Exception as exc:
+        exc.zsbench_run_dir = run_dir  # type: ignore[attr-defined]  # where the CLI logs it
+        raise
+
+
+def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
+         kept: dict[str, JobResult], executor: Executor, cache: Cache | None,
+         plugin_modules: Sequence[str], threads: int, log: Callable[[str], None],
+         argv: list[str] | None, t0: float) -> RunOutcome:
     info = RunInfo(suite=suite, run_dir=run_dir, jobs=jobs)
     for problem in registry.call_observers("zsbench_run_start", run=info):
         log(f"warning: {problem}")

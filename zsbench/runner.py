@@ -25,9 +25,9 @@ from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval
 from zsbench.regions import rim_points
 from zsbench.registry import Registry
-from zsbench.suite import Suite, describe_split_problem
+from zsbench.splits import SPLIT_NAMES, split_indices
+from zsbench.suite import Suite, describe_split_problem, file_safe
 
-SPLIT_NAMES = ("train", "validation", "test", "hole", "rim")
 #: Seed stream of the rim split (drawn from ``[data_seed, RIM_STREAM]``, so adding the rim
 #: leaves every other split as it was).
 RIM_STREAM = 0x5249_4D
@@ -116,22 +116,12 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
         factors, images = dataset.factors(seed=suite.data_seed), None
     factors = np.asarray(factors, dtype=np.float64)
     n = len(factors)
-    if suite.holdout is not None:
-        depth = suite.holdout.depth(factors, space)
-        in_hole = suite.holdout.contains(factors, space)
-    else:
-        depth, in_hole = None, np.zeros(n, dtype=bool)
-    rng = np.random.default_rng(suite.data_seed)
-    outside = np.flatnonzero(~in_hole)
-    outside = outside[rng.permutation(len(outside))]
-    n_test = int(round(suite.splits.test_fraction * len(outside)))
-    n_val = int(round(suite.splits.validation_fraction * len(outside)))
-    index = {
-        "test": np.sort(outside[:n_test]),
-        "validation": np.sort(outside[n_test:n_test + n_val]),
-        "train": np.sort(outside[n_test + n_val:]),
-        "hole": np.flatnonzero(in_hole),
-    }
+    cut = split_indices(factors, suite.holdout, space,
+                        test_fraction=suite.splits.test_fraction,
+                        validation_fraction=suite.splits.validation_fraction,
+                        seed=suite.data_seed)
+    index, depth = cut.index, cut.depth
+    index.setdefault("hole", np.zeros(0, dtype=np.int64))
     describe_split_problem(suite, n, len(index["hole"]), len(index["train"]))
     splits: dict[str, Split] = {}
     for name in SPLIT_NAMES:
@@ -374,8 +364,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
+_safe = file_safe
 
 
 @dataclass

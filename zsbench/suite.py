@@ -7,9 +7,13 @@ and what was expected.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import itertools
 import json
+import math
+import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,10 +27,11 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 from zsbench.errors import DataError, PluginParameterError, SuiteError, ZsbenchError, did_you_mean
-from zsbench.plugin import Dataset
+from zsbench.plugin import Dataset, Metric, SuitePlan
 from zsbench.regions import REGION_SHAPES, Region, Transect, region_from_config, union_of
 from zsbench.registry import Registry, check_params, value_fits
 from zsbench.space import LatentSpace
+from zsbench.splits import SPLIT_NAMES
 
 SECTIONS: dict[str, str] = {
     "suite": "table",
@@ -47,6 +52,20 @@ SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float, "rim_points"
 LEADERBOARD_KEYS = {"columns": list, "sort": str}
 TRANSECT_KEYS = {"name", "start", "end", "through", "direction", "points", "fixed"}
 MODEL_RESERVED = {"plugin", "label", "weighting"}
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,99}")
+"""A suite or profile name: letters, digits and ``._=+-``, no path separators, not ``..``."""
+BYTES_PER_PIXEL = 5  # uint8 images plus their float32 copies in the splits
+
+
+def plain_name(name: str) -> bool:
+    """Whether ``name`` can be a file name as is (no ``/``, ``\\``, ``..`` or leading dot)."""
+    return bool(PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
+def file_safe(label: str) -> str:
+    """A model label as a file name: characters other than letters, digits and ``-_.=``
+    become ``_``."""
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
 
 
 @dataclass
@@ -160,6 +179,8 @@ class _Checker:
                                 f"{hint}factors: {', '.join(space.names)}.")
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise self.fail(f"{key}.{name}", f"expected a number, got {_type_name(v)}.")
+            if not math.isfinite(v):
+                raise self.fail(f"{key}.{name}", f"expected a finite number, got {v!r}.")
             if inside:
                 lo, hi = space[name].bounds
                 if not lo - 1e-9 <= v <= hi + 1e-9:
@@ -175,10 +196,25 @@ class _Checker:
 
 
 def _read(path: Path) -> tuple[str, dict[str, Any]]:
+    if path.is_dir():
+        raise SuiteError(str(path), "", "is a folder, not a suite file.",
+                         "give the path of a .toml suite file, e.g. suites/polar_hole.toml.")
     if not path.is_file():
         raise SuiteError(str(path), "", "no such suite file.",
                          "check the path; the standard suites are in suites/.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SuiteError(str(path), "", f"cannot be read ({exc.strerror or exc}).",
+                         "check the file's permissions.") from None
+    if b"\0" in raw:
+        raise SuiteError(str(path), "", "is a binary file, not a TOML suite.",
+                         "give a text .toml suite file.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SuiteError(str(path), "", f"is not UTF-8 text (byte {exc.start}: "
+                         f"{exc.reason}).", "save the suite as UTF-8.") from None
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -198,6 +234,10 @@ def _apply_profile(check: _Checker, config: dict[str, Any], profile: str,
         hint = f'did you mean "{guess}"? ' if guess else ""
         raise check.fail(f"profiles.{profile}", f'no profile "{profile}" in this suite.',
                          f"{hint}profiles defined: {listed}.")
+    if not isinstance(profiles[profile], dict):
+        raise check.fail(f"profiles.{profile}", f"expected a table of overrides, got "
+                         f"{_type_name(profiles[profile])}.",
+                         f"write [profiles.{profile}] with lines like model.epochs = 2.")
     config = copy.deepcopy(config)
     for section, values in profiles[profile].items():
         key = f"profiles.{profile}.{section}"
@@ -263,7 +303,13 @@ def _sweep(check: _Checker, spec_key: str, cls: type, params: dict[str, Any]
 
 def load_suite(path: str | Path, *, profile: str | None = None,
                registry: Registry | None = None) -> Suite:
-    """Read, resolve and validate a suite file."""
+    """Read, resolve and validate a suite file.
+
+    This is the one validation stage: every plugin the suite names (dataset, each model
+    variant after profiles and sweeps, metrics, outputs, executor) is built here exactly
+    once, so their constructors' range checks run before any training, and everything that
+    refers to another part of the suite (factors, splits, score names, labels) is checked
+    against it. Every problem is a :class:`SuiteError` naming the file, the key and a fix."""
     path = Path(path)
     registry = registry or Registry()
     check = _Checker(path)
@@ -277,6 +323,10 @@ def load_suite(path: str | Path, *, profile: str | None = None,
         if expected == "array of tables" and not (
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)):
             raise check.fail(section, f"expected an array of tables [[{section}]].")
+    for name in config.get("profiles", {}):
+        if not plain_name(str(name)):
+            raise check.fail(f"profiles.{name}", "is not a plain name (it becomes part of the "
+                             "run folder's name).", "use letters, digits and ._-= only.")
     if profile is not None:
         config = _apply_profile(check, config, profile, registry)
     resolved = {k: v for k, v in config.items() if k != "profiles"}
@@ -284,17 +334,22 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     # [suite]
     meta = config.get("suite", {})
     check.keys(meta, SUITE_KEYS, "suite")
-    name = check.typed(meta, "suite", "name", str) or path.stem
+    name = check.typed(meta, "suite", "name", str)
+    if name is None:
+        name = file_safe(path.stem) or "suite"
+    if not plain_name(name):
+        raise check.fail("suite.name", f"{name!r} is not a plain name (it names the run "
+                         "folder, so it may not hold /, \\, .. or start with a dot).",
+                         "use letters, digits and ._-= only, e.g. name = \"polar_hole\".")
     description = check.typed(meta, "suite", "description", str) or ""
     seeds = check.typed(meta, "suite", "seeds", list)
     seeds = [0] if seeds is None else seeds
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise check.fail("suite.seeds", f"expected a non-empty array of integers, got {seeds!r}.",
-                         "e.g. seeds = [0, 1, 2].")
-    if len(set(seeds)) != len(seeds):
-        raise check.fail("suite.seeds", f"repeats a seed: {seeds}.", "list each seed once.")
+    check_seeds(seeds, lambda problem, fix: check.fail("suite.seeds", problem, fix))
     data_seed = check.typed(meta, "suite", "data_seed", int)
     data_seed = 0 if data_seed is None else data_seed
+    if not 0 <= data_seed < 2 ** 32:
+        raise check.fail("suite.data_seed", f"must be an integer in [0, 2^32), got "
+                         f"{data_seed}.", "e.g. data_seed = 0.")
 
     # [dataset]
     if "dataset" not in config:
@@ -302,12 +357,13 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                          f'add [dataset] with plugin = "..." (one of: '
                          f'{", ".join(registry.names("dataset"))}).')
     dataset_spec = _plugin_spec(check, registry, "dataset", config["dataset"], "dataset")
-    dataset_cls = registry.get("dataset", dataset_spec.plugin).cls
-    dataset: Dataset = dataset_cls(**dataset_spec.params)
+    dataset: Dataset = _build(check, registry, "dataset", dataset_spec)
     try:
         space = dataset.space
-    except ZsbenchError as exc:
-        raise check.fail("dataset", str(exc)) from exc
+    except Exception as exc:
+        raise _plugin_failure(check, "dataset", "dataset", dataset_spec.plugin, exc) from None
+    image_shape = _image_shape(dataset)
+    _check_memory(check, dataset, image_shape, data_seed)
 
     # [splits]
     splits_cfg = config.get("splits", {})
@@ -355,7 +411,10 @@ def load_suite(path: str | Path, *, profile: str | None = None,
         key = f"model[{i}]"
         plugin = check.typed(entry, key, "plugin", str, required=True)
         cls = _lookup(check, registry, "model", plugin, f"{key}.plugin")
-        label = check.typed(entry, key, "label", str) or plugin
+        label = check.typed(entry, key, "label", str)
+        label = plugin if label is None else label
+        if not label.strip():
+            raise check.fail(f"{key}.label", "is empty.", 'give a label such as "vae-small".')
         weighting = check.typed(entry, key, "weighting", str)
         if weighting is not None and weighting not in weightings:
             guess = did_you_mean(weighting, weightings)
@@ -371,14 +430,20 @@ def load_suite(path: str | Path, *, profile: str | None = None,
             if len(variants) > 1:
                 suffix = "[" + ",".join(f"{k}={p[k]}" for k in p if p[k] != params[k] or
                                         isinstance(params[k], list)) + "]"
-            models.append(ModelSpec(plugin=plugin, params=p, key=key, label=label + suffix,
-                                    weighting=weighting))
-    labels = [m.label for m in models]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise check.fail("model", f"two models share the label {dupes[0]!r}.",
-                         'give each [[model]] a unique label = "...".')
+            spec = ModelSpec(plugin=plugin, params=p, key=key, label=label + suffix,
+                             weighting=weighting)
+            model = _build(check, registry, "model", spec, label=spec.label)
+            if image_shape is not None:
+                try:
+                    model.check_image_shape(image_shape)
+                except Exception as exc:
+                    raise _plugin_failure(check, key, "model", plugin, exc,
+                                          label=spec.label) from None
+            models.append(spec)
+    _check_labels(check, [m.label for m in models])
 
+    plan = SuitePlan(space=space, splits=split_plan(splits, holdout, dataset.renderable),
+                     transects=tuple(t.name for t in transects))
     metrics = [_plugin_spec(check, registry, "metric", m, f"metric[{i}]")
                for i, m in enumerate(config.get("metric", []))]
     if not metrics:
@@ -387,21 +452,205 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                          f'{", ".join(registry.names("metric"))}).')
     outputs = [_plugin_spec(check, registry, "output", m, f"output[{i}]")
                for i, m in enumerate(config.get("output", []))]
+    declared: list[str] = []  # score names (patterns) the metrics declare
+    undeclared: list[str] = []  # metric plugins that do not declare theirs
+    for spec in [*metrics, *outputs]:
+        kind = "metric" if spec in metrics else "output"
+        obj = _build(check, registry, kind, spec)
+        _check_names(check, spec, obj, plan)
+        if isinstance(obj, Metric):
+            try:
+                names = obj.score_names(plan)
+            except Exception as exc:
+                raise _plugin_failure(check, spec.key, kind, spec.plugin, exc) from None
+            if names is None:
+                undeclared.append(spec.plugin)
+            else:
+                declared += [str(n) for n in names]
+    metric_names = [m.plugin for m in metrics]
 
     board = config.get("leaderboard", {})
     check.keys(board, LEADERBOARD_KEYS, "leaderboard")
     columns = check.typed(board, "leaderboard", "columns", list)
-    if columns is not None and not all(isinstance(c, str) for c in columns):
-        raise check.fail("leaderboard.columns", "expected an array of score names.")
-    check.typed(board, "leaderboard", "sort", str)
+    if columns is not None:
+        if not columns or not all(isinstance(c, str) and c for c in columns):
+            raise check.fail("leaderboard.columns", "expected a non-empty array of score names.",
+                             'e.g. columns = ["hole_bce", "test_bce"].')
+        for j, c in enumerate(columns):
+            _check_score(check, f"leaderboard.columns[{j}]", c, declared, undeclared)
+        if len(set(columns)) != len(columns):
+            raise check.fail("leaderboard.columns", "names a score twice.", "list each once.")
+    sort = check.typed(board, "leaderboard", "sort", str)
+    if sort is not None:
+        if columns is not None and sort not in columns:
+            raise check.fail("leaderboard.sort", f'"{sort}" is not one of the columns.',
+                             f"sort by one of: {', '.join(columns)}.")
+        _check_score(check, "leaderboard.sort", sort, declared, undeclared)
+
+    tolerances = config.get("tolerances", {})
+    _check_tolerances(check, tolerances, declared, undeclared, metric_names)
 
     suite = Suite(path=path, text=text, profile=profile, config=resolved, name=name,
                   description=description, seeds=list(seeds), data_seed=data_seed,
                   dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
                   models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
-                  tolerances=dict(config.get("tolerances", {})),
+                  tolerances=dict(tolerances),
                   executor=_executor_table(check, registry, config.get("executor", {})))
     return suite
+
+
+def check_seeds(seeds: Any, fail: typing.Callable[[str, str], Exception]) -> None:
+    """Seeds must be distinct integers in [0, 2^32); ``fail(problem, fix)`` builds the
+    error to raise."""
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise fail(f"expected a non-empty array of integers, got {seeds!r}.",
+                   "e.g. seeds = [0, 1, 2].")
+    bad = [s for s in seeds if not 0 <= s < 2 ** 32]
+    if bad:
+        raise fail(f"seed {bad[0]} is out of range.", "use integers in [0, 2^32).")
+    if len(set(seeds)) != len(seeds):
+        raise fail(f"repeats a seed: {seeds}.", "list each seed once.")
+
+
+def split_plan(splits: SplitSpec, holdout: Region | None, renderable: bool = True
+               ) -> tuple[str, ...]:
+    """The names of the splits a run of a suite has (see :mod:`zsbench.splits`)."""
+    names = ["train", "test"]
+    if splits.validation_fraction > 0:
+        names.insert(1, "validation")
+    if holdout is not None:
+        names.append("hole")
+        if renderable and splits.rim_points != 0:
+            names.append("rim")
+    return tuple(n for n in SPLIT_NAMES if n in names)
+
+
+def _image_shape(dataset: Dataset) -> tuple[int, int, int] | None:
+    try:
+        shape = tuple(int(v) for v in dataset.image_shape)
+    except Exception:  # a dataset that cannot say before loading
+        return None
+    return shape if len(shape) == 3 else None  # type: ignore[return-value]
+
+
+def _plugin_failure(check: _Checker, key: str, kind: str, plugin: str, exc: Exception,
+                    label: str | None = None) -> SuiteError:
+    """The error to raise when a plugin's constructor (or a check of it) fails."""
+    who = f'{kind} plugin "{plugin}"' + (f' (label "{label}")' if label else "")
+    if isinstance(exc, PluginParameterError):
+        return check.fail(f"{key}.{exc.key}", f"{who}: {exc.problem}", exc.fix)
+    if isinstance(exc, ZsbenchError):
+        return check.fail(key, f"{who}: {exc}")
+    return check.fail(key, f"{who} rejects its parameters: {type(exc).__name__}: {exc}.",
+                      "change the parameter values this message names.")
+
+
+def _build(check: _Checker, registry: Registry, kind: str, spec: PluginSpec,
+           label: str | None = None) -> Any:
+    """Instantiate a plugin once, turning its constructor's complaints into a SuiteError."""
+    try:
+        return registry.get(kind, spec.plugin).cls(**spec.params)
+    except Exception as exc:
+        raise _plugin_failure(check, spec.key, kind, spec.plugin, exc, label) from None
+
+
+def _check_labels(check: _Checker, labels: list[str]) -> None:
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise check.fail("model", f"two models share the label {dupes[0]!r}.",
+                         'give each [[model]] a unique label = "...".')
+    seen: dict[str, str] = {}
+    for label in labels:
+        safe = file_safe(label).lower()
+        if safe in seen:
+            raise check.fail("model", f"the labels {seen[safe]!r} and {label!r} map to the same "
+                             f"file name ({file_safe(label)!r}), so their checkpoints and "
+                             "pictures would overwrite each other.",
+                             "make the labels differ in letters or digits.")
+        seen[safe] = label
+
+
+def _check_names(check: _Checker, spec: PluginSpec, obj: Any, plan: SuitePlan) -> None:
+    """Parameters that a metric or output declares as naming factors or splits."""
+    kind = "metric" if spec.key.startswith("metric") else "output"
+    for param, known, what in (
+            (getattr(obj, "factor_parameters", ()), plan.space.names, "factor"),
+            (getattr(obj, "split_parameters", ()), tuple(dict.fromkeys(
+                [*plan.splits, *SPLIT_NAMES])), "split")):
+        for p in param:
+            value = spec.params.get(p)
+            if value is None:
+                continue
+            given = list(value) if isinstance(value, (list, tuple, dict)) else [value]
+            for v in given:
+                if str(v) not in known:
+                    guess = did_you_mean(str(v), known)
+                    hint = f'did you mean "{guess}"? ' if guess else ""
+                    raise check.fail(f"{spec.key}.{p}", f'{kind} plugin "{spec.plugin}": '
+                                     f'"{v}" is not a {what} of this suite.',
+                                     f"{hint}{what}s: {', '.join(known)}.")
+
+
+def _check_score(check: _Checker, key: str, name: str, declared: list[str],
+                 undeclared: list[str]) -> None:
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in declared):
+        return
+    if undeclared:  # a metric that does not list its scores might produce it
+        return
+    plain = [d for d in declared if not any(c in d for c in "*?[")]
+    guess = did_you_mean(name, plain)
+    hint = f'did you mean "{guess}"? ' if guess else ""
+    raise check.fail(key, f'no metric of this suite produces a score "{name}".',
+                     f"{hint}scores: {', '.join(declared) or 'none'}.")
+
+
+def _check_tolerances(check: _Checker, table: Any, declared: list[str], undeclared: list[str],
+                      metric_names: list[str]) -> None:
+    from zsbench.compare import parse_tolerances
+
+    if not isinstance(table, dict):
+        raise check.fail("tolerances", f"expected a table, got {_type_name(table)}.")
+    try:
+        parse_tolerances(table)
+    except ZsbenchError as exc:
+        raise check.fail("tolerances", str(exc).replace("[tolerances]: ", "").replace(
+            "[tolerances].", "tolerances."),
+            "write entries like default = { relative = 0.1, absolute = 1e-3 }.") from None
+    for key in table:
+        if key == "default" or key in metric_names:
+            continue
+        _check_score(check, f"tolerances.{key}", key, declared, undeclared)
+
+
+def _check_memory(check: _Checker, dataset: Dataset, image_shape: tuple[int, int, int] | None,
+                  data_seed: int) -> None:
+    """Refuse a dataset whose images would not fit in this machine's memory."""
+    if image_shape is None:
+        return
+    n = getattr(dataset, "n_samples", None)
+    if not isinstance(n, int) or isinstance(n, bool):
+        if not dataset.renderable:
+            return
+        try:
+            n = len(dataset.factors(seed=data_seed))
+        except Exception:
+            return
+    need = n * math.prod(image_shape) * BYTES_PER_PIXEL
+    have = physical_memory()
+    if have and need > have:
+        raise check.fail("dataset", f"{n} images of {'x'.join(map(str, image_shape))} pixels "
+                         f"need about {need / 2**30:,.1f} GiB, more than this machine's "
+                         f"{have / 2**30:,.1f} GiB of memory.",
+                         "lower n_samples or image_size.")
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory, or None when the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _executor_table(check: _Checker, registry: Registry, table: dict[str, Any]
@@ -461,13 +710,24 @@ def _region(check: _Checker, cfg: Any, key: str, space: LatentSpace) -> Region:
         value = cfg[fname]
         if ftype == "number":
             v = check.typed(cfg, key, fname, float)
+            if not math.isfinite(v):
+                raise check.fail(fkey, f"expected a finite number, got {v!r}.")
             if fname in ("radius", "outer") and v <= 0:
                 raise check.fail(fkey, f"must be positive, got {v!r}.")
+            if fname == "inner" and v < 0:
+                raise check.fail(fkey, f"must be 0 or more (a distance from the centre), got "
+                                 f"{v!r}.", "use inner = 0 for a full disk, or a ball.")
         elif ftype == "table":
             inside = fname in ("center", "low", "high")
             check.point(value, fkey, space, inside=inside)
+            if not value:
+                raise check.fail(fkey, "is empty.", f"name at least one factor: "
+                                 f"{', '.join(space.names)}.")
             if fname == "scale" and any(v <= 0 for v in value.values()):
                 raise check.fail(fkey, "scales must be positive.")
+            if fname == "normal" and not any(v != 0 for v in value.values()):
+                raise check.fail(fkey, "is the zero vector, so it defines no half-space.",
+                                 "give at least one non-zero component.")
         elif ftype == "regions":
             if not isinstance(value, list) or not value:
                 raise check.fail(fkey, "expected a non-empty array of region tables.")

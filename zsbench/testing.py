@@ -70,6 +70,7 @@ from zsbench.plugin import (
 )
 from zsbench.regions import Ball, Transect, rim_points
 from zsbench.space import Factor, LatentSpace
+from zsbench.splits import split_indices
 
 __all__ = [
     "BlobsDataset",
@@ -260,18 +261,14 @@ def make_eval_context(*, hole: bool = True, seed: int = 0, image_size: int = 16,
         raise ValueError("degrade_hole and degrade_outside must lie in [0, 1).")
     dataset = BlobsDataset(n_samples=n_samples, size=image_size)
     space = dataset.space
-    rng = np.random.default_rng(seed)
     factors = dataset.factors(seed=seed)
     holdout = Ball(center={"x": 0.5, "y": 0.5}, radius=0.25) if hole else None
-    depth_all = holdout.depth(factors, space) if holdout is not None else None
+    cut = split_indices(factors, holdout, space, test_fraction=0.25, validation_fraction=0.0,
+                        seed=seed)
+    depth_all = cut.depth
     in_hole = (holdout.contains(factors, space) if holdout is not None
                else np.zeros(len(factors), dtype=bool))
-    outside = np.flatnonzero(~in_hole)
-    outside = outside[rng.permutation(len(outside))]
-    n_test = len(outside) // 4
-    index = {"train": np.sort(outside[n_test:]), "test": np.sort(outside[:n_test])}
-    if hole:
-        index["hole"] = np.flatnonzero(in_hole)
+    index = {name: idx for name, idx in cut.index.items() if name != "validation"}
     images = dataset.render(factors).astype(np.float32) / np.float32(255.0)
     max_depth = float(depth_all[in_hole].max()) if hole and in_hole.any() else 1.0
 
@@ -295,6 +292,8 @@ def make_eval_context(*, hole: bool = True, seed: int = 0, image_size: int = 16,
     model = _LinearMaps().fit_pairs(splits["train"].images, latents["train"])
     line = Transect.between("T1", np.array([0.0, 0.5]), np.array([1.0, 0.5]), 11)
     if hole and in_hole.any():
+        rng = np.random.default_rng(seed)
+        rng.permutation(int((~in_hole).sum()))  # the split's shuffle; the rim continues it
         rim = rim_points(holdout, space, depth_all[in_hole], rng=rng)
         rim_depth = holdout.depth(rim, space)
         rim_images = dataset.render(rim).astype(np.float32) / np.float32(255.0)

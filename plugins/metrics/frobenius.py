@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._errors import per_image_frobenius, split_images
 
 NAN = float("nan")
@@ -25,6 +25,11 @@ class Frobenius(Metric):
     def __init__(self, *, split: str = "test") -> None:
         """``split``: the split whose reconstructions are measured."""
         self.split = split
+
+    split_parameters = ("split",)
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        return ["frob_*"]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         pair = split_images(ctx, self.split, required=self.split != "hole")

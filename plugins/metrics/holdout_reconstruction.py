@@ -7,7 +7,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._errors import (
     nan_mean,
     per_image_bce,
@@ -89,6 +89,13 @@ class HoldoutReconstruction(Metric):
                                        f"must be at least 1, got {depth_bins}.",
                                        "give a positive integer, e.g. depth_bins = 3.")
         self.depth_bins = depth_bins
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        names = [f"{split}_{q}" for split in SPLITS
+                 for q in ("bce", "excess_bce", "mse", "frob", "intensity_err")]
+        depth = [f"hole_excess_bce_depth{b}" for b in range(self.depth_bins)]
+        return [*names, "hole_rim_excess_ratio", "hole_test_excess_ratio",
+                "hole_test_bce_ratio", "hole_depth_corr", *depth]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         scores: dict[str, Score] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.errors import DataError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 
 NAN = float("nan")
 
@@ -62,6 +62,11 @@ class LatentCovariance(Metric):
     def __init__(self, *, split: str = "train") -> None:
         """``split``: whose latent means to analyse."""
         self.split = split
+
+    split_parameters = ("split",)
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        return ["mean_abs_offdiag_cov", "mean_abs_corr", "pca_var_*", "latent_dim"]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         if self.split not in ctx.latents:

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 
 NAN = float("nan")
 ProbeKind = Literal["knn", "linear"]
@@ -178,6 +178,14 @@ class Probe(Metric):
         return Pipeline([("scale", StandardScaler()), ("linear", model)]).fit(x, y)
 
     # -- compute ---------------------------------------------------------------------
+    factor_parameters = ("factors", "positive")
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        factors = list(self.factors or plan.space.names)
+        ends = [*factors, "mean"]
+        return [f"{kind}_{q}_{split}_{end}" for kind in self.probes
+                for q in ("r2", "acc", "f1") for split in EVAL_SPLITS for end in ends]
+
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         names = list(self.factors) if self.factors is not None else ctx.space.names
         columns = [ctx.space.index(n) for n in names]

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from zsbench.errors import DataError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._errors import nan_mean, per_image_bce
 
 NAN = float("nan")
@@ -46,6 +46,10 @@ class Transect(Metric):
 
     def __init__(self) -> None:
         """No parameters: the transects come from the suite."""
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        names = [f"{score_key(t)}_{side}_bce" for t in plan.transects for side in ("in", "out")]
+        return [*names, *OVERALL]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         scores: dict[str, Score] = {}

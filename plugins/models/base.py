@@ -87,6 +87,7 @@ class TorchModel(Model):
         self.device = device
         self.progress = progress
         self.reconstruction = reconstruction
+        TorchModel._check_params(self)
 
     # -- what subclasses define ------------------------------------------------------------
 
@@ -113,6 +114,15 @@ class TorchModel(Model):
             if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
                 self._bad_param(key, f"must be a positive number; got {value!r}.",
                                 "give a number > 0 (lr_decay = 1 means no decay).")
+
+    def check_image_shape(self, image_shape: tuple[int, int, int]) -> None:
+        """Raise :class:`PluginParameterError` when ``architecture`` cannot take images of
+        ``image_shape (C, H, W)`` (e.g. "e3" on anything but 36x36)."""
+        try:
+            build_body(self.architecture, tuple(image_shape), self.latent_dim)  # type: ignore[arg-type]
+        except DataError as exc:
+            self._bad_param("architecture", exc.message, "choose an architecture that takes "
+                            "these images, or change the dataset's image size.")
 
     def _bad_param(self, key: str, problem: str, fix: str) -> None:
         raise PluginParameterError("model", self.name or type(self).__name__, key, problem, fix)

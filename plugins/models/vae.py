@@ -60,18 +60,20 @@ class VAE(TorchModel):
         self.kl_weight = kl_weight
         self.fixed_sigma = fixed_sigma
         self.entanglement_weight = entanglement_weight
+        self._check_params()
 
     def _has_log_variance(self) -> bool:
         return self.fixed_sigma is None
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.fixed_sigma is not None and not (0 < self.fixed_sigma < math.inf):
+        if self.fixed_sigma is not None and not (
+                isinstance(self.fixed_sigma, (int, float)) and 0 < self.fixed_sigma < math.inf):
             self._bad_param("fixed_sigma", f"must be a positive number; got {self.fixed_sigma!r}.",
                             "give a number > 0 (E1 uses 0.1), or leave it out for a learned sigma.")
         for key, value in {"kl_weight": self.kl_weight,
                            "entanglement_weight": self.entanglement_weight}.items():
-            if not (0 <= value < math.inf):
+            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
                 self._bad_param(key, f"must be a number >= 0; got {value!r}.", "give 0 or more.")
 
     def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:

@@ -79,6 +79,8 @@ class ErrorMap(Output):
         self.x = x
         self.y = y
 
+    factor_parameters = ("x", "y")
+
     def axes_factors(self, space: LatentSpace) -> tuple[int, int | None]:
         """Column indices of the plotted factors (``y`` is None for a 1-factor space)."""
         for key, value in (("x", self.x), ("y", self.y)):

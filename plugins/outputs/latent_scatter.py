@@ -91,6 +91,7 @@ class LatentScatter(Output):
                  max_points: int = 3000) -> None:
         self.projection = projection
         self.max_points = max_points
+        self._check()
 
     def _check(self) -> None:
         if self.projection not in ("pca", "first2"):

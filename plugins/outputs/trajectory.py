@@ -30,8 +30,10 @@ class Trajectory(Output):
         self.steps = steps
         self.radius = radius
         self.planes = planes
+        self._check(None)
 
-    def _check(self, d: int) -> list[tuple[int, int]]:
+    def _check(self, d: int | None) -> list[tuple[int, int]]:
+        """Valid planes for latent dimension ``d`` (None: check the ranges alone)."""
         if int(self.steps) < 2:
             raise PluginParameterError("output", self.name, "steps",
                                        f"must be at least 2, got {self.steps}.",
@@ -41,15 +43,18 @@ class Trajectory(Output):
                                        f"must be positive, got {self.radius}.",
                                        "use e.g. radius = 1.5 (standard deviations).")
         if self.planes is None:
-            return [(0, 1)] if d >= 2 else []
+            return [(0, 1)] if d is not None and d >= 2 else []
         planes = []
         for p in self.planes:
             if (len(p) != 2 or p[0] == p[1]
-                    or not all(isinstance(i, int) and 0 <= i < d for i in p)):
+                    or not all(isinstance(i, int) and 0 <= i < (i + 1 if d is None else d)
+                               for i in p)):
                 raise PluginParameterError(
                     "output", self.name, "planes",
-                    f"each plane must be two different latent indices in [0, {d - 1}], got {p}.",
-                    f"use pairs such as [[0, 1]] (this model has {d} latent dimensions).")
+                    f"each plane must be two different latent indices"
+                    + (f" in [0, {d - 1}]" if d is not None else " (>= 0)") + f", got {p}.",
+                    "use pairs such as [[0, 1]]"
+                    + (f" (this model has {d} latent dimensions)." if d is not None else "."))
             planes.append((int(p[0]), int(p[1])))
         return planes
 

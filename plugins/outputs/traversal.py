@@ -56,6 +56,7 @@ class Traversal(Output):
         self.grid = grid
         self.limit = limit
         self.pairs = pairs
+        self._check()
 
     def _fail(self, key: str, problem: str, fix: str) -> PluginParameterError:
         return PluginParameterError("output", self.name, key, problem, fix)
