@@ -807,6 +807,10 @@ def test_markdown_leaderboard_escapes_labels(toy: Path, tmp_path: Path,
     table = (out / "leaderboard.md").read_text().splitlines()
     assert "a\\|b" in table[2]
     assert len({line.count("|") - line.count("\\|") for line in table}) == 1
+    base = tmp_path / "base.json"
+    assert _run(["baseline", str(out), "--out", str(base)], capsys)[0] == 0
+    rc, printed, _ = _run(["check", str(out), "--baseline", str(base)], capsys)
+    assert rc == 0 and "a\\|b" in printed
     from zsbench.results import markdown_cell
 
     assert markdown_cell("x\ny|z") == "x y\\|z"

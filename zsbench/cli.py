@@ -110,7 +110,11 @@ def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN20
     name = args.executor or suite_name
     if name != suite_name:
         table = {}
-    accepted = registry.get("executor", name).cls.parameters()
+    try:
+        accepted = registry.get("executor", name).cls.parameters()
+    except ZsbenchError as exc:
+        raise ZsbenchError(f"--executor {name}: {exc}. Fix: give one of the available "
+                           "executors, or install the plugin that provides it.") from None
     for option, key in (("workers", "workers"), ("ray_address", "address"),
                         ("num_cpus", "num_cpus"), ("num_gpus", "num_gpus")):
         value = getattr(args, option)

@@ -826,12 +826,15 @@ def format_comparison(cmp: Comparison) -> str:
     """The comparison as a Markdown table, then the notes and a one-line verdict."""
     from tabulate import tabulate
 
+    from zsbench.results import markdown_cell
+
     nb = max((len(m.seeds) for m in cmp.base.models.values()), default=0)
     nn = max((len(m.seeds) for m in cmp.new.models.values()), default=0)
     table = []
     for r in cmp.rows:
         if r.score == "(model)":
-            table.append([r.model, "(model)", "", "ok", "failed", "", "", "", r.verdict])
+            table.append([markdown_cell(r.model), "(model)", "", "ok", "failed", "", "", "",
+                          r.verdict])
             continue
         arrow = "↑" if r.higher_is_better else "↓"
         rel = r.relative_change
@@ -839,7 +842,7 @@ def format_comparison(cmp: Comparison) -> str:
             f"{r.change:+.3g}" + (f" ({rel:+.1%})" if math.isfinite(rel) else ""))
         if not (math.isfinite(r.base_mean) and math.isfinite(r.new_mean)):
             change = "-"
-        table.append([r.model, f"{r.score} {arrow}", _pm(r.base_mean, r.base_std, nb),
+        table.append([markdown_cell(r.model), f"{markdown_cell(r.score)} {arrow}", _pm(r.base_mean, r.base_std, nb),
                       _pm(r.new_mean, r.new_std, nn), change,
                       f"±{_fmt(r.allowed)}" if math.isfinite(r.base_mean) else "",
                       r.tolerance, "yes" if r.identical else "no", r.verdict])

@@ -73,8 +73,7 @@ class UnknownPluginError(ZsbenchError):
         if guess:
             message += f'; did you mean "{guess}"?'
         listed = ", ".join(self.available) if self.available else "(none installed)"
-        message += (f" available: {listed} (see: zsbench plugins). Fix: use one of those "
-                    "names, or install the distribution that provides it.")
+        message += f" available: {listed} (see: zsbench plugins)"
         super().__init__(message)
 
 
