@@ -416,11 +416,15 @@ def test_unreadable_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     _clear_error(capsys, ["validate", str(path)], str(path), "Permission denied")
 
 
-@pytest.mark.parametrize("make", ["missing", "folder", "toml"])
+@pytest.mark.parametrize("make", ["missing", "folder", "toml", "device", "empty"])
 def test_suite_path_problems(make: str, tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "suite.toml"
-    if make == "folder":
+    if make == "device":
+        path = Path(os.devnull)
+    elif make == "empty":
+        path.write_text("")
+    elif make == "folder":
         path.mkdir()
     elif make == "toml":
         path.write_text("[suite\nname = 1")
@@ -870,3 +874,30 @@ def test_git_revision_reads_packed_refs_and_worktrees(tmp_path: Path) -> None:
     (main_git / "HEAD").write_text("ref: refs/heads/../../../etc/passwd\n")
     assert git_revision(tmp_path / "main") is None
     assert git_revision(tmp_path / "nowhere") is None
+
+
+def test_declared_score_names_cover_every_score() -> None:
+    """What validation checks columns and tolerances against is what metrics produce: each
+    standard metric's ``score_names`` covers every score its ``compute`` returns."""
+    import fnmatch
+
+    from zsbench.plugin import SuitePlan
+    from zsbench.registry import Registry
+    from zsbench.testing import make_eval_context
+
+    ctx = make_eval_context()
+    plan = SuitePlan(space=ctx.space, splits=tuple(ctx.splits),
+                     transects=tuple(t.name for t in ctx.transects))
+    registry = Registry(autoload=False)
+    checked = 0
+    for info in registry.all():
+        if info.kind != "metric" or info.distribution != "zsbench":
+            continue
+        metric = registry.create("metric", info.name, {})
+        declared = metric.score_names(plan)
+        assert declared is not None, f"{info.name} does not declare its score names"
+        undeclared = [k for k in metric.compute(ctx)
+                      if not any(fnmatch.fnmatchcase(k, p) for p in declared)]
+        assert not undeclared, (info.name, undeclared)
+        checked += 1
+    assert checked >= 5

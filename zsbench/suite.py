@@ -199,6 +199,9 @@ def _read(path: Path) -> tuple[str, dict[str, Any]]:
     if path.is_dir():
         raise SuiteError(str(path), "", "is a folder, not a suite file.",
                          "give the path of a .toml suite file, e.g. suites/polar_hole.toml.")
+    if path.exists() and not path.is_file():
+        raise SuiteError(str(path), "", "is not a regular file (a device, pipe or socket).",
+                         "give the path of a .toml suite file.")
     if not path.is_file():
         raise SuiteError(str(path), "", "no such suite file.",
                          "check the path; the standard suites are in suites/.")

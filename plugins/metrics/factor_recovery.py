@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.recovery import recovered, require_recover
 from zsbench_plugins.metrics._errors import nan_mean
 from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_means, spearman
@@ -80,6 +80,17 @@ class FactorRecovery(Metric):
         self.tolerance = tolerance
         self.depth_bins = depth_bins
         self.train_points = train_points
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        names = plan.space.names
+        per_factor = [f"{s}_{f}_{q}" for s in SPLITS for f in names
+                      for q in ("err", "err_p90", "rel_err")]
+        per_split = [f"{s}_{q}" for s in SPLITS
+                     for q in ("factor_err", "fail_rate", "recovery_residual")]
+        return [*per_factor, *per_split, "hole_rim_factor_err_ratio",
+                "hole_test_factor_err_ratio", *(f"hole_rim_{f}_err_ratio" for f in names),
+                "hole_factor_err_depth_corr",
+                *(f"hole_factor_err_depth{b}" for b in range(int(self.depth_bins)))]
 
     def split_errors(self, ctx: EvalContext, split: str) -> tuple[np.ndarray, np.ndarray,
                                                                    np.ndarray] | None:
