@@ -514,4 +514,4 @@ def test_an_untrained_torch_model_fails_the_check(toy_registry, tmp_path, monkey
     captured = capsys.readouterr()
     assert "REGRESSION" in captured.out
     assert 'model "ae", score "hole_excess_bce"' in captured.err
-    assert 'model "ae", score "test_intensity_err"' in captured.err
+    assert 'model "ae", score "test_peak_err"' in captured.err

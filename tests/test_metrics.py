@@ -151,10 +151,11 @@ def test_holdout_reconstruction_perfect() -> None:
         assert scores[f"{split}_bce"].value < 1e-5
         assert scores[f"{split}_mse"].value == 0.0 and scores[f"{split}_frob"].value == 0.0
     assert {k for k, s in scores.items() if s.headline} == {
-        "hole_excess_bce", "hole_rim_excess_ratio", "test_intensity_err"}
+        "hole_excess_bce", "hole_rim_excess_ratio", "test_peak_err"}
     for split in ("train", "test", "hole"):  # binary targets: no floor, no ink error
         assert abs(scores[f"{split}_excess_bce"].value) < 1e-5
         assert scores[f"{split}_intensity_err"].value == 0.0
+        assert scores[f"{split}_peak_err"].value == 0.0
     assert not any(s.higher_is_better for s in scores.values())
 
 
@@ -266,8 +267,8 @@ def test_latent_covariance_independent_vs_correlated() -> None:
     ratios = [scores[f"pca_var_{k}"].value for k in (1, 2, 3)]
     assert ratios == sorted(ratios, reverse=True) and sum(ratios) == pytest.approx(1.0)
     assert scores["pca_var_1"].higher_is_better and not scores["pca_var_3"].higher_is_better
-    assert {k for k, s in scores.items() if s.headline} == {"mean_abs_offdiag_cov",
-                                                            "mean_abs_corr"}
+    assert {k for k, s in scores.items() if s.headline} == {"active_units", "mean_abs_corr"}
+    assert scores["active_units"].value == 3.0 and scores["active_units"].higher_is_better
     zc = z.copy()
     zc[:, 1] = z[:, 0] + 0.1 * z[:, 1]
     zc[:, 2] = -z[:, 0] + 0.1 * z[:, 2]

@@ -15,6 +15,7 @@ from zsbench_plugins.metrics._errors import (
     per_image_frobenius,
     per_image_intensity_error,
     per_image_mse,
+    per_image_peak_error,
     split_images,
 )
 
@@ -22,7 +23,7 @@ NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
 #: The leaderboard's default columns among these scores.
 HEADLINE: frozenset[str] = frozenset({"hole_excess_bce", "hole_rim_excess_ratio",
-                                      "test_intensity_err"})
+                                      "test_peak_err"})
 
 
 def ratio(num: float, den: float) -> float:
@@ -66,12 +67,14 @@ class HoldoutReconstruction(Metric):
     binary cross-entropy, reconstructions clipped to [1e-6, 1 - 1e-6]), ``s_excess_bce``
     (BCE minus the target's own pixel-mean binary entropy: the part a perfect model would
     not pay; raw BCE on thin-line images mostly counts the ink), ``s_mse``, ``s_frob``
-    (Frobenius norm of reconstruction - input over C, H, W) and ``s_intensity_err``
-    (``|sum(reconstruction) / sum(input) - 1|``: catches a dimmed or brightened decoder).
+    (Frobenius norm of reconstruction - input over C, H, W), ``s_intensity_err``
+    (``|sum(reconstruction) / sum(input) - 1|``: the total ink) and ``s_peak_err``
+    (``|max(reconstruction) - max(input)|``: the brightest pixel; a dimmed decoder always
+    shows here, while a blurred one that over-inks may look *better* dimmed in the total).
 
     Headline: ``hole_rim_excess_ratio`` = hole_excess_bce / rim_excess_bce (the hole
     against its own surroundings: about 1 when the model draws the hole as well as the
-    rim), ``hole_excess_bce`` and ``test_intensity_err``. Also
+    rim), ``hole_excess_bce`` and ``test_peak_err``. Also
     ``hole_test_excess_ratio`` and ``hole_test_bce_ratio`` (against the whole test split),
     ``hole_depth_corr`` (Spearman correlation of per-image hole excess BCE with depth into
     the hole: an error that grows towards the centre is positive) and
@@ -92,7 +95,7 @@ class HoldoutReconstruction(Metric):
 
     def score_names(self, plan: SuitePlan) -> list[str]:
         names = [f"{split}_{q}" for split in SPLITS
-                 for q in ("bce", "excess_bce", "mse", "frob", "intensity_err")]
+                 for q in ("bce", "excess_bce", "mse", "frob", "intensity_err", "peak_err")]
         depth = [f"hole_excess_bce_depth{b}" for b in range(self.depth_bins)]
         return [*names, "hole_rim_excess_ratio", "hole_test_excess_ratio",
                 "hole_test_bce_ratio", "hole_depth_corr", *depth]
@@ -104,7 +107,8 @@ class HoldoutReconstruction(Metric):
             pair = split_images(ctx, split, required=split in ("train", "test"))
             if pair is None:
                 excess[split] = None
-                values = dict.fromkeys(("bce", "excess_bce", "mse", "frob", "intensity_err"),
+                values = dict.fromkeys(("bce", "excess_bce", "mse", "frob", "intensity_err",
+                                        "peak_err"),
                                        NAN)
             else:
                 x, r = pair
@@ -115,6 +119,7 @@ class HoldoutReconstruction(Metric):
                     "mse": nan_mean(per_image_mse(x, r)),
                     "frob": nan_mean(per_image_frobenius(x, r)),
                     "intensity_err": nan_mean(per_image_intensity_error(x, r)),
+                    "peak_err": nan_mean(per_image_peak_error(x, r)),
                 }
             for quantity, value in values.items():
                 key = f"{split}_{quantity}"

@@ -4,10 +4,11 @@ latent-disentanglement penalty."""
 from __future__ import annotations
 
 import math
+import numpy as np
 import torch
 
-from zsbench.training import LossContext
-from zsbench_plugins.models.base import LatentNet, TorchModel
+from zsbench.training import LossContext, batched
+from zsbench_plugins.models.base import LatentNet, TorchModel, _check_images
 
 
 def fixed_sigma_kl(mu: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -75,6 +76,19 @@ class VAE(TorchModel):
                            "entanglement_weight": self.entanglement_weight}.items():
             if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
                 self._bad_param(key, f"must be a number >= 0; got {value!r}.", "give 0 or more.")
+
+    def posterior(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The approximate posterior q(z | x) of ``images`` float32 ``[N, C, H, W]``: its
+        mean and log-variance, each ``[N, D]`` float32 (with ``fixed_sigma``, the
+        log-variance is ``2 log fixed_sigma`` everywhere). Latent-health metrics read the KL
+        per dimension from it."""
+        net = self._fitted()
+        x = _check_images(images, self.name, "images", self.image_shape_)
+        mean = batched(net, net.encode_mean, x, self.device_)
+        if self.fixed_sigma is not None:
+            return mean, np.full_like(mean, 2.0 * math.log(self.fixed_sigma))
+        logvar = batched(net, lambda t: net.encode_stats(t)[1], x, self.device_)
+        return mean, logvar
 
     def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         """Per-sample VAE loss ``[B]`` of ``batch [B, C, H, W]``; the noise comes from
