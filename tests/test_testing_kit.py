@@ -15,11 +15,15 @@ import pytest
 
 from zsbench import Dataset, EvalContext, Metric, Model, Output, Score
 from zsbench.errors import DataError, ZsbenchError
+from zsbench.jobs import Job, JobResult
+from zsbench.plugin import Executor
 from zsbench.testing import (
     BlobsDataset,
     Check,
     ConformanceError,
     check_dataset,
+    check_encode_deterministic,
+    check_executor,
     check_metric,
     check_model,
     check_plugin,
@@ -55,16 +59,20 @@ SMALL: dict[str, dict[str, Any]] = {
 
 def _standard() -> list[Any]:
     import zsbench_plugins.datasets as datasets
+    import zsbench_plugins.executors as executors
     import zsbench_plugins.metrics as metrics
     import zsbench_plugins.models as models
     import zsbench_plugins.outputs as outputs
 
     classes = [*datasets.zsbench_add_datasets(), *models.zsbench_add_models(),
-               *metrics.zsbench_add_metrics(), *outputs.zsbench_add_outputs()]
+               *metrics.zsbench_add_metrics(), *outputs.zsbench_add_outputs(),
+               *(c for c in executors.zsbench_add_executors() if c.name != "ray")]
     plugins: list[Any] = []
     for cls in classes:
         if cls.name == "mnist":
             plugins.append(cls(path=_mnist_dir()))
+        elif cls.name == "process":
+            plugins.append(cls(workers=2))
         else:
             plugins.append(cls(**SMALL.get(cls.name, {})))
     if any(p.name == "vae" for p in plugins):  # the fixed-sigma variant (E1) too
@@ -208,6 +216,77 @@ class ConvertingModel(RefModel):
         self.tag = tag.upper()
 
 
+class StochasticEncodeModel(RefModel):
+    """Planted fault: encode adds fresh noise (a sample, not the mean)."""
+
+    name = "stochastic_encode"
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        z = super().encode(images)
+        return z + np.random.default_rng().normal(0, 1e-3, z.shape)
+
+
+class SeedlessModel(RefModel):
+    """Planted fault: fit ignores its seed (every seed gives the same model)."""
+
+    name = "seedless"
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> SeedlessModel:
+        return super().fit(images, seed=0, weights=weights, validation=validation)
+
+
+class ReseedingModel(RefModel):
+    """Planted fault: fit seeds torch's global generator (deterministic, but it changes the
+    caller's random state)."""
+
+    name = "reseeding"
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> ReseedingModel:
+        import torch
+
+        torch.manual_seed(seed)
+        return super().fit(images, seed=seed, weights=weights, validation=validation)
+
+
+class ChattyModel(RefModel):
+    """Planted fault: prints the loss whatever ``progress`` says (and inherits
+    ``latent_dim``)."""
+
+    name = "chatty"
+
+    def __init__(self, *, progress: bool = True) -> None:
+        self.progress = progress
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> ChattyModel:
+        print("epoch 1/1 loss 0.25")
+        return super().fit(images, seed=seed, weights=weights, validation=validation)
+
+
+class InlineExecutor(Executor):
+    """One job after another: conforms."""
+
+    name = "inline"
+
+    def __init__(self) -> None:
+        pass
+
+    def map(self, jobs: list[Job], task: Any, on_result: Any) -> None:
+        for job in jobs:
+            on_result(job, task(job))
+
+
+class DroppingExecutor(InlineExecutor):
+    """Planted fault: the last job's result is lost."""
+
+    name = "dropping"
+
+    def map(self, jobs: list[Job], task: Any, on_result: Any) -> None:
+        super().map(list(jobs)[:-1], task, on_result)
+
+
 class RefMSE(Metric):
     """Mean squared reconstruction error on test and hole."""
 
@@ -272,7 +351,7 @@ class UncheckedDataset(BlobsDataset):
 
     def render(self, factors: np.ndarray) -> np.ndarray:
         f = np.asarray(factors, dtype=np.float64)[:, :2]
-        from zsbench.testing import _render_blobs
+        from zsbench.testing.data import _render_blobs
 
         return _render_blobs(f, self.image_shape, self.width)
 
@@ -302,6 +381,7 @@ def _failures(checks: list[Check]) -> dict[str, str]:
 
 def test_the_reference_plugins_pass_every_check() -> None:
     assert _failures(list(check_model(RefModel()))) == {}
+    assert _failures(list(check_executor(InlineExecutor()))) == {}
     assert _failures(list(check_metric(RefMSE()))) == {}
     assert _failures(list(check_dataset(BlobsDataset()))) == {}
 
@@ -311,7 +391,9 @@ PLANTED: dict[str, tuple[Any, set[str], str]] = {
     "wrong_output_shape": (WrongShapeModel(), {"check_decode_shape_and_range",
                                                "check_reconstruct_shape_and_range"},
                            "expected [N, C, H, W] = [8, 1, 16, 16]"),
-    "nondeterministic": (NondeterministicModel(), {"check_deterministic_fit"},
+    # drawing from the global generator both ignores the seed and advances global state
+    "nondeterministic": (NondeterministicModel(), {"check_deterministic_fit",
+                                                   "check_fit_leaves_global_rng_unchanged"},
                          "two fits with seed=0 gave different encodings"),
     "lossy_save_load": (LossySaveModel(), {"check_save_load_round_trip"},
                         "after save -> load, encode differs"),
@@ -338,6 +420,17 @@ PLANTED: dict[str, tuple[Any, set[str], str]] = {
                          "returned instead of raising"),
     "phantom_output_file": (NoFileOutput(), {"check_write_files", "check_write_without_hole"},
                             "not a non-empty file"),
+    "stochastic_encode": (StochasticEncodeModel(), {"check_encode_deterministic"},
+                          "encode gave different latents for the same images"),
+    "seed_ignored": (SeedlessModel(), {"check_seeds_give_different_models"},
+                     "fits with seed=0 and seed=1 gave identical models"),
+    "global_rng_changed": (ReseedingModel(), {"check_fit_leaves_global_rng_unchanged"},
+                           "fit changed the global random state of torch"),
+    "prints_without_progress": (ChattyModel(), {"check_quiet_without_progress"},
+                                "with progress=False fit, encode and decode printed output "
+                                "(stdout: 'epoch 1/1 loss 0.25\\n')"),
+    "executor_loses_a_job": (DroppingExecutor(), {"check_executor_runs_every_job"},
+                             "exactly once"),
 }
 
 
@@ -361,6 +454,46 @@ def test_conformance_error_is_an_assertion_and_a_zsbench_error() -> None:
     assert isinstance(err, AssertionError) and isinstance(err, ZsbenchError)
     assert (err.plugin, err.check) == ("lossy_save", "check_save_load_round_trip")
     assert "max difference" in err.problem
+
+
+def test_checks_are_module_level_functions_taking_the_plugin() -> None:
+    check_encode_deterministic(RefModel())
+    check_encode_deterministic(RefModel, image_shape=(2, 8, 8))
+    with pytest.raises(ConformanceError) as info:
+        check_encode_deterministic(StochasticEncodeModel(), seed=3)
+    assert info.value.check == "check_encode_deterministic"
+    assert info.value.plugin == "stochastic_encode"
+    assert "encode must be deterministic" in info.value.problem
+
+
+def test_a_model_deterministic_by_design_opts_out_of_the_seed_check() -> None:
+    class ExactModel(SeedlessModel):
+        """Deterministic by design."""
+
+        name = "exact"
+        uses_seed = False
+
+    names = [c.name for c in check_model(ExactModel())]
+    assert "check_seeds_give_different_models" not in names
+    assert _failures(list(check_model(ExactModel()))) == {}
+
+
+@parametrize_with_checks([SeedlessModel(), RefModel()], expected_failures={
+    "seedless": {"check_seeds_give_different_models": "a planted fault, known and marked"}})
+def test_an_expected_failure_is_a_strict_xfail(plugin: Any, check: Check) -> None:
+    check()
+
+
+def test_expected_failures_are_marked_and_checked_by_name() -> None:
+    mark = parametrize_with_checks([SeedlessModel()], expected_failures=lambda p: {
+        "check_seeds_give_different_models": "by design"})
+    marked = {p.id: p.marks for p in mark.args[1] if p.marks}
+    assert list(marked) == ["seedless-check_seeds_give_different_models"]
+    (xfail,) = marked["seedless-check_seeds_give_different_models"]
+    assert xfail.name == "xfail" and xfail.kwargs["strict"] is True
+    assert xfail.kwargs["reason"] == "by design"
+    with pytest.raises(ValueError, match="check_seed_differ"):
+        list(check_plugin(SeedlessModel(), expected_failures={"check_seed_differ": "typo"}))
 
 
 def test_a_plugin_that_raises_is_reported_with_the_exception() -> None:

@@ -210,8 +210,13 @@ class Dataset(Configurable):
 class Model(Configurable):
     """A generative model with an encoder and a decoder.
 
-    Images are float32 ``[N, C, H, W]`` in [0, 1]; latents are ``[N, D]``.
+    Images are float32 ``[N, C, H, W]`` in [0, 1]; latents are ``[N, D]``. ``uses_seed``
+    is False for a model whose fit is deterministic by design (an exact PCA): the same
+    data give the same model whatever the seed (the conformance kit then does not ask two
+    seeds for two models).
     """
+
+    uses_seed: ClassVar[bool] = True
 
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None) -> Model:
