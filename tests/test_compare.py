@@ -122,7 +122,7 @@ def run(registry: Registry, tmp_path: Path):  # noqa: ANN201
         path = tmp_path / f"{name}.toml"
         path.write_text(text)
         suite = load_suite(path, registry=registry)
-        out = run_suite(suite, registry=registry, run_dir=tmp_path / name, log=lambda s: None)
+        out = run_suite(suite, registry=registry, run_dir=tmp_path / name)
         return out.run_dir
 
     return run_
@@ -135,8 +135,7 @@ def reference(registry: Registry, tmp_path_factory) -> tuple[Path, Path]:  # noq
     path = where / "suite.toml"
     path.write_text(SUITE)
     suite = load_suite(path, registry=registry)
-    run_dir = run_suite(suite, registry=registry, run_dir=where / "run",
-                        log=lambda s: None).run_dir
+    run_dir = run_suite(suite, registry=registry, run_dir=where / "run").run_dir
     baseline = where / "toy-baseline.json"
     assert main(["baseline", str(run_dir), "--out", str(baseline)]) == 0
     return run_dir, baseline
@@ -149,7 +148,7 @@ def rerun(registry: Registry, tmp_path_factory) -> Path:  # noqa: ANN001
     path = where / "suite.toml"
     path.write_text(SUITE)
     suite = load_suite(path, registry=registry)
-    return run_suite(suite, registry=registry, run_dir=where / "run", log=lambda s: None).run_dir
+    return run_suite(suite, registry=registry, run_dir=where / "run").run_dir
 
 
 @pytest.fixture
@@ -499,8 +498,7 @@ def test_an_untrained_torch_model_fails_the_check(toy_registry, tmp_path, monkey
     suite = load_suite(path, registry=toy_registry)
 
     def run_(name: str) -> Path:
-        return run_suite(suite, registry=toy_registry, run_dir=tmp_path / name,
-                         log=lambda s: None).run_dir
+        return run_suite(suite, registry=toy_registry, run_dir=tmp_path / name).run_dir
 
     baseline = tmp_path / "tiny.json"
     write_baseline(run_("good"), baseline)

@@ -144,4 +144,62 @@ def test_the_plugin_costs_nothing_when_unused(pytester: pytest.Pytester, plugin_
 
 def test_help_lists_the_option(pytester: pytest.Pytester, plugin_args) -> None:
     out = pytester.runpytest(*plugin_args, "--help")
-    out.stdout.fnmatch_lines(["*--zsbench-results=DIR*"])
+    out.stdout.fnmatch_lines(["*--zsbench-results=DIR*", "*--zsbench-no-cache*"])
+
+
+def test_runs_use_the_cache_by_default_and_the_option_turns_it_off(toy_project, plugin_args,
+                                                                   tmp_path) -> None:
+    cache = tmp_path / "ci-cache"
+    toy_project.makepyfile(test_cached='''
+        import json, pathlib
+
+        def test_run(zsbench_run):
+            run = zsbench_run("suite.toml", profile="smoke")
+            jobs = run.manifest["jobs"]
+            pathlib.Path("trained.json").write_text(json.dumps(
+                {"cache": run.manifest["cache"], "trained": [j["trained"] for j in jobs]}))
+    ''')
+    import json
+
+    def session(*extra: str) -> dict:
+        toy_project.runpytest(*plugin_args, *extra).assert_outcomes(passed=1)
+        return json.loads((toy_project.path / "trained.json").read_text())
+
+    first = session(f"--zsbench-cache-dir={cache}")
+    assert first["cache"] == str(cache) and first["trained"] == [True] * 4
+    again = session(f"--zsbench-cache-dir={cache}")
+    assert again["trained"] == [False] * 4  # every model came from the cache
+    off = session(f"--zsbench-cache-dir={cache}", "--zsbench-no-cache")
+    assert off["cache"] is None and off["trained"] == [True] * 4
+
+
+def test_a_regression_lists_itself_first_and_a_suite_change_can_be_allowed(
+        toy_project, plugin_args) -> None:
+    toy_project.makepyfile(test_regress='''
+        import json
+        import pytest
+        from zsbench.compare import ComparisonError, write_baseline
+
+        def test_run(zsbench_run, tmp_path):
+            run = zsbench_run("suite.toml", profile="smoke")
+            baseline = tmp_path / "baseline.json"
+            write_baseline(run.run_dir, baseline)
+            data = json.loads(baseline.read_text())
+            data["models"]["pca2"]["scores"]["hole_mse"]["mean"] /= 2
+            baseline.write_text(json.dumps(data))
+            with pytest.raises(AssertionError) as info:
+                run.assert_no_regression(baseline)
+            text = str(info.value)
+            assert text.startswith("1 regression(s) of ")
+            assert text.splitlines()[1].startswith('  - model "pca2", score "hole_mse"')
+            assert text.index("REGRESSION |") > text.index("  - model")  # then the table
+
+            data["suite"]["name"] = "edited"
+            data["models"]["pca2"]["scores"]["hole_mse"]["mean"] *= 2
+            baseline.write_text(json.dumps(data))
+            with pytest.raises(ComparisonError, match="different suites"):
+                run.assert_no_regression(baseline)
+            cmp = run.assert_no_regression(baseline, allow_suite_change=True)
+            assert any("compared anyway" in n for n in cmp.notes)
+    ''')
+    toy_project.runpytest(*plugin_args).assert_outcomes(passed=1)

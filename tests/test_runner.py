@@ -40,7 +40,7 @@ def test_splits_are_disjoint_and_respect_the_hole(toy_registry, write_suite) -> 
 
 def test_run_writes_the_run_folder(toy_registry, write_suite, tmp_path: Path) -> None:
     suite = load_suite(write_suite(), registry=toy_registry)
-    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "run", log=lambda s: None)
+    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "run")
     run = out.run_dir
     for name in ("suite.toml", "manifest.json", "metrics.json", "metrics.csv", "leaderboard.md",
                  "leaderboard.csv"):
@@ -63,8 +63,8 @@ def test_run_writes_the_run_folder(toy_registry, write_suite, tmp_path: Path) ->
 def test_same_suite_and_seed_give_identical_metrics(toy_registry, write_suite,
                                                     tmp_path: Path) -> None:
     suite = load_suite(write_suite(), registry=toy_registry)
-    a = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", log=lambda s: None)
-    b = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", log=lambda s: None)
+    a = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a")
+    b = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b")
     assert [r.scores for r in a.results] == [r.scores for r in b.results]
 
 
@@ -82,7 +82,7 @@ label = "goes-nan"
 mode = "nan"
 """
     suite = load_suite(write_suite(text), registry=toy_registry)
-    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "run", log=lambda s: None)
+    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "run")
     status = {(r.label, r.seed): r.status for r in out.results}
     assert status[("pca2", 0)] == status[("pca2", 1)] == "ok"
     assert status[("raises", 0)] == status[("goes-nan", 1)] == "failed"
@@ -152,12 +152,13 @@ class BrokenObserver:
         raise RuntimeError("tracker offline")
 
 
-def test_observer_hooks_see_the_run(write_suite, tmp_path: Path) -> None:
+def test_observer_hooks_see_the_run(write_suite, tmp_path: Path, caplog) -> None:  # noqa: ANN001
     rec = Recorder()
     registry = Registry(extra=[toy_plugins, rec, BrokenObserver()])
     suite = load_suite(write_suite(), registry=registry)
-    logged: list[str] = []
-    run_suite(suite, registry=registry, run_dir=tmp_path / "r", log=logged.append)
+    with caplog.at_level("INFO", logger="zsbench"):
+        run_suite(suite, registry=registry, run_dir=tmp_path / "r")
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert rec.events[0] == "start 4"
     assert rec.events[1:5] == ["result pca2 0 ok", "result pca2 1 ok",
                                "result pca1-weighted 0 ok", "result pca1-weighted 1 ok"]

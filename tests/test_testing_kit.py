@@ -637,7 +637,7 @@ plugin = "holdout_reconstruction"
 """)
     registry = Registry(extra=[_guide_module("mypkg/betavae.py")])
     suite = load_suite(suite_file, registry=registry)
-    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run")
     assert sorted((r.label, r.seed) for r in out.results) == [
         ("beta[beta=1.0]", 0), ("beta[beta=1.0]", 1), ("beta[beta=4.0]", 0),
         ("beta[beta=4.0]", 1)]
@@ -673,6 +673,6 @@ plugin = "holdout_reconstruction"
     registry = Registry(extra=[_guide_module()])
     assert registry.get("model", "tinypca").distribution == "(in code)"
     suite = load_suite(suite_file, registry=registry)
-    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run")
     assert [r.status for r in out.results] == ["ok"]
     assert np.isfinite(out.results[0].scores["hole_bce"]["value"])

@@ -9,6 +9,7 @@ log file); 130 interrupted (what finished is saved; the message says how to resu
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -58,7 +59,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from zsbench.cache import Cache
     from zsbench.run import run_suite
-    from zsbench.runner import stderr_log
     from zsbench.suite import check_seeds, load_suite
 
     registry = _registry()
@@ -79,10 +79,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     cache = None
     if not args.no_cache:
         cache = Cache(Path(args.cache_dir) if args.cache_dir else None,
-                      warn=lambda s: stderr_log(f"warning: {s}"))
+                      warn=logging.getLogger("zsbench.cache").warning)
         problem = cache.unusable()
         if problem:
-            stderr_log(f"warning: {problem}; running without the cache (--no-cache)")
+            logging.getLogger("zsbench.cache").warning(
+                "%s; running without the cache (--no-cache)", problem)
             cache = None
     if args.resume and args.out:
         raise ZsbenchError("give either --resume RUN_DIR or --out DIR, not both. Fix: "
@@ -319,12 +320,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", help="comma-separated score names to keep")
     p.set_defaults(func=cmd_baseline)
     # -- end of regression checks --
+    for p in sub.choices.values():  # on every command: zsbench run -q SUITE
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more messages (debug details)")
+        p.add_argument("-q", "--quiet", action="count", default=0,
+                       help="fewer messages: warnings and errors only")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zsbench.log import configure
+
+    configure(args.verbose - args.quiet)
     try:
         return int(args.func(args))
     except ZsbenchError as exc:

@@ -191,6 +191,7 @@ class Summary:
     tolerances: dict[str, Any]
     models: dict[str, ModelSummary]
     selected: list[str] | None = None  # the scores a baseline keeps (None: all)
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)  # "kind name" -> facts
 
 
 def _num(x: float) -> float | None:
@@ -246,6 +247,39 @@ def environment_of(manifest: Mapping[str, Any]) -> dict[str, Any]:
             "git_revision": manifest.get("git_revision")}
 
 
+def plugins_of(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"model NAME": {"distribution", "version", "dependencies"}}`` from a manifest's
+    ``plugins`` list."""
+    out = {}
+    for p in manifest.get("plugins", []) or []:
+        out[f"{p.get('kind')} {p.get('name')}"] = {
+            "distribution": p.get("distribution"), "version": p.get("version"),
+            "dependencies": dict(p.get("dependencies") or {})}
+    return out
+
+
+def plugin_differences(a: Mapping[str, Mapping[str, Any]],
+                       b: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per plugin used on both sides whose distribution, version or declared
+    dependency versions differ (nothing when one side recorded no plugins)."""
+    if not a or not b:
+        return []
+    diffs = []
+    for key in sorted(set(a) & set(b)):
+        x, y = a[key], b[key]
+        kind, _, name = key.partition(" ")
+        where = f'{kind} "{name}"'
+        if (x.get("distribution"), x.get("version")) != (y.get("distribution"), y.get("version")):
+            diffs.append(f"{where}: {x.get('distribution')} {x.get('version')} vs "
+                         f"{y.get('distribution')} {y.get('version')}")
+        dx, dy = x.get("dependencies") or {}, y.get("dependencies") or {}
+        for dist in sorted(set(dx) | set(dy)):
+            if dx.get(dist) != dy.get(dist):
+                diffs.append(f"{where} depends on {dist} {dx.get(dist, '(not recorded)')} vs "
+                             f"{dy.get(dist, '(not recorded)')}")
+    return diffs
+
+
 def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
                       suite_config: Mapping[str, Any] | None, *, source: str = "(in memory)"
                       ) -> Summary:
@@ -290,7 +324,7 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
         elif m.failed_seeds:
             m.status = "partial"
     return Summary(source=source, kind="run", suite=suite, environment=environment_of(manifest),
-                   tolerances=tolerances, models=models)
+                   tolerances=tolerances, models=models, plugins=plugins_of(manifest))
 
 
 def summarize_run(run_dir: str | Path) -> Summary:
@@ -373,6 +407,10 @@ def make_baseline(summary: Summary, *, all_scores: bool = False,
         "tolerances": summary.tolerances,
         "scores": keep,
         "models": models,
+        # one line per plugin: dependencies as "distribution==version" strings
+        "plugins": {key: {**facts, "dependencies": [f"{d}=={v}" for d, v in sorted(
+            (facts.get("dependencies") or {}).items())]}
+            for key, facts in summary.plugins.items()},
     }
 
 
@@ -478,7 +516,10 @@ def load_baseline(path: str | Path) -> Summary:
         return Summary(source=str(path), kind="baseline", suite=dict(data["suite"]),
                        environment=dict(data.get("environment", {})),
                        tolerances=dict(data.get("tolerances", {})), models=models,
-                       selected=list(data.get("scores", [])) or None)
+                       selected=list(data.get("scores", [])) or None,
+                       plugins={key: {**facts, "dependencies": dict(
+                           d.split("==", 1) for d in facts.get("dependencies", []))}
+                           for key, facts in data.get("plugins", {}).items()})
     except ComparisonError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
@@ -549,6 +590,7 @@ class Comparison:
     notes: list[str]
     same_environment: bool
     environment_differences: list[str]
+    plugin_differences: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Row]:
@@ -777,6 +819,9 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
         notes.insert(0, "environments differ: " + "; ".join(diffs) + (
             ". Results need not be bit-identical: the tolerances decide." if identity else
             "."))
+    plugin_diffs = plugin_differences(base.plugins, new.plugins)
+    if plugin_diffs:
+        notes.insert(0, "plugin versions differ: " + "; ".join(plugin_diffs) + ".")
     score_rows = [r for r in rows if r.score != "(model)"]
     if same_env and score_rows:
         n_same = sum(r.identical for r in score_rows)
@@ -789,7 +834,7 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
                                             "torch threads differs, or something is "
                                             "nondeterministic)."))
     return Comparison(base=base, new=new, rows=rows, notes=notes, same_environment=same_env,
-                      environment_differences=diffs)
+                      environment_differences=diffs, plugin_differences=plugin_diffs)
 
 
 def check_run(run: str | Path, baseline: str | Path, **kwargs: Any) -> Comparison:

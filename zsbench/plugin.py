@@ -12,6 +12,7 @@ parameters accepts its base's too (see :class:`Configurable`).
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,10 @@ class Configurable:
     """
 
     name: ClassVar[str] = ""
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    """Distributions this plugin depends on beyond its own (e.g. the library it wraps:
+    ``depends_on = ("pythae",)``): their installed versions go into the run manifest, the
+    cache key of its trained models and baselines, and ``zsbench compare`` names a change."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,6 +80,19 @@ class Configurable:
         """The resolved type annotations of the constructor's parameters, by name (inherited
         ones included); raises when an annotation cannot be resolved."""
         return dict(typing.get_type_hints(cls.__init__))
+
+    @classmethod
+    def dependencies(cls) -> dict[str, str]:
+        """``{distribution: installed version}`` of :attr:`depends_on` ("not installed"
+        when absent). Override it to report a library that is no installed distribution
+        (e.g. from its ``__version__``)."""
+        out = {}
+        for dist in cls.depends_on:
+            try:
+                out[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                out[dist] = "not installed"
+        return out
 
     def get_params(self) -> dict[str, Any]:
         """The parameters as given to the constructor."""

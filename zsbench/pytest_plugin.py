@@ -21,7 +21,8 @@ Fixtures:
 - ``zsbench_run`` (session): ``zsbench_run(suite, profile=None, seeds=None) -> SuiteRun``;
   a :class:`SuiteRun` has ``run_dir``, ``results``, ``manifest``, ``failed``,
   ``leaderboard(columns=None)`` (DataFrame), ``scores()`` (long DataFrame: one row per
-  model x seed x score), ``compare(baseline)`` and ``assert_no_regression(baseline)``.
+  model x seed x score), ``compare(baseline)`` and ``assert_no_regression(baseline,
+  allow_suite_change=False)`` (a failure lists the regressions first, then the table).
 - ``zsbench_leaderboard``: the leaderboard DataFrame (``leaderboard_frame``: index model,
   columns ``status``, ``seeds``, each score and ``SCORE_std``) of the suite named by the
   test's ``@pytest.mark.zsbench(suite, profile=None, seeds=None, columns=None)`` marker (on
@@ -31,8 +32,14 @@ Fixtures:
   ``conftest.py`` to add plugins in code (``Registry(extra=[my_plugins])``).
 
 Options: ``--zsbench-results DIR`` (ini ``zsbench_results``) keeps the run folders under DIR
-(default: a temporary folder of the session). Relative suite paths resolve against the
-rootdir. ``-p no:zsbench`` turns the plugin off.
+(default: a temporary folder of the session). **Runs use zsbench's cache** of datasets and
+trained models, as ``zsbench run`` does (``$ZSBENCH_CACHE_DIR``, else ``~/.cache/zsbench``;
+``--zsbench-cache-dir DIR`` or ini ``zsbench_cache_dir`` elsewhere), so a CI session whose
+models did not change trains nothing (keep the cache folder between CI jobs); a cached
+model is reused only when its plugin's code, version, declared dependencies and parameters,
+the data and the torch version all match. ``--zsbench-no-cache`` (ini ``zsbench_cache =
+false``) retrains everything. Relative suite paths resolve against the rootdir.
+``-p no:zsbench`` turns the plugin off.
 """
 
 from __future__ import annotations
@@ -59,7 +66,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--zsbench-results", metavar="DIR", default=None,
                     help="write the run folders of zsbench fixtures under DIR (default: a "
                          "temporary folder).")
+    group.addoption("--zsbench-no-cache", action="store_true", default=False,
+                    help="train every model of zsbench fixtures afresh instead of reusing "
+                         "zsbench's cache of datasets and trained models.")
+    group.addoption("--zsbench-cache-dir", metavar="DIR", default=None,
+                    help="the cache folder (default: $ZSBENCH_CACHE_DIR or ~/.cache/zsbench).")
     parser.addini("zsbench_results", "default for --zsbench-results", default="")
+    parser.addini("zsbench_cache", "use zsbench's cache (default true)", type="bool",
+                  default=True)
+    parser.addini("zsbench_cache_dir", "default for --zsbench-cache-dir", default="")
     parser.addini("zsbench_suite", "suite file for zsbench_leaderboard without a marker",
                   default="")
     parser.addini("zsbench_profile", "profile for zsbench_leaderboard without a marker",
@@ -76,6 +91,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     where = _results_option(config)
     return f"zsbench: run folders under {where}" if where else None
+
+
+def _cache_dir(config: pytest.Config) -> Path | None | bool:
+    """False: no cache; None: the default folder; else the folder given."""
+    if config.getoption("zsbench_no_cache", False) or not config.getini("zsbench_cache"):
+        return False
+    given = config.getoption("zsbench_cache_dir", None) or config.getini("zsbench_cache_dir")
+    if not given:
+        return None
+    where = Path(given)
+    return where if where.is_absolute() else Path(config.rootpath) / where
 
 
 def _results_option(config: pytest.Config) -> str | None:
@@ -127,13 +153,23 @@ class SuiteRun:
 
         return check_run(self.run_dir, baseline, **kwargs)
 
-    def assert_no_regression(self, baseline: str | Path, **kwargs: Any) -> Comparison:
-        """Fail (AssertionError with the comparison table) on any regression."""
+    def assert_no_regression(self, baseline: str | Path, *, allow_suite_change: bool = False,
+                             **kwargs: Any) -> Comparison:
+        """Compare with ``baseline`` and fail (AssertionError) on any regression: the
+        message lists each regression (model, score, values, allowed worsening) first, then
+        the whole comparison table. ``allow_suite_change=True`` compares the shared models
+        and scores of runs of different suites (an edited suite) instead of refusing with a
+        :class:`~zsbench.compare.ComparisonError`, as ``zsbench check
+        --allow-suite-change`` does; other keywords go to :func:`zsbench.compare.compare`
+        (``scores``, ``all_scores``). Returns the comparison."""
         from zsbench.compare import format_comparison
+        from zsbench.errors import RegressionError
 
-        cmp = self.compare(baseline, **kwargs)
+        cmp = self.compare(baseline, allow_suite_change=allow_suite_change, **kwargs)
         if cmp.regressions:
-            raise AssertionError(format_comparison(cmp))
+            first = RegressionError([r.describe() for r in cmp.regressions], cmp.new.source,
+                                    cmp.base.source)
+            raise AssertionError(f"{first}\n\n{format_comparison(cmp)}")
         return cmp
 
 
@@ -165,16 +201,18 @@ class _Runs:
         return got
 
     def _run(self, path: Path, profile: str | None, seeds: Sequence[int] | None) -> SuiteRun:
+        from zsbench.cache import Cache
         from zsbench.run import new_run_dir, run_suite
-        from zsbench.runner import stderr_log
         from zsbench.suite import load_suite
 
         registry = self._registry()
+        where = _cache_dir(self.config)
+        cache = None if where is False else Cache(where or None)
         suite = load_suite(path, profile=profile, registry=registry)
         if seeds is not None:
             suite.seeds = [int(s) for s in seeds]
         run_dir = new_run_dir(self._root(), suite)
-        outcome = run_suite(suite, registry=registry, run_dir=run_dir, log=stderr_log,
+        outcome = run_suite(suite, registry=registry, run_dir=run_dir, cache=cache,
                             argv=["pytest", "zsbench_run", str(path)]
                             + (["--profile", profile] if profile else []))
         columns = suite.leaderboard.get("columns")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import logging
 import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,11 @@ from zsbench.results import (
     write_json,
     write_results,
 )
-from zsbench.runner import Job, JobResult, JobTask, RunInfo, jobs_of, prepare_data, stderr_log
+from zsbench.runner import Job, JobResult, JobTask, RunInfo, jobs_of, prepare_data
 from zsbench.suite import Suite, plain_name
 
 DEFAULT_RESULTS = Path("results") / "runs"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -187,7 +189,9 @@ def clean_temporary_files(run_dir: Path) -> int:
     return n
 
 
-def plugins_used(suite: Suite, registry: Registry) -> list[dict[str, str]]:
+def plugins_used(suite: Suite, registry: Registry) -> list[dict[str, Any]]:
+    """Each plugin the suite names with its distribution, version, entry point and the
+    versions of its declared dependencies (:attr:`Configurable.depends_on`)."""
     used = [("dataset", suite.dataset.plugin)]
     used += [("model", m.plugin) for m in suite.models]
     used += [("metric", m.plugin) for m in suite.metrics]
@@ -199,7 +203,8 @@ def plugins_used(suite: Suite, registry: Registry) -> list[dict[str, str]]:
         seen.add((kind, name))
         info = registry.get(kind, name)
         out.append({"kind": kind, "name": name, "distribution": info.distribution,
-                    "version": info.version, "source": info.source})
+                    "version": info.version, "source": info.source,
+                    "dependencies": info.cls.dependencies()})
     return out
 
 
@@ -239,8 +244,7 @@ def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult]
     }
 
 
-def _resumed_results(run_dir: Path, suite: Suite, log: Callable[[str], None]
-                     ) -> dict[str, JobResult]:
+def _resumed_results(run_dir: Path, suite: Suite) -> dict[str, JobResult]:
     """The finished (ok) results of an earlier, interrupted run of the same suite (every one
     of them, whatever seeds this call asks for: ``suite.seeds`` grows to include the earlier
     run's seeds, and the log says so)."""
@@ -255,7 +259,7 @@ def _resumed_results(run_dir: Path, suite: Suite, log: Callable[[str], None]
         except (OSError, UnicodeDecodeError):
             same = False
         if same:  # interrupted before the first job: nothing finished yet
-            log(f"zsbench: {run_dir} was interrupted before its first job; starting it afresh")
+            logger.info("%s was interrupted before its first job; starting it afresh", run_dir)
             return {}
         raise ZsbenchError(f"{run_dir}: cannot resume: no {MANIFEST} there. Fix: give the run "
                            "folder that the interrupted `zsbench run` created, or start a new "
@@ -277,9 +281,9 @@ def _resumed_results(run_dir: Path, suite: Suite, log: Callable[[str], None]
     missing = [x for x in old_seeds if x not in suite.seeds]
     if added or missing:
         suite.seeds = old_seeds + added
-        log(f"zsbench: resuming: the run had seeds {old_seeds}; every finished result is kept "
-            + (f"and seed(s) {added} are added" if added else "")
-            + f"; the run now covers seeds {suite.seeds}")
+        logger.info("resuming: the run had seeds %s; every finished result is kept%s; the run "
+                    "now covers seeds %s", old_seeds,
+                    f" and seed(s) {added} are added" if added else "", suite.seeds)
     if not (run_dir / METRICS).is_file():
         return {}
     _, results = load_results(run_dir)
@@ -293,7 +297,6 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
               resume: bool = False, executor: Executor | None = None,
               cache: Cache | None = None, plugin_modules: Sequence[str] = (),
               threads: int = 1,
-              log: Callable[[str], None] = stderr_log,
               argv: list[str] | None = None, force: bool = False) -> RunOutcome:
     """Run every model x seed of ``suite`` and write the run folder.
 
@@ -312,7 +315,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
     elif not resume:
         check_out_dir(Path(run_dir), suite, force)
     run_dir = Path(run_dir)
-    kept = _resumed_results(run_dir, suite, log) if resume else {}
+    kept = _resumed_results(run_dir, suite) if resume else {}
     jobs = jobs_of(suite)
     if resume:
         clean_temporary_files(run_dir)
@@ -326,7 +329,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
                            "its way).") from None
     try:
         return _run(suite, registry, run_dir, jobs, kept, executor, cache, plugin_modules,
-                    threads, log, argv, t0)
+                    threads, argv, t0)
     except KeyboardInterrupt:
         raise RunInterrupted(str(suite.path), suite.profile, str(run_dir), len(kept),
                              len(jobs)) from None
@@ -339,20 +342,20 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
 
 def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
          kept: dict[str, JobResult], executor: Executor, cache: Cache | None,
-         plugin_modules: Sequence[str], threads: int, log: Callable[[str], None],
-         argv: list[str] | None, t0: float) -> RunOutcome:
+         plugin_modules: Sequence[str], threads: int, argv: list[str] | None,
+         t0: float) -> RunOutcome:
     info = RunInfo(suite=suite, run_dir=run_dir, jobs=jobs)
     for problem in registry.call_observers("zsbench_run_start", run=info):
-        log(f"warning: {problem}")
-    log(f"zsbench: suite {suite.name}" + (f" (profile {suite.profile})" if suite.profile else "")
-        + f": preparing dataset {suite.dataset.plugin}")
+        logger.warning("%s", problem)
+    logger.info("suite %s%s: preparing dataset %s", suite.name,
+                f" (profile {suite.profile})" if suite.profile else "", suite.dataset.plugin)
     data = prepare_data(suite, registry, cache=cache)
-    log("zsbench: splits " + ", ".join(f"{k} {v}" for k, v in data.counts.items()))
+    logger.info("splits %s", ", ".join(f"{k} {v}" for k, v in data.counts.items()))
     timings: dict[str, float] = {"prepare_s": time.perf_counter() - t0}
     results: dict[str, JobResult] = dict(kept)
     pending = [j for j in jobs if j.key not in kept]
     if kept:
-        log(f"zsbench: resuming: {len(kept)} finished job(s) kept, {len(pending)} to run")
+        logger.info("resuming: %d finished job(s) kept, %d to run", len(kept), len(pending))
     columns, sort = suite.leaderboard.get("columns"), suite.leaderboard.get("sort")
 
     def ordered() -> list[JobResult]:
@@ -371,13 +374,13 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
     def on_result(job: Job, result: JobResult) -> None:
         done = len(results) + 1
         status = "ok" if result.status == "ok" else f"FAILED: {result.error}"
-        log(f"zsbench: [{done}/{len(jobs)}] {job.label} (seed {job.seed}) {status} "
-            f"({result.timings.get('total_s', 0):.1f} s)")
+        logger.info("[%d/%d] %s (seed %d) %s (%.1f s)", done, len(jobs), job.label, job.seed,
+                    status, result.timings.get("total_s", 0))
         results[job.key] = result
         save("running")
         for problem in registry.call_observers("zsbench_result_recorded", run=info,
                                                result=result):
-            log(f"warning: {problem}")
+            logger.warning("%s", problem)
 
     task = JobTask(suite_path=str(suite.path), profile=suite.profile, run_dir=str(run_dir),
                    cache_root=str(cache.root) if cache is not None else None,
@@ -385,7 +388,7 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
     task.attach(suite, registry, data, cache)
     with deterministic_torch() as deterministic:
         save("running")
-        log(f"zsbench: {len(pending)} job(s) on executor {executor.name}")
+        logger.info("%d job(s) on executor %s", len(pending), executor.name)
         try:
             executor.map(pending, task, on_result)
         except KeyboardInterrupt:
@@ -394,5 +397,5 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
                                  len(jobs)) from None
         manifest, board, text = save("finished")
     for problem in registry.call_observers("zsbench_run_end", run=info, leaderboard=board):
-        log(f"warning: {problem}")
+        logger.warning("%s", problem)
     return RunOutcome(run_dir=run_dir, results=ordered(), leaderboard=text, manifest=manifest)

@@ -8,10 +8,10 @@ and the other jobs go on.
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from zsbench.suite import Suite, describe_split_problem, file_safe
 #: Seed stream of the rim split (drawn from ``[data_seed, RIM_STREAM]``, so adding the rim
 #: leaves every other split as it was).
 RIM_STREAM = 0x5249_4D
+logger = logging.getLogger(__name__)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -74,7 +75,7 @@ def dataset_key(suite: Suite, registry: Registry) -> str:
     info = registry.get("dataset", suite.dataset.plugin)
     return content_key({"plugin": info.name, "distribution": info.distribution,
                         "version": info.version, "params": suite.dataset.params,
-                        "seed": suite.data_seed})
+                        "seed": suite.data_seed, **_dependencies(info.cls)})
 
 
 def model_key(suite: Suite, registry: Registry, job: Job) -> str:
@@ -88,7 +89,15 @@ def model_key(suite: Suite, registry: Registry, job: Job) -> str:
                         "model": job.plugin, "distribution": info.distribution,
                         "version": info.version, "params": job.params,
                         "weighting": job.weighting, "seed": job.seed,
-                        "torch": torch.__version__, "zsbench": zsbench.__version__})
+                        "torch": torch.__version__, "zsbench": zsbench.__version__,
+                        **_dependencies(info.cls)})
+
+
+def _dependencies(cls: type) -> dict[str, Any]:
+    """The declared dependencies' versions for a cache key (nothing when none are declared,
+    so that the keys of other plugins stay as they were)."""
+    deps = cls.dependencies() if hasattr(cls, "dependencies") else {}
+    return {"dependencies": deps} if deps else {}
 
 
 def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
@@ -207,10 +216,9 @@ def _check_outputs(label: str, name: str, arr: np.ndarray, expected_rows: int) -
 
 
 def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
-            run_dir: Path | None, *, cache: Cache | None = None,
-            log: Callable[[str], None] = lambda s: None) -> JobResult:
+            run_dir: Path | None, *, cache: Cache | None = None) -> JobResult:
     """Train (or take from the cache), checkpoint, evaluate and score one job. Never
-    raises for a failing model."""
+    raises for a failing model; its problems are logged as warnings."""
     result = JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="ok")
     t0 = time.perf_counter()
     stage = "creating"
@@ -223,8 +231,8 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
                 model = type(model).load(cached[0])
                 result.training = {**cached[1], "from_cache": True}
             except Exception as exc:
-                log(f"warning: {job.key}: the cached model could not be loaded "
-                    f"({type(exc).__name__}: {exc}); training it again")
+                logger.warning("%s: the cached model could not be loaded (%s: %s); training "
+                               "it again", job.key, type(exc).__name__, exc)
                 cache.discard_model(key)
                 cached = None
         if cached is None:
@@ -292,7 +300,7 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
         result.timings["outputs_s"] = time.perf_counter() - t3
     result.timings["total_s"] = time.perf_counter() - t0
     for w in result.warnings:
-        log(f"warning: {job.key}: {w}")
+        logger.warning("%s: %s", job.key, w)
     return result
 
 
@@ -333,7 +341,7 @@ class JobTask:
 
             registry = Registry(extra=[importlib.import_module(m) for m in self.plugin_modules])
             suite = load_suite(self.suite_path, profile=self.profile, registry=registry)
-            cache = Cache(Path(self.cache_root), warn=stderr_log) if self.cache_root else None
+            cache = Cache(Path(self.cache_root), warn=logger.warning) if self.cache_root else None
             data = prepare_data(suite, registry, cache=cache)
             self._state = (suite, registry, data, cache)
         return self._state
@@ -346,8 +354,7 @@ class JobTask:
                                  traceback.format_exc())
         with torch_threads(self.threads):
             return run_job(job, data, suite, registry,
-                           Path(self.run_dir) if self.run_dir else None, cache=cache,
-                           log=stderr_log)
+                           Path(self.run_dir) if self.run_dir else None, cache=cache)
 
 
 @contextlib.contextmanager
@@ -376,6 +383,3 @@ class RunInfo:
     jobs: list[Job]
     started: float = field(default_factory=time.time)
 
-
-def stderr_log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -241,7 +241,7 @@ def parametrize_with_checks(
 
     The decorated test takes the arguments ``plugin`` (the object given) and ``check`` (a
     :class:`Check`; call it). Test ids are ``<plugin name>-<check name>``, e.g.
-    ``ae-check_encode_shape``; a plugin given twice gets ``ae2-...``. ``image_shape``
+    ``mymodel-check_encode_shape``; a plugin given twice gets ``mymodel2-...``. ``image_shape``
     ``(C, H, W)`` is the size of the models' training images.
 
     ``expected_failures`` marks checks a plugin is known to fail as strict expected
