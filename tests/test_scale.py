@@ -20,7 +20,6 @@ from zsbench.run import run_suite
 from zsbench.suite import load_suite
 
 TESTS = str(Path(__file__).parent)
-QUIET = {"log": lambda s: None}
 
 
 def _scores(outcome) -> list:  # noqa: ANN001
@@ -30,10 +29,10 @@ def _scores(outcome) -> list:  # noqa: ANN001
 def test_local_and_process_executors_give_identical_metrics(toy_registry, write_suite,
                                                             tmp_path: Path) -> None:
     suite = load_suite(write_suite(), registry=toy_registry)
-    local = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "local", **QUIET)
+    local = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "local")
     proc = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "proc",
                      executor=toy_registry.create("executor", "process", {"workers": 2}),
-                     plugin_modules=["toy_plugins"], **QUIET)
+                     plugin_modules=["toy_plugins"])
     assert _scores(local) == _scores(proc)
     manifest = json.loads((tmp_path / "proc" / "manifest.json").read_text())
     assert manifest["executor"] == {"name": "process", "workers": 2}
@@ -48,10 +47,10 @@ def test_ray_executor_gives_identical_metrics(toy_registry, write_suite, tmp_pat
     text = TOY_SUITE + '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n'
     suite = load_suite(write_suite(text), registry=toy_registry)
     local = run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
-                      run_dir=tmp_path / "local", **QUIET)
+                      run_dir=tmp_path / "local")
     ray_run = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "ray",
                         executor=toy_registry.create("executor", "ray", {"num_cpus": 1.0}),
-                        plugin_modules=["toy_plugins"], **QUIET)
+                        plugin_modules=["toy_plugins"])
     ok = [x for x in _scores(ray_run) if x[0] != "dies"]
     assert ok == _scores(local)
     dead = [r for r in ray_run.results if r.label == "dies"]
@@ -67,7 +66,7 @@ def test_process_executor_isolates_a_dead_worker(toy_registry, write_suite,
     suite = load_suite(write_suite(text), registry=toy_registry)
     out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "p",
                     executor=toy_registry.create("executor", "process", {}),
-                    plugin_modules=["toy_plugins"], **QUIET)
+                    plugin_modules=["toy_plugins"])
     status = {(r.label, r.seed): (r.status, r.error or "") for r in out.results}
     assert status[("pca2", 1)][0] == status[("pca1-weighted", 1)][0] == "ok"
     assert status[("dies", 1)][0] == "failed" and "died" in status[("dies", 1)][1]
@@ -78,11 +77,11 @@ def test_warm_cache_metrics_only_change_trains_nothing(toy_registry, write_suite
                                                        tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     first = run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
-                      run_dir=tmp_path / "a", cache=cache, **QUIET)
+                      run_dir=tmp_path / "a", cache=cache)
     assert all(j["trained"] for j in first.manifest["jobs"])
     changed = TOY_SUITE.replace('plugin = "mse"', 'plugin = "mse"\nsplits = ["hole"]')
     second = run_suite(load_suite(write_suite(changed, "b.toml"), registry=toy_registry),
-                       registry=toy_registry, run_dir=tmp_path / "b", cache=cache, **QUIET)
+                       registry=toy_registry, run_dir=tmp_path / "b", cache=cache)
     assert not any(j["trained"] for j in second.manifest["jobs"])
     assert all(j["training"]["from_cache"] for j in second.manifest["jobs"])
     for a, b in zip(first.results, second.results):
@@ -96,10 +95,10 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(toy_registry, write_suit
     warnings: list[str] = []
     cache = Cache(tmp_path / "cache", warn=warnings.append)
     suite = load_suite(write_suite(), registry=toy_registry)
-    first = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", cache=cache, **QUIET)
+    first = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", cache=cache)
     victim = next((tmp_path / "cache" / "models").glob("*/*/model.ckpt"))
     victim.write_bytes(victim.read_bytes()[:-7] + b"garbage")
-    again = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", cache=cache, **QUIET)
+    again = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", cache=cache)
     assert any("corrupt" in w for w in warnings)
     assert sum(j["trained"] for j in again.manifest["jobs"]) == 1
     assert _scores(first) == _scores(again)
@@ -108,7 +107,7 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(toy_registry, write_suit
 def test_cache_cli_lists_and_clears(toy_registry, write_suite, tmp_path: Path, capsys) -> None:
     cache = Cache(tmp_path / "c")
     run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
-              run_dir=tmp_path / "a", cache=cache, **QUIET)
+              run_dir=tmp_path / "a", cache=cache)
     assert main(["cache", "ls", "--cache-dir", str(tmp_path / "c")]) == 0
     listing = capsys.readouterr().out
     assert "datasets" in listing and "models" in listing and "pca2/seed0" in listing
@@ -188,11 +187,10 @@ def test_ctrl_c_saves_what_finished_and_says_how_to_resume(toy_registry, write_s
     suite = load_suite(write_suite(), registry=toy_registry)
     with pytest.raises(RunInterrupted) as info:
         run_suite(suite, registry=toy_registry, run_dir=tmp_path / "r",
-                  executor=InterruptedAfterOne(), **QUIET)
+                  executor=InterruptedAfterOne())
     assert info.value.exit_code == 130
     assert f"--resume {tmp_path / 'r'}" in str(info.value)
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["state"] == "interrupted" and len(manifest["jobs"]) == 1
-    resumed = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "r", resume=True,
-                        **QUIET)
+    resumed = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "r", resume=True)
     assert [j["resumed"] for j in resumed.manifest["jobs"]] == [True, False, False, False]

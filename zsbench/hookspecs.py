@@ -12,12 +12,16 @@ Implement only the hooks you need; every argument is optional to accept.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from zsbench.jobs import JobResult
     from zsbench.plugin import Dataset, Executor, Metric, Model, Output
+    from zsbench.runner import RunInfo
 
 hookspec = pluggy.HookspecMarker("zsbench")
 hookimpl = pluggy.HookimplMarker("zsbench")
@@ -79,20 +83,20 @@ def zsbench_add_executors() -> list[type[Executor]]:
 
 
 @hookspec
-def zsbench_run_start(run: Any) -> None:
+def zsbench_run_start(run: RunInfo) -> None:
     """Called once before the first job of a run. ``run`` is a
     :class:`zsbench.runner.RunInfo` (suite, run folder, seeds, jobs). Observers only: an
     exception here is reported and does not stop the run."""
 
 
 @hookspec
-def zsbench_result_recorded(run: Any, result: Any) -> None:
+def zsbench_result_recorded(run: RunInfo, result: JobResult) -> None:
     """Called after each model x seed job finishes, failed or not. ``result`` is a
     :class:`zsbench.jobs.JobResult` (label, seed, status, scores, error, timings)."""
 
 
 @hookspec
-def zsbench_run_end(run: Any, leaderboard: Any) -> None:
+def zsbench_run_end(run: RunInfo, leaderboard: pd.DataFrame) -> None:
     """Called once after the run folder is written; ``leaderboard`` is a pandas DataFrame
     (one row per model, mean and std of each score over seeds)."""
 
