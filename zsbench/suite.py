@@ -417,7 +417,7 @@ def load_suite(path: str | Path, *, profile: str | None = None,
         label = check.typed(entry, key, "label", str)
         label = plugin if label is None else label
         if not label.strip():
-            raise check.fail(f"{key}.label", "is empty.", 'give a label such as "vae-small".')
+            raise check.fail(f"{key}.label", "is empty.", 'give a label such as "mymodel-small".')
         weighting = check.typed(entry, key, "weighting", str)
         if weighting is not None and weighting not in weightings:
             guess = did_you_mean(weighting, weightings)
