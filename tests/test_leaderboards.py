@@ -44,8 +44,7 @@ def test_default_tolerances_catch_a_dimmed_decoder(tmp_path: Path, monkeypatch) 
     cache = Cache(tmp_path / "cache")
 
     def run(name: str) -> Path:
-        return run_suite(suite, registry=registry, run_dir=tmp_path / name, cache=cache,
-                         log=lambda s: None).run_dir
+        return run_suite(suite, registry=registry, run_dir=tmp_path / name, cache=cache).run_dir
 
     good = run("good")
     decode = base.TorchModel.decode
