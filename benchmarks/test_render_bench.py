@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from zsbench_plugins.datasets import GaussianDataset, GaussianTDataset, PolarDataset
+from zsbench_plugins.datasets import GaussianDataset, GaussianTDataset, PolarDataset, SpritesDataset
 
 
 def test_render_polar_5000_at_64(benchmark: Any) -> None:
@@ -43,3 +43,11 @@ def test_render_gaussian_t_grid_11875(benchmark: Any) -> None:
     factors = ds.factors(seed=0)
     images = benchmark(ds.render, factors)
     assert images.shape == (11875, 1, 36, 36)
+
+
+def test_render_sprites_100000_at_64(benchmark: Any) -> None:
+    """Procedural dSprites: 100 000 uniform points at 64x64 (target: under 5 s)."""
+    ds = SpritesDataset(sampling="uniform", n_samples=100_000)
+    factors = ds.factors(seed=0)
+    images = benchmark.pedantic(ds.render, args=(factors,), rounds=3, iterations=1)
+    assert images.shape == (100_000, 1, 64, 64) and images.dtype == np.uint8

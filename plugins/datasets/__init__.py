@@ -1,5 +1,6 @@
 """Standard datasets: polar curves (E1, E2), Gaussian and Student-t heatmaps (E3, E4) and
-handwritten digits (E5), contributed through the same hook as any third-party plugin."""
+handwritten digits (E5), procedural dSprites (and the original dSprites from a local file),
+contributed through the same hook as any third-party plugin."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from zsbench.plugin import Dataset
 from zsbench_plugins.datasets.digits import DigitsDataset, MnistDataset
 from zsbench_plugins.datasets.gaussian import GaussianDataset, GaussianTDataset
 from zsbench_plugins.datasets.polar import PolarDataset
+from zsbench_plugins.datasets.sprites import DSpritesDataset, SpritesDataset
 
 __all__ = [
+    "DSpritesDataset",
     "DigitsDataset",
     "GaussianDataset",
     "GaussianTDataset",
     "MnistDataset",
     "PolarDataset",
+    "SpritesDataset",
     "zsbench_add_datasets",
 ]
 
@@ -22,4 +26,5 @@ __all__ = [
 @hookimpl
 def zsbench_add_datasets() -> list[type[Dataset]]:
     """The standard dataset classes."""
-    return [PolarDataset, GaussianDataset, GaussianTDataset, DigitsDataset, MnistDataset]
+    return [PolarDataset, GaussianDataset, GaussianTDataset, DigitsDataset, MnistDataset,
+            SpritesDataset, DSpritesDataset]

@@ -1,21 +1,26 @@
 """Standard metrics: holdout reconstruction, factor recovery, transects, latent covariance,
-probes, Frobenius."""
+probes, Frobenius, and the disentanglement metrics MIG, DCI and SAP."""
 
 from __future__ import annotations
 
 from zsbench import hookimpl
 from zsbench.plugin import Metric
+from zsbench_plugins.metrics.dci import DCI
 from zsbench_plugins.metrics.factor_recovery import FactorRecovery
 from zsbench_plugins.metrics.frobenius import Frobenius
 from zsbench_plugins.metrics.holdout_reconstruction import HoldoutReconstruction
 from zsbench_plugins.metrics.latent_covariance import LatentCovariance
+from zsbench_plugins.metrics.mig import MIG
 from zsbench_plugins.metrics.probe import Probe
+from zsbench_plugins.metrics.sap import SAP
 from zsbench_plugins.metrics.transect import Transect
 
-__all__ = ["FactorRecovery", "Frobenius", "HoldoutReconstruction", "LatentCovariance", "Probe", "Transect"]
+__all__ = ["DCI", "MIG", "SAP", "FactorRecovery", "Frobenius", "HoldoutReconstruction",
+           "LatentCovariance", "Probe", "Transect"]
 
 
 @hookimpl
 def zsbench_add_metrics() -> list[type[Metric]]:
     """The standard metric classes."""
-    return [HoldoutReconstruction, FactorRecovery, Transect, LatentCovariance, Probe, Frobenius]
+    return [HoldoutReconstruction, FactorRecovery, Transect, LatentCovariance, Probe, Frobenius,
+            MIG, DCI, SAP]
