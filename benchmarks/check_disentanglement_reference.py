@@ -144,9 +144,10 @@ def reference_scores(sets: dict[str, dict[str, np.ndarray]],
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(python: str | None = None) -> tuple[list[tuple[str, str, float, float]], float]:
+def compare(python: str | None = None, n_train: int = 1500,
+            n_test: int = 500) -> tuple[list[tuple[str, str, float, float]], float]:
     """Rows ``(set, score, zsbench, disent)`` and the largest absolute difference."""
-    sets = latent_sets()
+    sets = latent_sets(n_train, n_test)
     ref = reference_scores(sets, python)
     rows = []
     for name, s in sets.items():
@@ -159,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-python", help="interpreter with disent installed")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    parser.add_argument("--n-train", type=int, default=1500, help="training rows per set")
+    parser.add_argument("--n-test", type=int, default=500, help="test rows per set")
     args = parser.parse_args(argv)
     python = reference_python(args.reference_python)
-    rows, worst = compare(python)
+    rows, worst = compare(python, args.n_train, args.n_test)
     print(f"{'latent set':<16} {'score':<26} {'zsbench':>10} {'disent':>10} {'|diff|':>9}")
     for name, key, a, b in rows:
         print(f"{name:<16} {key:<26} {a:>10.6f} {b:>10.6f} {abs(a - b):>9.2e}")

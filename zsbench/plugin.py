@@ -155,6 +155,12 @@ def _inherit_parameters(cls: type[Configurable]) -> None:
 Weighting = Callable[[np.ndarray], np.ndarray]
 
 
+def needs_factors(model: object) -> bool:
+    """Whether ``model`` declares ``needs_factors = True``: it is fitted with the true
+    factors and evaluated through ``generate(factors)`` (see :class:`Model`)."""
+    return bool(getattr(model, "needs_factors", False))
+
+
 def capable(obj: object, method: str) -> bool:
     """Whether ``obj`` offers the optional capability ``method`` ("recover" of a dataset;
     "sample", "generate" or "invert" of a model): True when its class overrides the
@@ -232,15 +238,23 @@ class Model(Configurable):
     is False for a model whose fit is deterministic by design (an exact PCA): the same
     data give the same model whatever the seed (the conformance kit then does not ask two
     seeds for two models).
+
+    A model that learns from the true factors (a conditional, "ground-truth" decoder) sets
+    the class attribute ``needs_factors = True``: the runner then calls ``fit(images, ...,
+    factors=[N, F])`` with the training images' factors, and evaluates it through
+    ``generate(factors)``: its reconstruction of an image is ``generate`` of the image's
+    true factors, and its latents (for metrics that read latents) are those factors.
     """
 
     uses_seed: ClassVar[bool] = True
+    needs_factors: ClassVar[bool] = False
 
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None) -> Model:
         """Train on ``images [N, C, H, W]``, seeded by ``seed`` alone; ``weights [N]``
         scale each sample's loss; ``validation [M, C, H, W]`` may drive early stopping.
-        Returns ``self``."""
+        A model with ``needs_factors = True`` also takes ``factors [N, F]``, the true
+        factors of ``images``. Returns ``self``."""
         raise NotImplementedError
 
     def encode(self, images: np.ndarray) -> np.ndarray:

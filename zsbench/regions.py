@@ -108,7 +108,11 @@ class Annulus(Region):
 
 @dataclass(frozen=True)
 class Box(Region):
-    """Axis-aligned box ``low <= x <= high`` on the named factors."""
+    """Axis-aligned box ``low <= x <= high`` on the named factors.
+
+    A zero-width side (``low = high``, allowed for discrete factors) selects that one
+    value: it decides membership but not the depth, which the other sides measure (a box
+    of zero-width sides only has depth 0 inside)."""
 
     low: Mapping[str, float]
     high: Mapping[str, float]
@@ -117,7 +121,13 @@ class Box(Region):
         idx, lo = _vector(space, self.low)
         _, hi = _vector(space, {k: self.high[k] for k in self.low})
         x = np.atleast_2d(np.asarray(factors, dtype=np.float64))[:, idx]
-        inside_margin = np.minimum(x - lo, hi - x).min(axis=1)
+        margin = np.minimum(x - lo, hi - x)
+        point = hi == lo
+        if point.any():
+            off = np.abs(x[:, point] - lo[point])
+            margin[:, point] = np.where(off <= 1e-9, np.inf, -off)
+        inside_margin = margin.min(axis=1)
+        inside_margin[np.isposinf(inside_margin)] = 0.0
         outside = np.linalg.norm(np.maximum(0.0, np.maximum(lo - x, x - hi)), axis=1)
         return np.where(inside_margin >= 0, inside_margin, -outside)
 

@@ -22,7 +22,7 @@ import zsbench
 from zsbench.cache import Cache, content_key
 from zsbench.errors import ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
-from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval
+from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval, needs_factors
 from zsbench.regions import rim_points
 from zsbench.registry import Registry
 from zsbench.splits import SPLIT_NAMES, split_indices
@@ -186,21 +186,31 @@ def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
 
 def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
              holdout: Any) -> EvalContext:
-    """Encode and reconstruct every split and transect once, for all metrics and outputs."""
+    """Encode and reconstruct every split and transect once, for all metrics and outputs.
+    A model that ``needs_factors`` is evaluated from the true factors instead: its latents
+    are the factors and its reconstructions ``generate(factors)``."""
+    from_factors = needs_factors(model)
+
+    def latents_and_images(images: np.ndarray,
+                           factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if from_factors:
+            z = np.asarray(factors, dtype=np.float64).copy()
+            return z, np.asarray(model.generate(z), dtype=np.float32)
+        z = np.asarray(model.encode(images))
+        return z, np.asarray(model.decode(z), dtype=np.float32)
+
     latents, recons = {}, {}
     for name, split in data.splits.items():
         if len(split) == 0:
             z = np.zeros((0, 0))
             latents[name], recons[name] = z, split.images.copy()
             continue
-        latents[name] = np.asarray(model.encode(split.images))
-        recons[name] = np.asarray(model.decode(latents[name]), dtype=np.float32)
+        latents[name], recons[name] = latents_and_images(split.images, split.factors)
     transects = []
     for t in data.transects:
-        z = np.asarray(model.encode(t.images))
+        z, r = latents_and_images(t.images, t.factors)
         transects.append(TransectEval(name=t.name, t=t.t, factors=t.factors, images=t.images,
-                                      reconstructions=np.asarray(model.decode(z), np.float32),
-                                      latents=z, in_hole=t.in_hole))
+                                      reconstructions=r, latents=z, in_hole=t.in_hole))
     return EvalContext(dataset=data.dataset, space=data.dataset.space, model=model,
                        label=label, seed=seed, splits=data.splits, latents=latents,
                        reconstructions=recons, transects=transects, holdout=holdout)
@@ -241,8 +251,9 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
                 weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
             validation = data.splits.get("validation")
             stage = "training"
+            extra = {"factors": data.splits["train"].factors} if needs_factors(model) else {}
             model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
-                      validation=None if validation is None else validation.images)
+                      validation=None if validation is None else validation.images, **extra)
             result.training = {**model.training_summary(), "from_cache": False}
             if cache is not None:
                 stage = "caching"

@@ -743,8 +743,14 @@ def _region(check: _Checker, cfg: Any, key: str, space: LatentSpace) -> Region:
         if set(cfg["low"]) != set(cfg["high"]):
             raise check.fail(key, "low and high must name the same factors.")
         for k in cfg["low"]:
-            if cfg["low"][k] >= cfg["high"][k]:
-                raise check.fail(f"{key}.low.{k}", "low must be below high.")
+            lo, hi = cfg["low"][k], cfg["high"][k]
+            values = space[k].values
+            if lo == hi and values is not None and float(lo) in values:
+                continue  # one value of a discrete factor
+            if lo >= hi:
+                raise check.fail(f"{key}.low.{k}", "low must be below high.",
+                                 "low = high is allowed for a discrete factor only, to select "
+                                 "one of its values." if lo == hi else None)
 
     def build(sub: Any, index: int | None) -> Region:
         return _region(check, sub, f"{key}.regions[{index}]" if index is not None

@@ -47,7 +47,10 @@ class LossContext:
     steps from 0 over the whole run and ``steps_per_epoch`` is ceil(N / batch_size), so an
     annealing schedule can read ``step / (epochs * steps_per_epoch)``. ``training`` is False
     for the validation loss (the module is then in ``eval()`` mode under ``torch.no_grad``,
-    and ``step`` is the number of steps taken so far)."""
+    and ``step`` is the number of steps taken so far). ``index`` (training steps only, else
+    None) holds the rows of ``images`` in the batch, ``[B]`` on the device, so a loss can
+    read per-sample side data it holds itself (e.g. the true factors of a conditional
+    decoder)."""
 
     generator: torch.Generator
     n_train: int
@@ -56,6 +59,7 @@ class LossContext:
     step: int
     steps_per_epoch: int
     training: bool = True
+    index: torch.Tensor | None = None
 
 
 LossFn = Callable[[torch.nn.Module, torch.Tensor, LossContext], torch.Tensor]
@@ -305,7 +309,7 @@ def train(
                     else:
                         xb = x_src[order[lo:hi]].to(dev, non_blocking=True)
                     ctx = LossContext(noise_gen, n, epoch, epochs, result.steps + step,
-                                      steps_per_epoch)
+                                      steps_per_epoch, index=idx)
                     per_sample = loss_fn(module, xb, ctx)
                     if per_sample.shape != (xb.shape[0],):
                         raise TrainingError(

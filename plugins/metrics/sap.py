@@ -57,7 +57,8 @@ class SAP(Metric):
     ``"continuous"`` or ``"discrete"`` force one score for all, as the reference does.
 
     What it cannot be fooled by: a constant latent scores 0 with every factor; two latents
-    copying one factor leave no gap; it is invariant to rescaling a latent.
+    copying one factor leave no gap. The continuous score is invariant to rescaling a
+    latent; the SVM's (its ``C = 0.01`` penalty, as in the reference) is not quite.
 
     Parameters
     ----------

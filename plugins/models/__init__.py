@@ -1,13 +1,16 @@
-"""Standard models: ``ae`` (convolutional autoencoder) and ``vae`` (convolutional VAE)."""
+"""Standard models: ``ae`` (convolutional autoencoder), ``vae`` (convolutional VAE),
+``beta_tcvae`` (the beta-TC-VAE) and ``factor_decoder`` (true factors to images)."""
 
 from __future__ import annotations
 
 from zsbench import hookimpl
 from zsbench.plugin import Model
 from zsbench_plugins.models.ae import AutoEncoder
+from zsbench_plugins.models.beta_tcvae import BetaTCVAE
+from zsbench_plugins.models.factor_decoder import FactorDecoder
 from zsbench_plugins.models.vae import VAE
 
 
 @hookimpl
 def zsbench_add_models() -> list[type[Model]]:
-    return [AutoEncoder, VAE]
+    return [AutoEncoder, VAE, BetaTCVAE, FactorDecoder]
