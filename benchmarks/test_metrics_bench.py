@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 STANDARD_METRICS = ["holdout_reconstruction", "transect", "latent_covariance", "probe",
-                    "frobenius"]
+                    "frobenius", "mig", "dci", "sap"]
 
 
 def test_standard_metrics_are_all_benchmarked(registry) -> None:  # noqa: ANN001

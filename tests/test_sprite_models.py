@@ -213,3 +213,16 @@ def test_evaluate_uses_generate_for_a_factor_model(tmp_path: Path) -> None:
     assert np.array_equal(ctx.latents["hole"], data.splits["hole"].factors)
     assert np.array_equal(ctx.reconstructions["hole"],
                           model.generate(data.splits["hole"].factors))
+
+
+def test_zero_width_box_side_only_for_discrete_factors(tmp_path: Path) -> None:
+    from zsbench.errors import SuiteError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(SUITE.replace("low = { shape = 0, x = 0.5 }", "low = { shape = 0, x = 1.0 }"))
+    with pytest.raises(SuiteError, match="discrete factor only"):
+        load_suite(path, registry=Registry(autoload=False))
+    path.write_text(SUITE.replace("low = { shape = 0, x = 0.5 }", "low = { shape = 0.5, x = 0.5 }")
+                    .replace("high = { shape = 0, x = 1.0 }", "high = { shape = 0.5, x = 1.0 }"))
+    with pytest.raises(SuiteError, match="low must be below high"):
+        load_suite(path, registry=Registry(autoload=False))
