@@ -7,7 +7,7 @@ import numpy as np
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._disentanglement import (
     NUM_BINS,
     check_positive,
@@ -98,6 +98,7 @@ class DCI(Metric):
     """
 
     name = "dci"
+    split_parameters = ("split", "test_split")
 
     def __init__(self, *, split: str = "train", test_split: str = "test",
                  max_train: int = 2000, max_test: int = 1000, n_estimators: int = 100,
@@ -113,6 +114,10 @@ class DCI(Metric):
             check_positive(self.name, key, getattr(self, key), 2)
         check_positive(self.name, "n_estimators", n_estimators)
         check_positive(self.name, "num_bins", num_bins, 2)
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        return ["dci_disentanglement", "dci_completeness", "dci_informativeness",
+                "dci_informativeness_train"]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         z_tr, f_tr = split_arrays(ctx, self.split, self.name, int(self.max_train),

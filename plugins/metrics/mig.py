@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._disentanglement import (
     NUM_BINS,
     check_positive,
@@ -77,6 +77,7 @@ class MIG(Metric):
     """
 
     name = "mig"
+    split_parameters = ("split",)
 
     def __init__(self, *, split: str = "train", max_points: int = 10000,
                  num_bins: int = NUM_BINS, seed: int = 0) -> None:
@@ -86,6 +87,9 @@ class MIG(Metric):
         self.seed = seed
         check_positive(self.name, "max_points", max_points, 2)
         check_positive(self.name, "num_bins", num_bins, 2)
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        return ["mig", *(f"mig_{n}" for n in plan.space.names)]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         z, f = split_arrays(ctx, self.split, self.name, int(self.max_points), int(self.seed))

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from zsbench.errors import PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._disentanglement import (
     NUM_BINS,
     check_positive,
@@ -76,6 +76,7 @@ class SAP(Metric):
     """
 
     name = "sap"
+    split_parameters = ("split", "test_split")
 
     def __init__(self, *, split: str = "train", test_split: str = "test",
                  mode: Literal["auto", "continuous", "discrete"] = "auto",
@@ -94,6 +95,9 @@ class SAP(Metric):
         for key in ("max_train", "max_test"):
             check_positive(self.name, key, getattr(self, key), 2)
         check_positive(self.name, "num_bins", num_bins, 2)
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        return ["sap", *(f"sap_{n}" for n in plan.space.names)]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         z_tr, f_tr = split_arrays(ctx, self.split, self.name, int(self.max_train),
