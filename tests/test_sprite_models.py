@@ -173,7 +173,7 @@ def test_runner_gives_factors_to_a_factor_model(tmp_path: Path) -> None:
     data = prepare_data(suite, registry)
     hole = data.splits["hole"].factors
     assert len(hole) and (hole[:, 0] == 0).all() and (hole[:, 3] >= 0.5).all()
-    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run")
     results = {r.label: r for r in out.results}
     assert {r.status for r in results.values()} == {"ok"}, {k: r.error for k, r in results.items()}
     # the factor decoder's latents are the true factors: an oracle's MIG (below 1 only by
