@@ -419,7 +419,7 @@ def test_hook_returns_all_metrics_with_the_contract() -> None:
     classes = zsbench_add_metrics()
     assert {c.name for c in classes} == {"holdout_reconstruction", "factor_recovery", "transect",
                                          "latent_covariance", "probe", "frobenius",
-                                         "mig", "dci", "sap"}
+                                         "mig", "dci", "sap", "reachability", "prior_coverage"}
     for cls in classes:
         assert issubclass(cls, Metric) and cls.summary()
         params = inspect.signature(cls.__init__).parameters

@@ -186,6 +186,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from zsbench.report import write_report
+
+    path = write_report(Path(args.run_dir), embed=not args.link)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 # -- regression checks (logic in zsbench/compare.py) -------------------------------------
 def _names(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
@@ -289,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", help="comma-separated score names (default: the suite's)")
     p.add_argument("--sort", help="score to sort by")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="(re)build RUN_DIR/report.html: leaderboard, scores, "
+                       "pictures; one self-contained file")
+    p.add_argument("run_dir")
+    p.add_argument("--link", action="store_true",
+                   help="link the pictures relatively instead of embedding them")
+    p.set_defaults(func=cmd_report)
 
     # -- regression checks --
     p = sub.add_parser("compare", help="compare two runs score by score under the suite's "

@@ -396,6 +396,12 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
             raise RunInterrupted(str(suite.path), suite.profile, str(run_dir), len(results),
                                  len(jobs)) from None
         manifest, board, text = save("finished")
+    try:
+        from zsbench.report import write_report
+
+        write_report(run_dir)
+    except Exception as exc:  # the report is a convenience: never fail a finished run
+        log(f"warning: report.html not written: {type(exc).__name__}: {exc}")
     for problem in registry.call_observers("zsbench_run_end", run=info, leaderboard=board):
         logger.warning("%s", problem)
     return RunOutcome(run_dir=run_dir, results=ordered(), leaderboard=text, manifest=manifest)

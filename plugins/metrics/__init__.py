@@ -1,5 +1,6 @@
 """Standard metrics: holdout reconstruction, factor recovery, transects, latent covariance,
-probes, Frobenius, and the disentanglement metrics MIG, DCI and SAP."""
+probes, Frobenius, the disentanglement metrics MIG, DCI and SAP, decoder reachability and
+prior coverage."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from zsbench_plugins.metrics.frobenius import Frobenius
 from zsbench_plugins.metrics.holdout_reconstruction import HoldoutReconstruction
 from zsbench_plugins.metrics.latent_covariance import LatentCovariance
 from zsbench_plugins.metrics.mig import MIG
+from zsbench_plugins.metrics.prior_coverage import PriorCoverage
 from zsbench_plugins.metrics.probe import Probe
+from zsbench_plugins.metrics.reachability import Reachability
 from zsbench_plugins.metrics.sap import SAP
 from zsbench_plugins.metrics.transect import Transect
 
 __all__ = ["DCI", "MIG", "SAP", "FactorRecovery", "Frobenius", "HoldoutReconstruction",
-           "LatentCovariance", "Probe", "Transect"]
+           "LatentCovariance", "PriorCoverage", "Probe", "Reachability", "Transect"]
 
 
 @hookimpl
 def zsbench_add_metrics() -> list[type[Metric]]:
     """The standard metric classes."""
     return [HoldoutReconstruction, FactorRecovery, Transect, LatentCovariance, Probe, Frobenius,
-            MIG, DCI, SAP]
+            MIG, DCI, SAP, Reachability, PriorCoverage]

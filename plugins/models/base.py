@@ -24,6 +24,15 @@ from zsbench_plugins.models.nets import Body, build_body
 FORMAT = "zsbench.torch_model"
 FORMAT_VERSION = 1
 
+INVERT_STEPS: int = 100
+"""Default budget of :meth:`TorchModel.invert`: Adam steps on the latents."""
+
+INVERT_LR: float = 0.05
+"""Default learning rate of :meth:`TorchModel.invert`."""
+
+INVERT_BATCH: int = 256
+"""Images per batch in :meth:`TorchModel.invert`."""
+
 
 class LatentNet(nn.Module):
     """A body with its latent heads.
@@ -202,6 +211,55 @@ class TorchModel(Model):
         if not np.issubdtype(z.dtype, np.number) or not np.all(np.isfinite(z)):
             raise DataError(f'model "{self.name}": latents must be finite numbers.')
         return batched(net, net.decode_images, z.astype(np.float32), self.device_)
+
+    def invert(self, images: np.ndarray, *, seed: int, steps: int = INVERT_STEPS,
+               lr: float = INVERT_LR, batch_size: int = INVERT_BATCH) -> np.ndarray:
+        """For each image of ``images`` float32 ``[N, C, H, W]`` in [0, 1], the latent
+        ``[N, D]`` float32 whose decoding best reproduces it: Adam on the latents alone
+        (the network stays fixed), ``steps`` steps at learning rate ``lr`` from the encoder's
+        mean, minimising the model's own reconstruction loss (BCE, as in training; no prior
+        term: this asks what the decoder *can* draw). Each image keeps the best latent seen,
+        the encoder's mean included, so its loss never ends above the reconstruction's.
+
+        Images are processed ``batch_size`` at a time on the model's device; Adam acts per
+        coordinate and the loss is a sum of per-image terms, so each image's descent is
+        independent of the others in its batch. The descent uses no randomness: ``seed`` is
+        part of the contract (:meth:`zsbench.plugin.Model.invert`) and the result is the
+        same for every seed."""
+        net = self._fitted()
+        x = _check_images(images, self.name, "images", self.image_shape_)
+        if not isinstance(steps, int) or steps < 0:
+            raise DataError(f'model "{self.name}": invert steps must be an integer >= 0; '
+                            f"got {steps!r}.")
+        if not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
+            raise DataError(f'model "{self.name}": invert lr must be a positive number; '
+                            f"got {lr!r}.")
+        z0 = batched(net, net.encode_mean, x, self.device_)
+        if steps == 0 or len(x) == 0:
+            return z0
+        net.eval()
+        out: list[np.ndarray] = []
+        with torch.inference_mode(False), torch.enable_grad():
+            for i in range(0, len(x), max(1, int(batch_size))):
+                xb = torch.from_numpy(x[i:i + batch_size]).to(self.device_)
+                z = torch.from_numpy(z0[i:i + batch_size]).to(self.device_).requires_grad_(True)
+                opt = torch.optim.Adam([z], lr=float(lr))
+                best_z = z.detach().clone()
+                best = torch.full((len(xb),), float("inf"), device=self.device_)
+                for step in range(steps + 1):
+                    loss = self._reconstruction_loss(net.decode_logits(z), xb)
+                    with torch.no_grad():
+                        better = loss < best
+                        best = torch.where(better, loss.detach(), best)
+                        best_z[better] = z.detach()[better]
+                    if step == steps:
+                        break
+                    (grad,) = torch.autograd.grad(loss.sum(), [z])
+                    z.grad = grad
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+                out.append(best_z.to("cpu", torch.float32).numpy())
+        return np.concatenate(out, axis=0)
 
     def training_summary(self) -> dict[str, Any]:
         """Facts about the last fit: epochs_run, best_epoch, weights_epoch, final_train_loss,

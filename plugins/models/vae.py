@@ -4,9 +4,11 @@ latent-disentanglement penalty."""
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
 
+from zsbench.errors import DataError
 from zsbench.training import LossContext, batched
 from zsbench_plugins.models.base import LatentNet, TorchModel, _check_images
 
@@ -52,6 +54,11 @@ class VAE(TorchModel):
             (0 = off).
 
     ``encode`` returns the latent means ``[N, D]``; ``decode`` images ``[N, C, H, W]`` in [0, 1].
+
+    The prior is N(0, I) in both variants: the standard VAE's KL is the usual one to
+    N(0, I), and the fixed-sigma KL, mean_i(mu_i^2 + sigma^2 - log sigma^2 - 1), is
+    2 / D times KL(N(mu, sigma^2 I) || N(0, I)). ``sample(n, seed=...)`` decodes draws from
+    it; ``invert`` (the latent that best reproduces an image) comes from the shared base.
     """
 
     name = "vae"
@@ -89,6 +96,17 @@ class VAE(TorchModel):
             return mean, np.full_like(mean, 2.0 * math.log(self.fixed_sigma))
         logvar = batched(net, lambda t: net.encode_stats(t)[1], x, self.device_)
         return mean, logvar
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` images float32 ``[n, C, H, W]`` in [0, 1] decoded from latents drawn from the
+        prior N(0, I) with ``numpy.random.default_rng(seed)`` (the same draws on every
+        device)."""
+        net = self._fitted()
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise DataError(f'model "{self.name}": sample size n must be an integer >= 0; '
+                            f"got {n!r}.")
+        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim))
+        return batched(net, net.decode_images, z.astype(np.float32), self.device_)
 
     def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         """Per-sample VAE loss ``[B]`` of ``batch [B, C, H, W]``; the noise comes from

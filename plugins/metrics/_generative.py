@@ -1,0 +1,131 @@
+"""Costly derived values that the generative scores and their pictures share, memoised per
+trained model with :meth:`zsbench.plugin.EvalContext.cached`: reachable latents (a model's
+``invert``), recovered factors (a dataset's ``recover``) and prior samples (``sample``).
+
+Metrics and outputs that ask with the same arguments get the same arrays, computed once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+
+from zsbench.errors import DataError
+from zsbench.plugin import EvalContext, Recovery, capable
+
+REACH_STEPS: int = 100
+"""Default budget (optimiser steps) of the latent search behind reachability."""
+
+REACH_LR: float = 0.05
+"""Default learning rate of the latent search."""
+
+REACH_MAX_IMAGES: int = 256
+"""Default cap on the images per split whose best latent is searched (an even subsample)."""
+
+PRIOR_SAMPLES: int = 1000
+"""Default number of prior samples behind prior coverage."""
+
+
+class CapabilityMissing(DataError):
+    """A score needs a capability the model or dataset does not offer."""
+
+
+def require(obj: object, method: str, who: str, score: str) -> None:
+    """Raise :class:`CapabilityMissing` naming ``score`` when ``obj`` lacks ``method``."""
+    if not capable(obj, method):
+        name = getattr(obj, "name", type(obj).__name__)
+        raise CapabilityMissing(
+            f'{score} needs {who} "{name}" to offer `{method}`, and it does not, '
+            f"so it is left out (see `zsbench.plugin.capable`).")
+
+
+def subsample(n: int, cap: int | None) -> np.ndarray:
+    """Indices of an even, deterministic subsample of ``range(n)`` of at most ``cap``."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
+
+
+@dataclass
+class Reachable:
+    """The best latent found for (a subsample of) one split: ``index [K]`` into the split,
+    ``latents [K, D]``, ``images [K, C, H, W]`` (the targets) and ``decoded [K, C, H, W]``
+    (the decoder's best attempt) and ``reconstructions [K, C, H, W]`` (encode -> decode)."""
+
+    index: np.ndarray
+    latents: np.ndarray
+    images: np.ndarray
+    decoded: np.ndarray
+    reconstructions: np.ndarray
+
+
+def _invert(ctx: EvalContext, images: np.ndarray, steps: int, lr: float) -> np.ndarray:
+    """``ctx.model.invert`` with the budget passed when the model's ``invert`` takes it."""
+    accepted = inspect.signature(ctx.model.invert).parameters
+    extra = {k: v for k, v in (("steps", steps), ("lr", lr)) if k in accepted}
+    z = np.asarray(ctx.model.invert(images, seed=ctx.seed, **extra))
+    if z.ndim != 2 or len(z) != len(images) or not np.all(np.isfinite(z)):
+        raise DataError(f'model "{ctx.label}": invert returned shape {list(z.shape)} (or '
+                        f"non-finite values) for {len(images)} images; expected [N, D].")
+    return z
+
+
+def reachable(ctx: EvalContext, split: str, *, steps: int = REACH_STEPS, lr: float = REACH_LR,
+              max_images: int | None = REACH_MAX_IMAGES) -> Reachable | None:
+    """The :class:`Reachable` of ``split`` (None when the split is absent or empty),
+    memoised under ``reachable:SPLIT:STEPS:LR:MAX``. The model must offer ``invert``."""
+    if split not in ctx.splits or len(ctx.splits[split]) == 0:
+        return None
+    require(ctx.model, "invert", "model", "reachability")
+
+    def compute() -> Reachable:
+        idx = subsample(len(ctx.splits[split]), max_images)
+        images = ctx.splits[split].images[idx]
+        z = _invert(ctx, images, steps, lr)
+        decoded = np.asarray(ctx.model.decode(z), dtype=np.float32)
+        return Reachable(index=idx, latents=z, images=images, decoded=decoded,
+                         reconstructions=np.asarray(ctx.reconstructions[split][idx], np.float32))
+
+    return ctx.cached(f"reachable:{split}:{steps}:{lr}:{max_images}", compute)
+
+
+def recovered(ctx: EvalContext, key: str, images: np.ndarray) -> Recovery:
+    """``ctx.dataset.recover(images)`` memoised under ``recover:KEY`` (the caller makes
+    ``key`` name the images exactly), checked for shape."""
+    require(ctx.dataset, "recover", "dataset", "factor recovery")
+
+    def compute() -> Recovery:
+        rec = ctx.dataset.recover(np.asarray(images, dtype=np.float32))
+        factors = np.asarray(rec.factors, dtype=np.float64)
+        residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
+        if factors.shape != (len(images), ctx.space.dim) or residual.shape != (len(images),):
+            raise DataError(f'dataset "{ctx.dataset.name}": recover returned factors '
+                            f"{list(factors.shape)} and residual {list(residual.shape)} for "
+                            f"{len(images)} images; expected [N, {ctx.space.dim}] and [N].")
+        return Recovery(factors=factors, residual=residual)
+
+    return ctx.cached(f"recover:{key}", compute)
+
+
+def prior_samples(ctx: EvalContext, n: int = PRIOR_SAMPLES) -> np.ndarray:
+    """``n`` images ``[n, C, H, W]`` from the model's prior (seeded by the job's seed),
+    memoised under ``prior:N``. The model must offer ``sample``."""
+    require(ctx.model, "sample", "model", "prior coverage")
+
+    def compute() -> np.ndarray:
+        x = np.asarray(ctx.model.sample(int(n), seed=ctx.seed), dtype=np.float32)
+        if x.ndim != 4 or len(x) != n or not np.all(np.isfinite(x)):
+            raise DataError(f'model "{ctx.label}": sample({n}) returned shape '
+                            f"{list(x.shape)} (or non-finite values); expected [{n}, C, H, W].")
+        return np.clip(x, 0.0, 1.0)
+
+    return ctx.cached(f"prior:{n}", compute)
+
+
+def factor_errors(space_spans: np.ndarray, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """|found - truth| in units of each factor's range: ``[N, F]`` (a factor of zero span
+    counts in raw units)."""
+    spans = np.where(np.asarray(space_spans) > 0, space_spans, 1.0)
+    return np.abs(np.asarray(found, np.float64) - np.asarray(truth, np.float64)) / spans

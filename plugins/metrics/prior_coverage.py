@@ -1,0 +1,152 @@
+"""Prior coverage: do samples from the model's prior land in the hole, and cover the space?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zsbench.errors import PluginParameterError
+from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.space import LatentSpace
+from zsbench_plugins.metrics._generative import PRIOR_SAMPLES, prior_samples, recovered, require
+
+NAN = float("nan")
+DATA_SPLITS: tuple[str, ...] = ("train", "validation", "test", "hole")
+"""The splits made of the dataset's own points (the rim is drawn afresh, so it is not)."""
+
+
+@dataclass
+class PriorRecovery:
+    """Prior samples and their recovered factors: ``factors [n, F]``, ``residual [n]``,
+    ``valid [n]`` (residual within the threshold), ``in_hole [n]`` (valid and inside the
+    holdout) and the ``threshold`` used."""
+
+    factors: np.ndarray
+    residual: np.ndarray
+    valid: np.ndarray
+    in_hole: np.ndarray
+    threshold: float
+
+
+def hole_share_of_space(ctx: EvalContext) -> float:
+    """The holdout's share of the space: the fraction of the dataset's own points (drawn
+    from the suite's data seed, so a Monte Carlo estimate over the space for a uniformly
+    drawn dataset and the exact share for a grid) that fall in the hole. NaN without one."""
+    sizes = {s: len(ctx.splits[s]) for s in DATA_SPLITS if s in ctx.splits}
+    total = sum(sizes.values())
+    if ctx.holdout is None or total == 0:
+        return NAN
+    return sizes.get("hole", 0) / total
+
+
+def grid_cells(space: LatentSpace, factors: np.ndarray, cells: int) -> tuple[np.ndarray, int]:
+    """The grid cell ``[n]`` (a flat index) of each point of ``factors [n, F]`` and the number
+    of cells: ``cells`` equal bins over each continuous factor's bounds, one per value of a
+    discrete factor (the nearest value)."""
+    flat = np.zeros(len(factors), dtype=np.int64)
+    total = 1
+    for i, f in enumerate(space.factors):
+        col = np.asarray(factors[:, i], dtype=np.float64)
+        if f.values is not None:
+            vals = np.sort(np.asarray(f.values, dtype=np.float64))
+            k = len(vals)
+            b = np.abs(col[:, None] - vals[None, :]).argmin(axis=1)
+        else:
+            k = int(cells)
+            lo, hi = f.bounds
+            span = hi - lo if hi > lo else 1.0
+            b = np.clip(np.floor((col - lo) / span * k).astype(np.int64), 0, k - 1)
+        flat = flat * k + b
+        total *= k
+    return flat, total
+
+
+def prior_recovery(ctx: EvalContext, n: int = PRIOR_SAMPLES,
+                   residual_threshold: float | None = None) -> PriorRecovery:
+    """Sample ``n`` images from the model's prior, recover their factors (both memoised)
+    and classify them. ``residual_threshold`` None: twice the 90th percentile of the
+    recovery residuals of the model's own test-split reconstructions (memoised too), i.e. a
+    sample counts as a valid image of the family unless it matches the family worse than
+    nearly every reconstruction of a real image does."""
+    samples = prior_samples(ctx, n)
+    rec = recovered(ctx, f"prior:{n}", samples)
+    if residual_threshold is None:
+        test = ctx.reconstructions.get("test")
+        if test is not None and len(test):
+            ref = recovered(ctx, "reconstructions:test", test)
+            threshold = 2.0 * float(np.percentile(ref.residual, 90))
+        else:
+            threshold = float("inf")
+    else:
+        threshold = float(residual_threshold)
+    valid = rec.residual <= threshold
+    if ctx.holdout is not None and n:
+        inside = np.asarray(ctx.holdout.contains(rec.factors, ctx.space), dtype=bool)
+    else:
+        inside = np.zeros(len(rec.factors), dtype=bool)
+    return PriorRecovery(factors=rec.factors, residual=rec.residual, valid=valid,
+                         in_hole=valid & inside, threshold=threshold)
+
+
+class PriorCoverage(Metric):
+    """Prior coverage: share of prior samples in the hole vs its share of the space, grid coverage.
+
+    Draws ``n_samples`` images from the model's prior (``sample``, seeded by the job's
+    seed), recovers their factors with the dataset's ``recover`` and reports:
+    ``prior_hole_share`` (share of samples that are valid images inside the holdout),
+    ``hole_space_share`` (the holdout's share of the space: the fraction of the dataset's
+    own points, drawn from the data seed, inside it), ``hole_coverage_ratio`` (their ratio:
+    1 = the prior visits the hole as often as the data would, 0 = never; higher is better),
+    ``prior_grid_coverage`` (share of the cells of a grid over the space, ``grid_cells``
+    bins per continuous factor and one per discrete value, hit by a valid sample) and
+    ``prior_invalid_share`` (share of samples whose recovery residual, the RMS pixel
+    difference to the best exact render, exceeds ``residual_threshold``: not a valid image
+    of the family; lower is better).
+
+    ``residual_threshold`` absent: twice the 90th percentile of the residuals of the model's
+    own test reconstructions, so a sample is invalid when it matches the family worse than
+    nearly all of the model's reconstructions of real images do (blur that the model shows
+    everywhere is not held against its samples). A number sets it in the residual's units
+    (pixel intensities in [0, 1]).
+
+    Needs a model with a prior (``sample``) and a dataset that can ``recover``; otherwise
+    the run's warnings say which is missing.
+    """
+
+    name = "prior_coverage"
+
+    def __init__(self, *, n_samples: int = PRIOR_SAMPLES, grid_cells: int = 10,
+                 residual_threshold: float | None = None) -> None:
+        for key, value, ok in (
+            ("n_samples", n_samples, isinstance(n_samples, int) and n_samples >= 1),
+            ("grid_cells", grid_cells, isinstance(grid_cells, int) and grid_cells >= 1),
+            ("residual_threshold", residual_threshold, residual_threshold is None
+             or (isinstance(residual_threshold, (int, float)) and residual_threshold > 0)),
+        ):
+            if not ok:
+                raise PluginParameterError("metric", self.name, key, f"got {value!r}.",
+                                           "n_samples >= 1, grid_cells >= 1, "
+                                           "residual_threshold > 0 (or leave it out).")
+        self.n_samples = n_samples
+        self.grid_cells = grid_cells
+        self.residual_threshold = residual_threshold
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        require(ctx.model, "sample", "model", 'metric "prior_coverage"')
+        require(ctx.dataset, "recover", "dataset", 'metric "prior_coverage"')
+        pr = prior_recovery(ctx, self.n_samples, self.residual_threshold)
+        n = len(pr.factors)
+        prior_share = float(pr.in_hole.mean()) if n and ctx.holdout is not None else NAN
+        space_share = hole_share_of_space(ctx)
+        ratio = prior_share / space_share if space_share > 0 else NAN
+        cells, total = grid_cells(ctx.space, pr.factors[pr.valid], self.grid_cells)
+        coverage = len(np.unique(cells)) / total
+        return {
+            "prior_hole_share": Score(prior_share, higher_is_better=True),
+            "hole_space_share": Score(space_share, higher_is_better=True),
+            "hole_coverage_ratio": Score(ratio, higher_is_better=True, headline=True),
+            "prior_grid_coverage": Score(coverage, higher_is_better=True, headline=True),
+            "prior_invalid_share": Score(float((~pr.valid).mean()) if n else NAN,
+                                         higher_is_better=False),
+        }

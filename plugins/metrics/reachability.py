@@ -1,0 +1,122 @@
+"""Decoder reachability: can the decoder draw a hole image at all, for *some* latent?"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zsbench.errors import PluginParameterError
+from zsbench.plugin import EvalContext, Metric, Score, capable
+from zsbench_plugins.metrics._errors import nan_mean, per_image_bce
+from zsbench_plugins.metrics._generative import (
+    REACH_LR,
+    REACH_MAX_IMAGES,
+    REACH_STEPS,
+    factor_errors,
+    reachable,
+    recovered,
+    require,
+)
+
+NAN = float("nan")
+SPLITS: tuple[str, ...] = ("hole", "rim", "test")
+
+
+def control_split(ctx: EvalContext) -> str:
+    """The split the hole is compared with: "rim" (fresh points just outside the hole)
+    when the run has one, else "test"."""
+    return "rim" if "rim" in ctx.splits and len(ctx.splits["rim"]) else "test"
+
+
+class Reachability(Metric):
+    """Decoder reachability: best reachable error per split, and the encoder and decoder gaps.
+
+    For each image of the hole, rim (when the run has that split) and test splits (an even
+    subsample of at most ``max_images`` per split), the model's ``invert`` searches the latent
+    whose decoding best reproduces it (torch models: Adam from the encoder's mean, ``steps``
+    steps at rate ``lr``, on the model's own reconstruction loss). The decoded image is the
+    best the decoder can draw; the error is the per-image BCE the reconstruction metric uses.
+
+    Scores per split ``s`` (all lower is better except ``reachable_share``):
+    ``s_reach_bce`` (mean BCE of the best decoding), ``s_reach_excess`` (the same net of the
+    target's own entropy floor, BCE(x, x): 0 for a perfect decoding of any image),
+    ``s_encoder_gap`` (reconstruction BCE - reachable BCE on the same images: what a better
+    encoder could still gain), and, when the dataset can ``recover`` factors from images,
+    ``s_reach_factor_err`` (mean |recovered - true| of the decoded images in units of each
+    factor's range, over factors and images) and ``s_reachable_share`` (share of images
+    whose decoding lands within ``factor_tolerance`` range units on every factor).
+    ``decoder_gap`` = hole_reach_excess - control's, and ``decoder_factor_gap`` the same for
+    the factor error, where the control is the rim when the run has one, else the test
+    split: a decoder that can draw the hole as well as its surroundings scores 0.
+
+    A model without ``invert`` (see :func:`zsbench.plugin.capable`) gets a clear note in
+    the run's warnings instead of these scores.
+    """
+
+    name = "reachability"
+
+    def __init__(self, *, steps: int = REACH_STEPS, lr: float = REACH_LR,
+                 max_images: int | None = REACH_MAX_IMAGES,
+                 factor_tolerance: float = 0.05) -> None:
+        """``steps``/``lr``: the latent search's budget and rate (passed to ``invert`` when
+        it takes them); ``max_images``: images per split (None: all); ``factor_tolerance``:
+        range units within which a decoding counts as reaching its target."""
+        for key, value, ok in (
+            ("steps", steps, isinstance(steps, int) and steps >= 0),
+            ("lr", lr, isinstance(lr, (int, float)) and 0 < lr < float("inf")),
+            ("max_images", max_images,
+             max_images is None or (isinstance(max_images, int) and max_images >= 1)),
+            ("factor_tolerance", factor_tolerance,
+             isinstance(factor_tolerance, (int, float)) and factor_tolerance > 0),
+        ):
+            if not ok:
+                raise PluginParameterError("metric", self.name, key, f"got {value!r}.",
+                                           "steps >= 0, lr > 0, max_images >= 1, "
+                                           "factor_tolerance > 0.")
+        self.steps = steps
+        self.lr = lr
+        self.max_images = max_images
+        self.factor_tolerance = factor_tolerance
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        require(ctx.model, "invert", "model", 'metric "reachability"')
+        can_recover = capable(ctx.dataset, "recover")
+        spans = np.array([f.span for f in ctx.space.factors], dtype=np.float64)
+        scores: dict[str, Score] = {}
+        excess: dict[str, float] = {}
+        ferr: dict[str, float] = {}
+        for split in SPLITS:
+            if split == "rim" and split not in ctx.splits:
+                continue
+            reach = reachable(ctx, split, steps=self.steps, lr=self.lr,
+                              max_images=self.max_images)
+            if reach is None:
+                values = {"reach_bce": NAN, "reach_excess": NAN, "encoder_gap": NAN,
+                          "reach_factor_err": NAN, "reachable_share": NAN}
+            else:
+                reach_bce = per_image_bce(reach.images, reach.decoded)
+                floor = per_image_bce(reach.images, reach.images)
+                recon_bce = per_image_bce(reach.images, reach.reconstructions)
+                values = {"reach_bce": nan_mean(reach_bce),
+                          "reach_excess": nan_mean(reach_bce - floor),
+                          "encoder_gap": nan_mean(recon_bce - reach_bce),
+                          "reach_factor_err": NAN, "reachable_share": NAN}
+                if can_recover:
+                    rec = recovered(ctx, f"reachable:{split}:{self.steps}:{self.lr}:"
+                                         f"{self.max_images}", reach.decoded)
+                    err = factor_errors(spans, ctx.splits[split].factors[reach.index],
+                                        rec.factors)
+                    values["reach_factor_err"] = nan_mean(err.mean(axis=1))
+                    values["reachable_share"] = nan_mean(
+                        (err.max(axis=1) <= self.factor_tolerance).astype(np.float64))
+            excess[split] = values["reach_excess"]
+            ferr[split] = values["reach_factor_err"]
+            for quantity, value in values.items():
+                key = f"{split}_{quantity}"
+                scores[key] = Score(value, higher_is_better=quantity == "reachable_share",
+                                    headline=key in {"hole_reach_excess", "hole_encoder_gap"})
+        control = control_split(ctx)
+        scores["decoder_gap"] = Score(excess["hole"] - excess[control], higher_is_better=False,
+                                      headline=True)
+        scores["decoder_factor_gap"] = Score(ferr["hole"] - ferr[control],
+                                             higher_is_better=False)
+        return scores
