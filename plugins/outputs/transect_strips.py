@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zsbench.plugin import EvalContext, Output, TransectEval
+from zsbench.plugin import EvalContext, Output, TransectEval, capable
 from zsbench.space import LatentSpace
 from zsbench_plugins.metrics._errors import per_image_bce
+from zsbench_plugins.metrics._generative import recovered
 from zsbench_plugins.outputs import _plot
 
 
@@ -28,6 +29,23 @@ def _point_labels(te: TransectEval, space: LatentSpace) -> tuple[list[str], str]
     return [f"{float(t):.2f}" for t in np.asarray(te.t)], "t"
 
 
+def _recovered_labels(ctx: EvalContext, te: TransectEval) -> list[str] | None:
+    """Labels ``[P]`` of the factors the dataset recovers from each reconstruction of
+    ``te`` (the factors that vary along it, else the first two), or None when the dataset
+    cannot ``recover``. The recovery is memoised under ``recover:transect:NAME``."""
+    if not capable(ctx.dataset, "recover") or len(te.reconstructions) == 0:
+        return None
+    rec = recovered(ctx, f"transect:{te.name}", te.reconstructions)
+    factors = np.atleast_2d(np.asarray(te.factors, dtype=np.float64))
+    ptp = np.ptp(factors, axis=0) if len(factors) else np.zeros(ctx.space.dim)
+    shown = [k for k in range(ctx.space.dim) if ptp[k] > 1e-12]
+    if not 1 <= len(shown) <= 2:
+        shown = list(range(min(2, ctx.space.dim)))
+    names = ctx.space.names
+    return ["\n".join(f"{names[k]}={_plot.format_value(row[k])}" for k in shown)
+            for row in rec.factors]
+
+
 def _transect_file_name(name: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "unnamed"
     return f"transect_{safe}.png"
@@ -40,7 +58,9 @@ class TransectStrips(Output):
     along the transect in the top row, the model's reconstructions below, points inside the
     holdout framed in orange (with orange labels), and, when ``show_error`` is true, the
     per-image binary cross-entropy as a line plot aligned with the tiles. Writes nothing
-    when the suite declares no transects.
+    when the suite declares no transects. When the dataset can ``recover`` factors from
+    images, the factors recovered from each reconstruction are printed under it, so a
+    reconstruction that looks right but sits elsewhere in the space shows.
     """
 
     name = "transect_strips"
@@ -84,13 +104,16 @@ class TransectStrips(Output):
         labels, caption = _point_labels(te, ctx.space)
         label_lines = max(lbl.count("\n") + 1 for lbl in labels)
         label_h = 0.16 * label_lines + 0.12
+        found = _recovered_labels(ctx, te)
+        found_h = (0.16 * max(lbl.count("\n") + 1 for lbl in found) + 0.12) if found else 0.0
         heights = [strip_h, strip_h]
         gaps: list[float] = [0.0, 0.06]
         if self.show_error:
             heights.append(1.1)
-            gaps.append(0.12)
+            gaps.append(0.12 + found_h)
         fig, axes = _plot.column_layout(heights, width=width, left=1.15, right=0.3,
-                                        top=0.42 + label_h, bottom=0.5 if self.show_error else 0.15,
+                                        top=0.42 + label_h,
+                                        bottom=0.5 if self.show_error else 0.15 + found_h,
                                         gaps=gaps)
         ax_gt, ax_rec = axes[0], axes[1]
         _plot.show_tiles(ax_gt, top_strip)
@@ -109,6 +132,12 @@ class TransectStrips(Output):
             if in_hole[i]:
                 tick_label.set_color(_plot.HOLE_COLOUR)
                 tick_label.set_fontweight("bold")
+        if found:
+            ax_rec.set_xticks(centres[shown])
+            ax_rec.set_xticklabels([found[i] for i in shown], fontsize=_plot.TEXT_SIZE - 1,
+                                   color="#1c5fa8")
+            ax_rec.tick_params(axis="x", length=2, pad=2)
+            _plot.row_label(ax_rec, "recon-\nstruction\n(recovered\nfactors\nbelow)")
 
         for i in np.flatnonzero(in_hole):
             box = _plot.tile_box(int(i), n, h, w, pad)
