@@ -20,7 +20,7 @@ from zsbench.runner import evaluate, prepare_data
 from zsbench.suite import load_suite
 from zsbench_plugins.metrics._errors import per_image_bce
 from zsbench_plugins.metrics._generative import CapabilityMissing
-from zsbench_plugins.metrics.prior_coverage import PriorCoverage, grid_cells
+from zsbench_plugins.metrics.prior_coverage import PriorCoverage, default_threshold, grid_cells
 from zsbench_plugins.metrics.reachability import Reachability
 from zsbench_plugins.models.ae import AutoEncoder
 from zsbench_plugins.models.vae import VAE
@@ -191,6 +191,19 @@ def test_invalid_samples_are_counted(data) -> None:  # noqa: ANN001
     assert scores["prior_invalid_share"].value == 1.0
     assert scores["prior_grid_coverage"].value == 0.0
     assert scores["hole_coverage_ratio"].value == 0.0
+
+
+def test_blur_of_the_whole_family_is_not_a_valid_image(data) -> None:  # noqa: ANN001
+    class Mean(IdentityModel):  # samples the average training image: the family's blur
+        def sample(self, n: int, *, seed: int) -> np.ndarray:
+            return np.repeat(self.train_.mean(axis=0, keepdims=True), n, axis=0)
+
+    ctx = context(Mean(), data)
+    scores = PriorCoverage(n_samples=20).compute(ctx)
+    assert scores["prior_invalid_share"].value == 1.0
+    # the bar is the data's, not the model's: the same for a model that reconstructs badly
+    other = context(ConstantModel(), data)
+    assert default_threshold(ctx) == default_threshold(other) > 0
 
 
 def test_a_model_without_a_prior_gets_a_clear_error(data) -> None:  # noqa: ANN001

@@ -62,24 +62,28 @@ def grid_cells(space: LatentSpace, factors: np.ndarray, cells: int) -> tuple[np.
     return flat, total
 
 
+def default_threshold(ctx: EvalContext) -> float:
+    """Half the recovery residual of the training split's mean image (memoised): that mean
+    is the blur that averages the whole family, so a sample that sits no closer to some
+    exact render than half of that is no valid image of the family. Depends on the data
+    alone, never on the model. Infinite when there is no training image."""
+    train = ctx.splits.get("train")
+    if train is None or len(train) == 0:
+        return float("inf")
+    mean = np.asarray(train.images, dtype=np.float64).mean(axis=0, keepdims=True)
+    rec = recovered(ctx, "train_mean", mean.astype(np.float32))
+    return 0.5 * float(rec.residual[0])
+
+
 def prior_recovery(ctx: EvalContext, n: int = PRIOR_SAMPLES,
                    residual_threshold: float | None = None) -> PriorRecovery:
     """Sample ``n`` images from the model's prior, recover their factors (both memoised)
-    and classify them. ``residual_threshold`` None: twice the 90th percentile of the
-    recovery residuals of the model's own test-split reconstructions (memoised too), i.e. a
-    sample counts as a valid image of the family unless it matches the family worse than
-    nearly every reconstruction of a real image does."""
+    and classify them: valid when the recovery residual is within ``residual_threshold``
+    (None: :func:`default_threshold`), in the hole when valid and inside the holdout."""
     samples = prior_samples(ctx, n)
     rec = recovered(ctx, f"prior:{n}", samples)
-    if residual_threshold is None:
-        test = ctx.reconstructions.get("test")
-        if test is not None and len(test):
-            ref = recovered(ctx, "reconstructions:test", test)
-            threshold = 2.0 * float(np.percentile(ref.residual, 90))
-        else:
-            threshold = float("inf")
-    else:
-        threshold = float(residual_threshold)
+    threshold = (default_threshold(ctx) if residual_threshold is None
+                 else float(residual_threshold))
     valid = rec.residual <= threshold
     if ctx.holdout is not None and n:
         inside = np.asarray(ctx.holdout.contains(rec.factors, ctx.space), dtype=bool)
@@ -104,11 +108,11 @@ class PriorCoverage(Metric):
     difference to the best exact render, exceeds ``residual_threshold``: not a valid image
     of the family; lower is better).
 
-    ``residual_threshold`` absent: twice the 90th percentile of the residuals of the model's
-    own test reconstructions, so a sample is invalid when it matches the family worse than
-    nearly all of the model's reconstructions of real images do (blur that the model shows
-    everywhere is not held against its samples). A number sets it in the residual's units
-    (pixel intensities in [0, 1]).
+    ``residual_threshold`` absent: half the recovery residual of the training split's mean
+    image. That mean is the blur averaging the whole family, so a sample counts as valid
+    only when it is at most half as far from its nearest exact render as that blur is; the
+    threshold depends on the data alone, so every model is judged by the same bar. A number
+    sets it in the residual's units (RMS pixel difference, intensities in [0, 1]).
 
     Needs a model with a prior (``sample``) and a dataset that can ``recover``; otherwise
     the run's warnings say which is missing.
