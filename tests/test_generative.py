@@ -286,8 +286,10 @@ def test_invert_is_deterministic_and_batch_independent(trained_ae: AutoEncoder) 
     a = trained_ae.invert(x, seed=0, steps=10)
     assert np.array_equal(a, trained_ae.invert(x, seed=0, steps=10))
     assert np.array_equal(a, trained_ae.invert(x, seed=7, steps=10))
-    np.testing.assert_allclose(a[:5], trained_ae.invert(x[:5], seed=0, steps=10, batch_size=3),
-                               atol=1e-5)
+    unit = np.array([0.5, 1.0, 2.0])  # with a given step unit, other images do not matter
+    np.testing.assert_allclose(trained_ae.invert(x, seed=0, steps=10, scale=unit)[:5],
+                               trained_ae.invert(x[:5], seed=0, steps=10, scale=unit,
+                                                 batch_size=3), atol=1e-5)
     assert np.array_equal(trained_ae.invert(x, seed=0, steps=0), trained_ae.encode(x))
 
 
@@ -296,6 +298,17 @@ def test_invert_checks_its_input(trained_ae: AutoEncoder) -> None:
         trained_ae.invert(_blobs(2, 0, inside=True), seed=0, steps=-1)
     with pytest.raises(DataError, match=r"\[N, C, H, W\]"):
         trained_ae.invert(np.zeros((2, 8, 8), np.float32), seed=0)
+    with pytest.raises(DataError, match="scale"):
+        trained_ae.invert(_blobs(2, 0, inside=True), seed=0, scale=np.ones(2))
+
+
+def test_invert_steps_are_measured_in_the_latents_spread(trained_ae: AutoEncoder) -> None:
+    x = _blobs(8, 3, inside=True)
+    z0 = trained_ae.encode(x)
+    small = np.abs(trained_ae.invert(x, seed=0, steps=5, scale=np.full(3, 1e-3)) - z0).max()
+    large = np.abs(trained_ae.invert(x, seed=0, steps=5, scale=np.full(3, 1.0)) - z0).max()
+    assert small <= 5 * 0.3 * 1e-3 * 3.2  # Adam moves at most about lr * scale per step
+    assert large > 100 * small
 
 
 @pytest.mark.parametrize("fixed_sigma", [None, 0.1])

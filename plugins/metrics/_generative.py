@@ -15,13 +15,13 @@ import numpy as np
 from zsbench.errors import DataError
 from zsbench.plugin import EvalContext, Recovery, capable
 
-REACH_STEPS: int = 100
+REACH_STEPS: int = 30
 """Default budget (optimiser steps) of the latent search behind reachability."""
 
-REACH_LR: float = 0.05
-"""Default learning rate of the latent search."""
+REACH_LR: float = 0.3
+"""Default learning rate of the latent search, in units of the training latents' spread."""
 
-REACH_MAX_IMAGES: int = 256
+REACH_MAX_IMAGES: int = 64
 """Default cap on the images per split whose best latent is searched (an even subsample)."""
 
 PRIOR_SAMPLES: int = 1000
@@ -62,9 +62,15 @@ class Reachable:
 
 
 def _invert(ctx: EvalContext, images: np.ndarray, steps: int, lr: float) -> np.ndarray:
-    """``ctx.model.invert`` with the budget passed when the model's ``invert`` takes it."""
+    """``ctx.model.invert`` with the budget (``steps``, ``lr``) and the step unit
+    (``scale``: the standard deviation of each training latent) passed when the model's
+    ``invert`` takes them."""
     accepted = inspect.signature(ctx.model.invert).parameters
-    extra = {k: v for k, v in (("steps", steps), ("lr", lr)) if k in accepted}
+    train = ctx.latents.get("train")
+    scale = (np.asarray(train, np.float64).std(axis=0)
+             if train is not None and np.ndim(train) == 2 and len(train) > 1 else None)
+    extra = {k: v for k, v in (("steps", steps), ("lr", lr), ("scale", scale))
+             if k in accepted and v is not None}
     z = np.asarray(ctx.model.invert(images, seed=ctx.seed, **extra))
     if z.ndim != 2 or len(z) != len(images) or not np.all(np.isfinite(z)):
         raise DataError(f'model "{ctx.label}": invert returned shape {list(z.shape)} (or '

@@ -33,7 +33,8 @@ class Reachability(Metric):
     For each image of the hole, rim (when the run has that split) and test splits (an even
     subsample of at most ``max_images`` per split), the model's ``invert`` searches the latent
     whose decoding best reproduces it (torch models: Adam from the encoder's mean, ``steps``
-    steps at rate ``lr``, on the model's own reconstruction loss). The decoded image is the
+    steps at rate ``lr`` in units of each training latent's standard deviation, on the
+    model's own reconstruction loss). The decoded image is the
     best the decoder can draw; the error is the per-image BCE the reconstruction metric uses.
 
     Scores per split ``s`` (all lower is better except ``reachable_share``):

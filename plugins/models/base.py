@@ -24,11 +24,11 @@ from zsbench_plugins.models.nets import Body, build_body
 FORMAT = "zsbench.torch_model"
 FORMAT_VERSION = 1
 
-INVERT_STEPS: int = 100
+INVERT_STEPS: int = 30
 """Default budget of :meth:`TorchModel.invert`: Adam steps on the latents."""
 
-INVERT_LR: float = 0.05
-"""Default learning rate of :meth:`TorchModel.invert`."""
+INVERT_LR: float = 0.3
+"""Default learning rate of :meth:`TorchModel.invert`, in units of the latents' spread."""
 
 INVERT_BATCH: int = 256
 """Images per batch in :meth:`TorchModel.invert`."""
@@ -213,13 +213,20 @@ class TorchModel(Model):
         return batched(net, net.decode_images, z.astype(np.float32), self.device_)
 
     def invert(self, images: np.ndarray, *, seed: int, steps: int = INVERT_STEPS,
-               lr: float = INVERT_LR, batch_size: int = INVERT_BATCH) -> np.ndarray:
+               lr: float = INVERT_LR, scale: np.ndarray | None = None,
+               batch_size: int = INVERT_BATCH) -> np.ndarray:
         """For each image of ``images`` float32 ``[N, C, H, W]`` in [0, 1], the latent
         ``[N, D]`` float32 whose decoding best reproduces it: Adam on the latents alone
-        (the network stays fixed), ``steps`` steps at learning rate ``lr`` from the encoder's
-        mean, minimising the model's own reconstruction loss (BCE, as in training; no prior
-        term: this asks what the decoder *can* draw). Each image keeps the best latent seen,
-        the encoder's mean included, so its loss never ends above the reconstruction's.
+        (the network stays fixed), ``steps`` steps from the encoder's mean, minimising the
+        model's own reconstruction loss (BCE, as in training; no prior term: this asks what
+        the decoder *can* draw). Each image keeps the best latent seen, the encoder's mean
+        included, so its loss never ends above the reconstruction's.
+
+        Steps are taken in units of ``scale [D]`` (the spread of each latent dimension,
+        e.g. the standard deviation of the training latents; default: that of the encoder
+        means of ``images``), so ``lr`` means the same for a VAE whose latents have unit
+        spread and an AE whose latents spread over hundreds: Adam moves each coordinate
+        by about ``lr * scale`` per step.
 
         Images are processed ``batch_size`` at a time on the model's device; Adam acts per
         coordinate and the loss is a sum of per-image terms, so each image's descent is
@@ -237,16 +244,27 @@ class TorchModel(Model):
         z0 = batched(net, net.encode_mean, x, self.device_)
         if steps == 0 or len(x) == 0:
             return z0
+        if scale is None:
+            unit = z0.std(axis=0) if len(z0) > 1 else np.ones(self.latent_dim)
+        else:
+            unit = np.asarray(scale, dtype=np.float64).reshape(-1)
+            if unit.shape != (self.latent_dim,) or not np.all(np.isfinite(unit)):
+                raise DataError(f'model "{self.name}": invert scale must be [{self.latent_dim}] '
+                                f"finite numbers; got shape {unit.shape}.")
+        unit = np.where(unit > 1e-6, unit, 1e-6).astype(np.float32)
+        s = torch.from_numpy(unit).to(self.device_)
         net.eval()
         out: list[np.ndarray] = []
         with torch.inference_mode(False), torch.enable_grad():
             for i in range(0, len(x), max(1, int(batch_size))):
                 xb = torch.from_numpy(x[i:i + batch_size]).to(self.device_)
-                z = torch.from_numpy(z0[i:i + batch_size]).to(self.device_).requires_grad_(True)
-                opt = torch.optim.Adam([z], lr=float(lr))
-                best_z = z.detach().clone()
+                start = torch.from_numpy(z0[i:i + batch_size]).to(self.device_)
+                u = torch.zeros_like(start, requires_grad=True)
+                opt = torch.optim.Adam([u], lr=float(lr))
+                best_z = start.clone()
                 best = torch.full((len(xb),), float("inf"), device=self.device_)
                 for step in range(steps + 1):
+                    z = start + u * s
                     loss = self._reconstruction_loss(net.decode_logits(z), xb)
                     with torch.no_grad():
                         better = loss < best
@@ -254,8 +272,8 @@ class TorchModel(Model):
                         best_z[better] = z.detach()[better]
                     if step == steps:
                         break
-                    (grad,) = torch.autograd.grad(loss.sum(), [z])
-                    z.grad = grad
+                    (grad,) = torch.autograd.grad(loss.sum(), [u])
+                    u.grad = grad
                     opt.step()
                     opt.zero_grad(set_to_none=True)
                 out.append(best_z.to("cpu", torch.float32).numpy())
