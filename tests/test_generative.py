@@ -12,14 +12,13 @@ import pytest
 import toy_plugins
 from generative_toys import ConstantModel, IdentityModel, RenderModel, ReplayModel
 
-from zsbench.errors import DataError, PluginParameterError
+from zsbench.errors import DataError, MissingCapability, PluginParameterError, ZsbenchError
 from zsbench.plugin import EvalContext, Model, capable
 from zsbench.registry import Registry
 from zsbench.run import run_suite
 from zsbench.runner import evaluate, prepare_data
 from zsbench.suite import load_suite
 from zsbench_plugins.metrics._errors import per_image_bce
-from zsbench_plugins.metrics._generative import CapabilityMissing
 from zsbench_plugins.metrics.prior_coverage import PriorCoverage, default_threshold, grid_cells
 from zsbench_plugins.metrics.reachability import Reachability
 from zsbench_plugins.models.ae import AutoEncoder
@@ -99,11 +98,11 @@ def context(model: Model, data) -> EvalContext:  # noqa: ANN001
 def test_identity_reaches_everything_with_no_gaps(data) -> None:  # noqa: ANN001
     scores = Reachability(steps=3).compute(context(IdentityModel(), data))
     for split in ("hole", "test"):
-        assert scores[f"{split}_reach_excess"].value == pytest.approx(0.0, abs=1e-12)
+        assert scores[f"{split}_reach_excess"].value == pytest.approx(0.0, abs=1e-5)
         assert scores[f"{split}_encoder_gap"].value == pytest.approx(0.0, abs=1e-12)
         assert scores[f"{split}_reachable_share"].value == 1.0
         assert scores[f"{split}_reach_factor_err"].value < 0.01
-    assert scores["decoder_gap"].value == pytest.approx(0.0, abs=1e-12)
+    assert scores["decoder_gap"].value == pytest.approx(0.0, abs=1e-5)
     assert abs(scores["decoder_factor_gap"].value) < 0.01
     assert scores["decoder_gap"].headline and not scores["decoder_gap"].higher_is_better
 
@@ -115,13 +114,17 @@ def test_constant_model_reaches_nothing_in_the_hole(data) -> None:  # noqa: ANN0
     assert scores["hole_reach_factor_err"].value > 0.3  # (0.1, 0.1) is far from every hole point
 
 
-def test_reachability_uses_the_rim_when_there_is_one(data) -> None:  # noqa: ANN001
-    ctx = context(IdentityModel(), data)
-    ctx.splits = {**ctx.splits, "rim": ctx.splits["hole"]}  # any split named "rim" becomes the control
-    ctx.reconstructions = {**ctx.reconstructions, "rim": ctx.reconstructions["hole"]}
+def test_reachability_compares_the_hole_with_the_rim(data) -> None:  # noqa: ANN001
+    ctx = context(ConstantModel(), data)
+    assert "rim" in ctx.splits
     scores = Reachability(steps=3).compute(ctx)
-    assert "rim_reach_bce" in scores
-    assert scores["decoder_gap"].value == 0.0
+    gap = scores["hole_reach_excess"].value - scores["rim_reach_excess"].value
+    assert scores["decoder_gap"].value == pytest.approx(gap)
+    ctx.splits = {k: v for k, v in ctx.splits.items() if k != "rim"}  # without: the test split
+    scores = Reachability(steps=3).compute(ctx)
+    assert "rim_reach_bce" not in scores
+    gap = scores["hole_reach_excess"].value - scores["test_reach_excess"].value
+    assert scores["decoder_gap"].value == pytest.approx(gap)
 
 
 def test_reachable_latents_are_memoised(data) -> None:  # noqa: ANN001
@@ -136,16 +139,16 @@ def test_reachable_latents_are_memoised(data) -> None:  # noqa: ANN001
     Reachability(steps=3).compute(ctx)
     n = len(calls)
     Reachability(steps=3).compute(ctx)
-    assert len(calls) == n == 2  # hole and test, once each
+    assert len(calls) == n == 3  # hole, rim and test, once each
     Reachability(steps=4).compute(ctx)
-    assert len(calls) == 4  # another budget is another search
+    assert len(calls) == 6  # another budget is another search
 
 
 def test_a_model_that_cannot_invert_gets_a_clear_error(data) -> None:  # noqa: ANN001
     ctx = context(toy_plugins.LinearModel(), data)
-    with pytest.raises(CapabilityMissing, match='model "linear".*`invert`'):
+    with pytest.raises(MissingCapability, match='model "linear".*`invert`'):
         Reachability().compute(ctx)
-    assert issubclass(CapabilityMissing, DataError)
+    assert issubclass(MissingCapability, ZsbenchError)
 
 
 def test_bad_parameters() -> None:
@@ -207,7 +210,7 @@ def test_blur_of_the_whole_family_is_not_a_valid_image(data) -> None:  # noqa: A
 
 
 def test_a_model_without_a_prior_gets_a_clear_error(data) -> None:  # noqa: ANN001
-    with pytest.raises(CapabilityMissing, match='model "identity".*`sample`'):
+    with pytest.raises(MissingCapability, match='model "identity".*`sample`'):
         PriorCoverage().compute(context(IdentityModel(), data))
 
 
@@ -243,7 +246,7 @@ def test_run_records_scores_and_notes(registry: Registry, tmp_path: Path) -> Non
     outcome = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
     by_label = {r.label: r for r in outcome.results}
     assert all(r.status == "ok" for r in outcome.results)
-    assert by_label["identity"].scores["decoder_gap"]["value"] == 0.0
+    assert by_label["identity"].scores["decoder_gap"]["value"] == pytest.approx(0.0, abs=1e-5)
     assert by_label["constant"].scores["hole_coverage_ratio"]["value"] == 0.0
     notes = " ".join(by_label["identity"].warnings)
     assert "prior_coverage" in notes and "`sample`" in notes  # no prior: a note, no score

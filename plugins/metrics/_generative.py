@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zsbench.errors import DataError
+from zsbench.errors import DataError, MissingCapability
 from zsbench.plugin import EvalContext, Recovery, capable
+from zsbench.recovery import recovered as shared_recovery
 
 REACH_STEPS: int = 30
 """Default budget (optimiser steps) of the latent search behind reachability."""
@@ -28,15 +29,12 @@ PRIOR_SAMPLES: int = 1000
 """Default number of prior samples behind prior coverage."""
 
 
-class CapabilityMissing(DataError):
-    """A score needs a capability the model or dataset does not offer."""
-
-
 def require(obj: object, method: str, who: str, score: str) -> None:
-    """Raise :class:`CapabilityMissing` naming ``score`` when ``obj`` lacks ``method``."""
+    """Raise :class:`zsbench.errors.MissingCapability` naming ``score`` when ``obj`` lacks
+    ``method``."""
     if not capable(obj, method):
         name = getattr(obj, "name", type(obj).__name__)
-        raise CapabilityMissing(
+        raise MissingCapability(
             f'{score} needs {who} "{name}" to offer `{method}`, and it does not, '
             f"so it is left out (see `zsbench.plugin.capable`).")
 
@@ -97,22 +95,19 @@ def reachable(ctx: EvalContext, split: str, *, steps: int = REACH_STEPS, lr: flo
     return ctx.cached(f"reachable:{split}:{steps}:{lr}:{max_images}", compute)
 
 
-def recovered(ctx: EvalContext, key: str, images: np.ndarray) -> Recovery:
-    """``ctx.dataset.recover(images)`` memoised under ``recover:KEY`` (the caller makes
+def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
+              who: str = "this score") -> Recovery:
+    """The dataset's recovery of ``images``, shared through
+    :func:`zsbench.recovery.recovered` (memoised under ``recover:KEY``; the caller makes
     ``key`` name the images exactly), checked for shape."""
-    require(ctx.dataset, "recover", "dataset", "factor recovery")
-
-    def compute() -> Recovery:
-        rec = ctx.dataset.recover(np.asarray(images, dtype=np.float32))
-        factors = np.asarray(rec.factors, dtype=np.float64)
-        residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
-        if factors.shape != (len(images), ctx.space.dim) or residual.shape != (len(images),):
-            raise DataError(f'dataset "{ctx.dataset.name}": recover returned factors '
-                            f"{list(factors.shape)} and residual {list(residual.shape)} for "
-                            f"{len(images)} images; expected [N, {ctx.space.dim}] and [N].")
-        return Recovery(factors=factors, residual=residual)
-
-    return ctx.cached(f"recover:{key}", compute)
+    rec = shared_recovery(ctx, key, np.asarray(images, dtype=np.float32), who=who)
+    factors = np.asarray(rec.factors, dtype=np.float64)
+    residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
+    if factors.shape != (len(images), ctx.space.dim) or residual.shape != (len(images),):
+        raise DataError(f'dataset "{ctx.dataset.name}": recover returned factors '
+                        f"{list(factors.shape)} and residual {list(residual.shape)} for "
+                        f"{len(images)} images; expected [N, {ctx.space.dim}] and [N].")
+    return Recovery(factors=factors, residual=residual)
 
 
 def prior_samples(ctx: EvalContext, n: int = PRIOR_SAMPLES) -> np.ndarray:

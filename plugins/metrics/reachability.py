@@ -6,7 +6,7 @@ import numpy as np
 
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, capable
-from zsbench_plugins.metrics._errors import nan_mean, per_image_bce
+from zsbench_plugins.metrics._errors import nan_mean, per_image_bce, per_image_excess_bce
 from zsbench_plugins.metrics._generative import (
     REACH_LR,
     REACH_MAX_IMAGES,
@@ -39,7 +39,8 @@ class Reachability(Metric):
 
     Scores per split ``s`` (all lower is better except ``reachable_share``):
     ``s_reach_bce`` (mean BCE of the best decoding), ``s_reach_excess`` (the same net of the
-    target's own entropy floor, BCE(x, x): 0 for a perfect decoding of any image),
+    target's own entropy floor, as ``holdout_reconstruction``'s excess: 0 for a perfect
+    decoding of any image),
     ``s_encoder_gap`` (reconstruction BCE - reachable BCE on the same images: what a better
     encoder could still gain), and, when the dataset can ``recover`` factors from images,
     ``s_reach_factor_err`` (mean |recovered - true| of the decoded images in units of each
@@ -95,15 +96,16 @@ class Reachability(Metric):
                           "reach_factor_err": NAN, "reachable_share": NAN}
             else:
                 reach_bce = per_image_bce(reach.images, reach.decoded)
-                floor = per_image_bce(reach.images, reach.images)
                 recon_bce = per_image_bce(reach.images, reach.reconstructions)
                 values = {"reach_bce": nan_mean(reach_bce),
-                          "reach_excess": nan_mean(reach_bce - floor),
+                          "reach_excess": nan_mean(per_image_excess_bce(reach.images,
+                                                                        reach.decoded)),
                           "encoder_gap": nan_mean(recon_bce - reach_bce),
                           "reach_factor_err": NAN, "reachable_share": NAN}
                 if can_recover:
                     rec = recovered(ctx, f"reachable:{split}:{self.steps}:{self.lr}:"
-                                         f"{self.max_images}", reach.decoded)
+                                         f"{self.max_images}", reach.decoded,
+                                    who='metric "reachability"')
                     err = factor_errors(spans, ctx.splits[split].factors[reach.index],
                                         rec.factors)
                     values["reach_factor_err"] = nan_mean(err.mean(axis=1))
