@@ -42,7 +42,8 @@ h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
 h3 { margin-top: 1.5em; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th { background: #f3f3f3; }
 td.best { font-weight: bold; background: #eaf6ea; }
 td.failed { color: #b00; text-align: left; }
@@ -103,7 +104,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]],
             cls = classes[i][j] if classes is not None else ""
             cells.append(f'<td class="{cls}">{cell}</td>' if cls else f"<td>{cell}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _leaderboard(results: Sequence[JobResult], columns: Sequence[str] | None,
