@@ -199,7 +199,8 @@ def test_invalid_samples_are_counted(data) -> None:  # noqa: ANN001
 def test_blur_of_the_whole_family_is_not_a_valid_image(data) -> None:  # noqa: ANN001
     class Mean(IdentityModel):  # samples the average training image: the family's blur
         def sample(self, n: int, *, seed: int) -> np.ndarray:
-            return np.repeat(self.train_.mean(axis=0, keepdims=True), n, axis=0)
+            mean = np.asarray(self.train_, np.float64).mean(axis=0, keepdims=True)
+            return np.repeat(mean.astype(np.float32), n, axis=0)
 
     ctx = context(Mean(), data)
     scores = PriorCoverage(n_samples=20).compute(ctx)

@@ -20,7 +20,7 @@ class CoverageMap(Output):
     ``coverage_map.png`` draws ``n_samples`` prior samples at the factors the dataset
     recovers from them, in the plane of two factors (``x``/``y``, default the first two
     continuous ones), valid samples as dots (orange inside the holdout) and samples that
-    are no valid image of the family (recovery residual over the threshold, as in the
+    are no valid image of the family (recovery residual at or over the threshold, as in the
     ``prior_coverage`` metric) as grey crosses; the holdout is outlined as in ``error_map``.
     Uses the same memoised samples as ``prior_coverage`` when the parameters match.
     """
@@ -83,7 +83,7 @@ class CoverageMap(Output):
         share = hole_share_of_space(ctx)
         stats = (f"{n} prior samples; in the hole {pr.in_hole.mean():.1%}"
                  + (f" (the hole is {share:.1%} of the space)" if np.isfinite(share) else "")
-                 + f"; invalid {(~pr.valid).mean():.1%} (residual > {pr.threshold:.3g})"
+                 + f"; invalid {(~pr.valid).mean():.1%} (residual >= {pr.threshold:.3g})"
                  if n else "no prior samples")
         fig.suptitle(f"{ctx.label} (seed {ctx.seed}): prior samples over the parameter space",
                      fontsize=_plot.TEXT_SIZE + 2, y=0.975)
