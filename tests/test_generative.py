@@ -244,7 +244,7 @@ def test_run_records_scores_and_notes(registry: Registry, tmp_path: Path) -> Non
     path = tmp_path / "suite.toml"
     path.write_text(SUITE)
     suite = load_suite(path, registry=registry)
-    outcome = run_suite(suite, registry=registry, run_dir=tmp_path / "run", log=lambda s: None)
+    outcome = run_suite(suite, registry=registry, run_dir=tmp_path / "run")
     by_label = {r.label: r for r in outcome.results}
     assert all(r.status == "ok" for r in outcome.results)
     assert by_label["identity"].scores["decoder_gap"]["value"] == pytest.approx(0.0, abs=1e-5)

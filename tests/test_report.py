@@ -30,7 +30,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "suite.toml").write_text(SUITE.replace('[[model]]\nplugin = "linear"\n', ""))
     registry = Registry(extra=[toy_plugins, generative_toys])
     suite = load_suite(root / "suite.toml", registry=registry)
-    return run_suite(suite, registry=registry, run_dir=root / "run", log=lambda s: None).run_dir
+    return run_suite(suite, registry=registry, run_dir=root / "run").run_dir
 
 
 def _images(text: str) -> list[str]:

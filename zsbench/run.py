@@ -401,7 +401,7 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
 
         write_report(run_dir)
     except Exception as exc:  # the report is a convenience: never fail a finished run
-        log(f"warning: report.html not written: {type(exc).__name__}: {exc}")
+        logger.warning("report.html not written: %s: %s", type(exc).__name__, exc)
     for problem in registry.call_observers("zsbench_run_end", run=info, leaderboard=board):
         logger.warning("%s", problem)
     return RunOutcome(run_dir=run_dir, results=ordered(), leaderboard=text, manifest=manifest)
