@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsbench.errors import PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.space import LatentSpace
 from zsbench_plugins.metrics._generative import PRIOR_SAMPLES, prior_samples, recovered, require
 
@@ -137,6 +137,10 @@ class PriorCoverage(Metric):
         self.n_samples = n_samples
         self.grid_cells = grid_cells
         self.residual_threshold = residual_threshold
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        return ["prior_hole_share", "hole_space_share", "hole_coverage_ratio",
+                "prior_grid_coverage", "prior_invalid_share"]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         require(ctx.model, "sample", "model", 'metric "prior_coverage"')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.errors import PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score, capable
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan, capable
 from zsbench_plugins.metrics._errors import nan_mean, per_image_bce, per_image_excess_bce
 from zsbench_plugins.metrics._generative import (
     REACH_LR,
@@ -78,6 +78,12 @@ class Reachability(Metric):
         self.lr = lr
         self.max_images = max_images
         self.factor_tolerance = factor_tolerance
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        quantities = ("reach_bce", "reach_excess", "encoder_gap", "reach_factor_err",
+                      "reachable_share")
+        return [*(f"{s}_{q}" for s in SPLITS for q in quantities), "decoder_gap",
+                "decoder_factor_gap"]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         require(ctx.model, "invert", "model", 'metric "reachability"')
