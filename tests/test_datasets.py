@@ -38,8 +38,10 @@ def test_hook_contributes_all_datasets() -> None:
 
 @pytest.mark.parametrize("cls,params", [
     (PolarDataset, {"n_samples": 7, "image_size": 32, "sampling": "grid", "line_width": 2.0}),
-    (GaussianDataset, {"sampling": "uniform", "n_samples": 5}),
-    (GaussianTDataset, {"sampling": "grid", "n_samples": 11875}),
+    (GaussianDataset, {"sampling": "uniform", "n_samples": 5, "order": "grid",
+                       "test_split": "suite", "pixels": "uint8"}),
+    (GaussianTDataset, {"sampling": "grid", "n_samples": 11875, "order": "experiment",
+                        "test_split": "experiment", "pixels": "float32"}),
     (DigitsDataset, {"classes": [3]}),
     (MnistDataset, {"path": "/nowhere", "classes": [0, 1], "part": "all"}),
 ])
@@ -366,3 +368,47 @@ def test_mnist_missing_files_name_what_is_expected(tmp_path: Path) -> None:
     (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match="no file train-labels-idx1-ubyte"):
         MnistDataset(path=str(tmp_path)).load(seed=0)
+
+
+# -- the seed experiment's grid order, split and float pixels ------------------------------
+
+def test_gaussian_experiment_order_split_and_float_pixels(tmp_path: Path) -> None:
+    from sklearn.model_selection import train_test_split
+
+    from zsbench.registry import Registry
+    from zsbench.runner import prepare_data
+    from zsbench.suite import load_suite
+
+    v, c = np.arange(0.1, 5, 0.2), np.arange(-0.95, 0.95, 0.1)
+    expected = np.array(np.meshgrid(v, v, c)).T.reshape(-1, 3)
+    ds = GaussianTDataset(order="experiment", test_split="experiment", pixels="float32")
+    f = ds.factors(seed=0)
+    np.testing.assert_array_equal(f[:, :3], expected)
+    assert GaussianDataset().fixed_test(100) is None
+    _, test_rows = train_test_split(np.arange(len(f)), test_size=0.2, random_state=19)
+    mask = ds.fixed_test(len(f))
+    np.testing.assert_array_equal(np.flatnonzero(mask), np.sort(test_rows))
+    images = ds.render(f[:20])
+    assert images.dtype == np.float32
+    np.testing.assert_array_equal(images[:, 0], ds.density(f[:20]).astype(np.float32))
+    assert not np.array_equal(images, GaussianTDataset().render(f[:20]) / np.float32(255))
+
+    # the runner keeps exactly the experiment's test rows (whatever test_fraction says)
+    suite_file = tmp_path / "e3.toml"
+    suite_file.write_text('[suite]\nname = "e3"\n[dataset]\nplugin = "gaussian"\n'
+                          'order = "experiment"\ntest_split = "experiment"\n'
+                          'pixels = "float32"\n[splits]\ntest_fraction = 0.5\n'
+                          'validation_fraction = 0.1\n'
+                          '[[model]]\nplugin = "ae"\n[[metric]]\nplugin = "frobenius"\n')
+    data = prepare_data(load_suite(suite_file, registry=Registry()), Registry())
+    test = data.splits["test"]
+    np.testing.assert_array_equal(test.factors, expected[np.sort(test_rows)])
+    assert test.images.dtype == np.float32
+    rest = {tuple(r) for r in data.splits["train"].factors} | {
+        tuple(r) for r in data.splits["validation"].factors}
+    assert len(rest) == len(expected) - len(test_rows)
+    assert len(data.splits["validation"]) == round(0.1 * len(expected))  # of the whole
+    with pytest.raises(PluginParameterError, match="order"):
+        GaussianDataset(order="meshgrid")
+    with pytest.raises(PluginParameterError, match="order"):
+        GaussianDataset(order="experiment", sampling="uniform")

@@ -319,9 +319,36 @@ def test_probe_latents_equal_factors() -> None:
     assert scores["linear_r2_hole_a"].value > 0.999  # exact extrapolation into the hole
     assert scores["knn_r2_test_mean"].value > 0.97
     assert {k for k, s in scores.items() if s.headline} == {"knn_r2_test_mean",
-                                                            "knn_r2_hole_mean"}
-    assert all(s.higher_is_better for s in scores.values())
+                                                            "knn_mae_ratio_hole_mean"}
+    assert all(s.higher_is_better != ("_mae_" in k) for k, s in scores.items())
+    assert scores["linear_mae_ratio_hole_mean"].value < 1e-6 or \
+        scores["linear_mae_test_a"].value < 1e-9  # exact linear read-out everywhere
     assert Probe().compute(ctx) == scores  # deterministic
+    # every training row by default: the same as a cap at the training size
+    assert Probe(max_train=1500).compute(ctx) == scores
+    assert Probe(max_train=100).compute(ctx) != scores
+
+
+def test_probe_hole_judged_on_its_own_scale() -> None:
+    """An encoder that sends every hole image to the hole's centre is read well on the
+    whole space's scale (R² ~ 0.88 against the training variance) but not at all on the
+    hole's own scale: R² <= 0 there and the hole's MAE many times the test split's."""
+    def encode(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        z = f.copy()
+        inside = np.hypot(f[:, 0] - 1.25, f[:, 1] - 1.0) < 0.3
+        z[inside] = [1.25, 1.0]
+        return z
+
+    ctx = _probe_ctx(encode)
+    scores = Probe(probes=["linear"]).compute(ctx)
+    truth = ctx.splits["hole"].factors[:, 0]
+    train_scale = 1 - np.mean((truth - 1.25) ** 2) / np.var(ctx.splits["train"].factors[:, 0])
+    assert train_scale > 0.85  # what a training-variance R² would have said
+    assert scores["linear_r2_hole_a"].value <= 0.0
+    assert scores["linear_r2_test_a"].value > 0.95
+    assert scores["linear_mae_ratio_hole_mean"].value > 10
+    assert scores["linear_mae_hole_a"].value == pytest.approx(np.mean(np.abs(truth - 1.25)),
+                                                              rel=1e-3)
 
 
 def test_probe_constant_latents_score_zero() -> None:
@@ -343,7 +370,7 @@ def test_probe_discrete_factor() -> None:
             assert scores[f"{kind}_f1_{split}_df"].value > 0.97
     assert "knn_r2_test_b" not in scores
     assert {k for k, s in scores.items() if s.headline} == {
-        "knn_r2_test_mean", "knn_r2_hole_mean", "knn_acc_test_mean"}
+        "knn_r2_test_mean", "knn_mae_ratio_hole_mean", "knn_acc_test_mean"}
 
     noise = Probe(factors=["df"], positive={"df": 200.0}).compute(
         _probe_ctx(lambda f, rng: rng.normal(size=(len(f), 3)), space=SPACE_DF))
@@ -351,13 +378,15 @@ def test_probe_discrete_factor() -> None:
     for kind in ("knn", "linear"):
         assert abs(noise[f"{kind}_acc_test_df"].value - 0.5) < 0.1
     assert set(noise) >= {"knn_acc_test_mean", "knn_acc_hole_mean"}
-    assert not any("r2" in k for k in noise)
+    assert not any("r2" in k or "mae" in k for k in noise)
 
 
 def test_probe_without_hole_and_bad_input() -> None:
     scores = Probe(probes=["linear"]).compute(_probe_ctx(lambda f, rng: f.copy(), with_hole=False))
     hole = {k for k in scores if "_hole_" in k}
-    assert hole == {"linear_r2_hole_a", "linear_r2_hole_b", "linear_r2_hole_mean"}
+    assert hole == {"linear_r2_hole_a", "linear_r2_hole_b", "linear_r2_hole_mean",
+                    "linear_mae_hole_a", "linear_mae_hole_b", "linear_mae_ratio_hole_a",
+                    "linear_mae_ratio_hole_b", "linear_mae_ratio_hole_mean"}
     check_scores(scores, allowed_nan=hole)
     assert all(math.isnan(scores[k].value) for k in hole)
     assert scores["linear_r2_test_mean"].headline  # the lead probe without kNN
@@ -376,20 +405,23 @@ def test_probe_without_hole_and_bad_input() -> None:
         Probe(probes=["knn", "knn"])
 
 
+@pytest.mark.parametrize("standardize", [True, False])
 @pytest.mark.parametrize("classify", [False, True])
-def test_select_neighbors_matches_grid_search(classify: bool) -> None:
+def test_select_neighbors_matches_grid_search(classify: bool, standardize: bool) -> None:
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(300, 3))
+    x = rng.normal(size=(300, 3)) * [1.0, 5.0, 0.2]
     y = x[:, 0] + 0.5 * rng.normal(size=300)
     if classify:
         y = (y > 0).astype(float) * 198.0 + 2.0
     ks = list(range(3, 25))
     cv = KFold(5, shuffle=True, random_state=3)
     knn = KNeighborsClassifier() if classify else KNeighborsRegressor()
-    grid = GridSearchCV(Pipeline([("scale", StandardScaler()), ("knn", knn)]),
+    scale = StandardScaler() if standardize else "passthrough"
+    grid = GridSearchCV(Pipeline([("scale", scale), ("knn", knn)]),
                         {"knn__n_neighbors": ks}, cv=cv,
                         scoring="accuracy" if classify else "r2").fit(x, y)
-    assert select_neighbors(x, [(y, classify)], ks, cv) == [grid.best_params_["knn__n_neighbors"]]
+    assert select_neighbors(x, [(y, classify)], ks, cv, standardize=standardize) == [
+        grid.best_params_["knn__n_neighbors"]]
 
 
 # -- frobenius ------------------------------------------------------------------------

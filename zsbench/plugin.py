@@ -211,7 +211,8 @@ class Dataset(Configurable):
         raise NotImplementedError
 
     def render(self, factors: np.ndarray) -> np.ndarray:
-        """Exact images ``[N, C, H, W]`` uint8 for any points ``[N, F]`` of the space."""
+        """Exact images ``[N, C, H, W]`` for any points ``[N, F]`` of the space: uint8, or
+        float32 in [0, 1] for a dataset whose pixels are exact floats."""
         raise NotImplementedError(f'dataset "{self.name}" cannot render arbitrary points')
 
     def recover(self, images: np.ndarray) -> Recovery:
@@ -220,8 +221,14 @@ class Dataset(Configurable):
         by datasets that can render any point; see :func:`capable`."""
         raise NotImplementedError(f'dataset "{self.name}" cannot recover factors from images')
 
+    def fixed_test(self, n: int) -> np.ndarray | None:
+        """Optional: ``bool [n]``, the test rows of the dataset's own ``n`` points when the
+        dataset prescribes its split (an experiment's fixed split); the suite's
+        ``test_fraction`` is then unused. None (the default): the suite draws the split."""
+        return None
+
     def load(self, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(factors [N, F] float64, images [N, C, H, W] uint8)``."""
+        """``(factors [N, F] float64, images [N, C, H, W] uint8 or float32 in [0, 1])``."""
         f = self.factors(seed=seed)
         return f, self.render(f)
 

@@ -128,7 +128,7 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
     cut = split_indices(factors, suite.holdout, space,
                         test_fraction=suite.splits.test_fraction,
                         validation_fraction=suite.splits.validation_fraction,
-                        seed=suite.data_seed)
+                        seed=suite.data_seed, fixed_test=dataset.fixed_test(n))
     index, depth = cut.index, cut.depth
     index.setdefault("hole", np.zeros(0, dtype=np.int64))
     describe_split_problem(suite, n, len(index["hole"]), len(index["train"]))

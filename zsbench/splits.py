@@ -33,12 +33,15 @@ class SplitIndices:
 
 
 def split_indices(factors: np.ndarray, holdout: Region | None, space: LatentSpace, *,
-                  test_fraction: float, validation_fraction: float, seed: int) -> SplitIndices:
+                  test_fraction: float, validation_fraction: float, seed: int,
+                  fixed_test: np.ndarray | None = None) -> SplitIndices:
     """Cut ``factors [N, F]`` into splits. The hole is every point inside ``holdout``; the
     other points are shuffled by ``numpy.random.default_rng(seed)`` and the first
     ``round(test_fraction * n_out)`` become "test", the next ``round(validation_fraction *
     n_out)`` "validation", the rest "train". Every index array is sorted; "hole" is present
-    only with a holdout. Deterministic from the arguments alone."""
+    only with a holdout. ``fixed_test`` (``bool [N]``, a dataset's prescribed split, see
+    ``Dataset.fixed_test``) makes its rows outside the hole the test split, whatever
+    ``test_fraction`` says. Deterministic from the arguments alone."""
     factors = np.asarray(factors, dtype=np.float64)
     n = len(factors)
     if holdout is not None:
@@ -50,6 +53,10 @@ def split_indices(factors: np.ndarray, holdout: Region | None, space: LatentSpac
     outside = np.flatnonzero(~in_hole)
     outside = outside[rng.permutation(len(outside))]
     n_test = int(round(test_fraction * len(outside)))
+    if fixed_test is not None:  # the prescribed test rows first, in the shuffled order
+        fixed = np.asarray(fixed_test, dtype=bool)
+        outside = np.concatenate([outside[fixed[outside]], outside[~fixed[outside]]])
+        n_test = int(fixed[outside].sum())
     n_val = int(round(validation_fraction * len(outside)))
     index = {
         "train": np.sort(outside[n_test + n_val:]),

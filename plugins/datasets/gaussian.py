@@ -49,6 +49,24 @@ def factor_grid() -> np.ndarray:
     return np.stack([m.ravel() for m in mesh], axis=1)
 
 
+def experiment_grid() -> np.ndarray:
+    """The same 11875 points ``float64 [11875, 3]`` (``vx``, ``vy``, ``c``) in the seed
+    experiment's order: ``np.array(np.meshgrid(var_grid, var_grid, cor_grid)).T.reshape(-1,
+    3)`` (``c`` slowest, then ``vx``, then ``vy``)."""
+    return np.array(np.meshgrid(VARIANCES, VARIANCES, CORRELATIONS)).T.reshape(-1, 3)
+
+
+def experiment_test_mask(n: int, *, test_size: float = 0.2, random_state: int = 19) -> np.ndarray:
+    """``bool [n]``: the test rows of ``sklearn.model_selection.train_test_split(range(n),
+    test_size=test_size, random_state=random_state)``, the seed experiment's split."""
+    from sklearn.model_selection import train_test_split
+
+    _, test = train_test_split(np.arange(n), test_size=test_size, random_state=random_state)
+    mask = np.zeros(n, dtype=bool)
+    mask[test] = True
+    return mask
+
+
 def _quadratic_form(f: np.ndarray) -> np.ndarray:
     """``q = [x y] S^-1 [x y]^T`` on the grid for each row ``(vx, vy, c, ...)`` of
     ``f [n, >=3]``, with ``S = [[vx, c sqrt(vx vy)], [c sqrt(vx vy), vy]]``:
@@ -58,6 +76,13 @@ def _quadratic_form(f: np.ndarray) -> np.ndarray:
     c = f[:, 2, None, None]
     x, y = GRID_X[None], GRID_Y[None]
     return (x * x / vx - (2.0 * c) * x * y / np.sqrt(vx * vy) + y * y / vy) / (1.0 - c * c)
+
+
+def _to_pixels(density: np.ndarray, pixels: str) -> np.ndarray:
+    """``[N, 36, 36]`` in [0, 1] to ``[N, 1, 36, 36]``: uint8 (rounded) or float32."""
+    if pixels == "float32":
+        return np.clip(density, 0.0, 1.0).astype(np.float32)[:, None]
+    return _to_uint8(density)
 
 
 def _to_uint8(density: np.ndarray) -> np.ndarray:
@@ -75,9 +100,25 @@ class _HeatmapDataset(Dataset):
         *,
         sampling: Literal["grid", "uniform"] = "grid",
         n_samples: int = 11875,
+        order: Literal["grid", "experiment"] = "grid",
+        test_split: Literal["suite", "experiment"] = "suite",
+        pixels: Literal["uint8", "float32"] = "uint8",
     ) -> None:
         self.sampling = sampling
         self.n_samples = n_samples
+        self.order = order
+        self.test_split = test_split
+        self.pixels = pixels
+        for key, value, allowed in (("order", order, ("grid", "experiment")),
+                                    ("test_split", test_split, ("suite", "experiment")),
+                                    ("pixels", pixels, ("uint8", "float32"))):
+            if value not in allowed:
+                raise PluginParameterError("dataset", self.name, key, f"got {value!r}.",
+                                           " or ".join(f'"{a}"' for a in allowed) + ".")
+        if order == "experiment" and sampling != "grid":
+            raise PluginParameterError("dataset", self.name, "order",
+                                       'order = "experiment" orders the factor grid.',
+                                       'set sampling = "grid" or order = "grid".')
         if sampling not in ("grid", "uniform"):
             raise PluginParameterError("dataset", self.name, "sampling", f"got {sampling!r}.",
                                        'give "grid" or "uniform".')
@@ -97,7 +138,7 @@ class _HeatmapDataset(Dataset):
         n = int(self.n_samples)
         if self.sampling == "uniform":
             return LatentSpace(_gaussian_factors()).sample_uniform(n, rng=rng)
-        grid = factor_grid()
+        grid = experiment_grid() if self.order == "experiment" else factor_grid()
         if n > len(grid):
             raise DataError(
                 f'dataset "{self.name}": sampling = "grid" has {len(grid)} points, but '
@@ -109,6 +150,12 @@ class _HeatmapDataset(Dataset):
         keep = np.sort(rng.choice(len(grid), size=n, replace=False))
         return grid[keep]
 
+    def fixed_test(self, n: int) -> np.ndarray | None:
+        """``test_split = "experiment"``: the experiment's test rows ``bool [n]`` of the
+        dataset's own points, ``train_test_split(test_size=0.2, random_state=19)`` over
+        their order (the suite's ``test_fraction`` is then unused); else None."""
+        return experiment_test_mask(n) if self.test_split == "experiment" else None
+
     def density(self, factors: np.ndarray) -> np.ndarray:
         """Max-normalized densities ``float64 [N, 36, 36]`` for ``factors [N, F]``
         (validated against the space)."""
@@ -119,11 +166,14 @@ class _HeatmapDataset(Dataset):
         return out
 
     def render(self, factors: np.ndarray) -> np.ndarray:
-        """Images ``uint8 [N, 1, 36, 36]``: ``round(255 * density(factors))``."""
+        """Images ``[N, 1, 36, 36]``: uint8 ``round(255 * density(factors))``, or with
+        ``pixels = "float32"`` the densities themselves as float32 in [0, 1]."""
         f = self.space.check(factors)
-        out = np.empty((len(f),) + self.image_shape, dtype=np.uint8)
+        dtype = np.float32 if self.pixels == "float32" else np.uint8
+        out = np.empty((len(f),) + self.image_shape, dtype=dtype)
         for start in range(0, len(f), CHUNK):
-            out[start:start + CHUNK] = _to_uint8(self._density(f[start:start + CHUNK]))
+            out[start:start + CHUNK] = _to_pixels(self._density(f[start:start + CHUNK]),
+                                                  self.pixels)
         return out
 
     def _density(self, f: np.ndarray) -> np.ndarray:
@@ -169,6 +219,17 @@ class GaussianDataset(_HeatmapDataset):
         of them). ``"uniform"``: ``n_samples`` points uniform over the bounds.
     n_samples:
         Number of points (``"grid"``: at most 11875, the default).
+    order:
+        ``"grid"``: row-major (``vx`` slowest, ``c`` fastest). ``"experiment"``: the seed
+        experiment's order, ``np.array(np.meshgrid(v, v, c)).T.reshape(-1, 3)``.
+    test_split:
+        ``"suite"``: the suite's ``[splits]`` draw the test rows. ``"experiment"``: the
+        experiment's fixed split, ``train_test_split(test_size=0.2, random_state=19)`` over
+        the points in the dataset's order (with ``order = "experiment"`` and the full grid:
+        exactly the experiment's test set).
+    pixels:
+        ``"uint8"`` (rounded to 1/255) or ``"float32"`` (the exact densities, as the
+        experiment trained on).
     """
 
     name = "gaussian"

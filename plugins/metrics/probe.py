@@ -31,27 +31,38 @@ def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=max_rows, replace=False))
 
 
-def r2(y_true: np.ndarray, y_pred: np.ndarray, reference_var: float | None = None) -> float:
-    """``1 - MSE / var``: the coefficient of determination, or, with ``reference_var``
-    (the factor's variance on the training rows), the same scale for any split, so that a
-    small split such as the hole, whose own variance is tiny, is judged against the whole
-    space. NaN when undefined (fewer than 2 points, or zero variance)."""
-    if reference_var is None:
-        if len(y_true) < 2 or np.ptp(y_true) == 0:
-            return NAN
-        return float(r2_score(y_true, y_pred))
-    if len(y_true) < 1 or not reference_var > 0:
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """``1 - MSE / var(y_true)``: the coefficient of determination on the split's own
+    variance, so a small split such as the hole is judged on its own scale (a probe that
+    only knows roughly where the hole is scores near 0 or below there). NaN when undefined
+    (fewer than 2 points, or constant truth)."""
+    if len(y_true) < 2 or np.ptp(y_true) == 0:
         return NAN
-    return float(1.0 - np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2) / reference_var)
+    return float(r2_score(y_true, y_pred))
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute error in the factor's units; NaN for no points."""
+    if len(y_true) == 0:
+        return NAN
+    return float(np.mean(np.abs(np.asarray(y_true, np.float64) - np.asarray(y_pred, np.float64))))
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den``; NaN when either is NaN or ``den`` is 0."""
+    if not (np.isfinite(num) and np.isfinite(den)) or den == 0:
+        return NAN
+    return float(num / den)
 
 
 def select_neighbors(x: np.ndarray, targets: list[tuple[np.ndarray, bool]],
-                     candidates: list[int], cv: KFold) -> list[int]:
+                     candidates: list[int], cv: KFold, *, standardize: bool = True) -> list[int]:
     """The ``n_neighbors`` among sorted ``candidates`` with the best mean cross-validated
     score, for each ``(y [N], classify)`` target of inputs ``x [N, D]``.
 
     Same choice as ``GridSearchCV(Pipeline([StandardScaler(), KNeighbors*()]), cv=cv)``
-    with R² (regression) or accuracy (classification) scoring, ties to the smallest k; but
+    (without the scaler when ``standardize`` is False) with R² (regression) or accuracy
+    (classification) scoring, ties to the smallest k; but
     each fold's neighbours are found once, up to the largest k, and shared by every
     candidate and every target, which makes it many times faster.
     """
@@ -60,9 +71,12 @@ def select_neighbors(x: np.ndarray, targets: list[tuple[np.ndarray, bool]],
     totals = np.zeros((len(targets), len(ks)))
     n_folds = 0
     for train, valid in cv.split(x):
-        scaler = StandardScaler().fit(x[train])
-        nn = NearestNeighbors(n_neighbors=kmax).fit(scaler.transform(x[train]))
-        idx = nn.kneighbors(scaler.transform(x[valid]), return_distance=False)  # [V, kmax]
+        x_fit, x_valid = x[train], x[valid]
+        if standardize:
+            scaler = StandardScaler().fit(x_fit)
+            x_fit, x_valid = scaler.transform(x_fit), scaler.transform(x_valid)
+        nn = NearestNeighbors(n_neighbors=kmax).fit(x_fit)
+        idx = nn.kneighbors(x_valid, return_distance=False)  # [V, kmax]
         n_folds += 1
         for j, (y, classify) in enumerate(targets):
             neigh = y[train][idx]  # [V, kmax]
@@ -90,20 +104,23 @@ def nan_mean_of(values: list[float]) -> float:
 class Probe(Metric):
     """How well a kNN or linear probe reads each factor from the latent means.
 
-    Probes are fitted on the train latent means (outside the hole; at most ``max_train``
-    rows, sampled with ``seed``), inputs standardised on the training rows, and scored on
-    the test split and on the hole separately. kNN probes choose ``n_neighbors`` among
-    ``neighbors`` by ``folds``-fold cross-validation (KFold, shuffled with ``seed``; R² for
-    continuous factors, accuracy for discrete ones); linear probes are ordinary least
-    squares / logistic regression.
+    Probes are fitted on every training latent mean (outside the hole; ``max_train`` caps
+    the rows, sampled with ``seed``, only when set), inputs standardised on the training
+    rows unless ``standardize`` is False, and scored on the test split and on the hole
+    separately. kNN probes choose ``n_neighbors`` among ``neighbors`` by ``folds``-fold
+    cross-validation (KFold shuffled with ``seed``; R² for continuous factors, accuracy for
+    discrete ones); linear probes are ordinary least squares / logistic regression.
 
     Scores, for each probe P in ``probes``, split S in (test, hole) and factor F:
-    continuous F: ``P_r2_S_F`` (R² = 1 - MSE / variance of F on the training rows, so the
-    hole and the test split share one scale); discrete F: ``P_acc_S_F`` (accuracy) and ``P_f1_S_F``
-    (F1 of ``F == positive[F]`` against the rest; default positive value: the factor's
-    smallest). Means over factors: ``P_r2_S_mean`` (if any continuous factor) and
-    ``P_acc_S_mean`` (if any discrete factor). All higher is better. Headline (kNN, or the
-    first probe without kNN): ``r2_test_mean``, ``r2_hole_mean``, ``acc_test_mean``.
+    continuous F: ``P_r2_S_F`` (R² on the split's own variance: the hole is judged on the
+    hole's scale, not the whole space's), ``P_mae_S_F`` (mean absolute error in factor
+    units, lower is better) and ``P_mae_ratio_hole_F`` (hole MAE / test MAE, lower is
+    better: 1 means the hole is read as well as unseen points outside it); discrete F:
+    ``P_acc_S_F`` (accuracy) and ``P_f1_S_F`` (F1 of ``F == positive[F]`` against the
+    rest; default positive value: the factor's smallest). Means over factors:
+    ``P_r2_S_mean`` and ``P_mae_ratio_hole_mean`` (if any continuous factor) and
+    ``P_acc_S_mean`` (if any discrete factor). Headline (kNN, or the first probe without
+    kNN): ``r2_test_mean``, ``mae_ratio_hole_mean``, ``acc_test_mean``.
     NaN where undefined: no hole; an R² over constant truth or fewer than 2 points; F1 with
     neither true nor predicted positives; a discrete factor with one value in train.
     """
@@ -117,14 +134,17 @@ class Probe(Metric):
         probes: list[ProbeKind] = ["knn", "linear"],  # noqa: B006 (stored, never mutated)
         neighbors: list[int] = list(range(3, 25)),  # noqa: B006, B008
         folds: int = 5,
-        max_train: int = 2000,
+        max_train: int | None = None,
         seed: int = 0,
         positive: dict[str, float] | None = None,
+        standardize: bool = True,
     ) -> None:
         """``factors``: factor names to probe (default: all); ``probes``: which probes;
         ``neighbors``: candidate ``n_neighbors`` of the kNN search; ``folds``: CV folds;
-        ``max_train``: most training rows used; ``seed``: subsampling and CV shuffling;
-        ``positive``: factor name -> the value counted as positive for F1."""
+        ``max_train``: most training rows used (None: all); ``seed``: subsampling and CV
+        shuffling; ``positive``: factor name -> the value counted as positive for F1;
+        ``standardize``: scale the latent means to unit variance on the training rows
+        before probing (False: probe the raw means)."""
         def bad(key: str, problem: str, fix: str) -> PluginParameterError:
             return PluginParameterError("metric", self.name, key, problem, fix)
 
@@ -140,8 +160,9 @@ class Probe(Metric):
                       "give a non-empty list of positive integers, e.g. [3, 5, 10].")
         if folds < 2:
             raise bad("folds", f"must be at least 2, got {folds}.", "e.g. folds = 5.")
-        if max_train < 2:
-            raise bad("max_train", f"must be at least 2, got {max_train}.", "e.g. 2000.")
+        if max_train is not None and max_train < 2:
+            raise bad("max_train", f"must be at least 2, got {max_train}.",
+                      "e.g. 2000, or leave it out to fit on every training row.")
         self.factors = factors
         self.probes = probes
         self.neighbors = neighbors
@@ -149,6 +170,7 @@ class Probe(Metric):
         self.max_train = max_train
         self.seed = seed
         self.positive = positive
+        self.standardize = standardize
 
     # -- estimators ------------------------------------------------------------------
     def _knn_candidates(self, n: int) -> tuple[int, list[int]]:
@@ -164,18 +186,23 @@ class Probe(Metric):
         with ``n_neighbors`` chosen by cross-validation (see :func:`select_neighbors`)."""
         folds, candidates = self._knn_candidates(len(x))
         cv = KFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        chosen = select_neighbors(x, targets, candidates, cv)
+        chosen = select_neighbors(x, targets, candidates, cv, standardize=self.standardize)
         fitted = []
         for (y, classify), k in zip(targets, chosen):
             knn = (KNeighborsClassifier(n_neighbors=k) if classify
                    else KNeighborsRegressor(n_neighbors=k))
-            fitted.append(Pipeline([("scale", StandardScaler()), ("knn", knn)]).fit(x, y))
+            fitted.append(self._pipeline(knn).fit(x, y))
         return fitted
 
+    def _pipeline(self, estimator: BaseEstimator) -> Pipeline:
+        scale = StandardScaler() if self.standardize else "passthrough"
+        return Pipeline([("scale", scale), ("probe", estimator)])
+
     def _linear(self, x: np.ndarray, y: np.ndarray, classify: bool) -> BaseEstimator:
-        """A linear (OLS or logistic) probe fitted on standardised ``x [N, D]``, ``y [N]``."""
+        """A linear (OLS or logistic) probe fitted on ``x [N, D]`` (standardised unless
+        ``standardize`` is False), ``y [N]``."""
         model = LogisticRegression(max_iter=1000) if classify else LinearRegression()
-        return Pipeline([("scale", StandardScaler()), ("linear", model)]).fit(x, y)
+        return self._pipeline(model).fit(x, y)
 
     # -- compute ---------------------------------------------------------------------
     factor_parameters = ("factors", "positive")
@@ -204,7 +231,9 @@ class Probe(Metric):
                 if len(ctx.latents[split]) != len(ctx.splits[split]):
                     raise DataError(f'probe: split "{split}" has {len(ctx.splits[split])} '
                                     f"points but {len(ctx.latents[split])} latents.")
-        rows = subsample(len(ctx.latents["train"]), self.max_train, self.seed)
+        n_train = len(ctx.latents["train"])
+        rows = subsample(n_train, self.max_train if self.max_train is not None else n_train,
+                         self.seed)
         x_train = np.asarray(ctx.latents["train"], dtype=np.float64)[rows]
         f_train = np.asarray(ctx.splits["train"].factors, dtype=np.float64)[rows]
         evals: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
@@ -217,10 +246,10 @@ class Probe(Metric):
 
         scores: dict[str, Score] = {}
 
-        def put(key: str, value: float) -> None:
+        def put(key: str, value: float, higher_is_better: bool = True) -> None:
             if key in scores:
                 raise DataError(f'probe: two scores named "{key}"; rename a factor.')
-            scores[key] = Score(float(value), higher_is_better=True)
+            scores[key] = Score(float(value), higher_is_better=higher_is_better)
 
         targets: list[tuple[str, int, bool, float]] = []  # name, column, classify, positive
         for name, col in zip(names, columns):
@@ -247,6 +276,7 @@ class Probe(Metric):
             fitted = {t[0]: m for t, m in zip(usable, models)}
             for name, col, classify, pos in targets:
                 model = fitted.get(name)
+                errors: dict[str, float] = {}
                 for split in EVAL_SPLITS:
                     data = evals[split]
                     y_true = y_pred = None
@@ -262,17 +292,25 @@ class Probe(Metric):
                         put(f"{kind}_f1_{split}_{name}", f1)
                         per_kind.setdefault((kind, "acc", split), []).append(acc)
                     else:
-                        value = NAN
+                        value = error = NAN
                         if y_true is not None and y_pred is not None:
-                            value = r2(y_true, y_pred, float(np.var(f_train[:, col])))
+                            value, error = r2(y_true, y_pred), mae(y_true, y_pred)
                         put(f"{kind}_r2_{split}_{name}", value)
+                        put(f"{kind}_mae_{split}_{name}", error, higher_is_better=False)
                         per_kind.setdefault((kind, "r2", split), []).append(value)
+                        errors[split] = error
+                if not classify:
+                    value = ratio(errors.get("hole", NAN), errors.get("test", NAN))
+                    put(f"{kind}_mae_ratio_hole_{name}", value, higher_is_better=False)
+                    per_kind.setdefault((kind, "mae_ratio", "hole"), []).append(value)
 
         lead = "knn" if "knn" in self.probes else self.probes[0]
-        headline = {f"{lead}_r2_test_mean", f"{lead}_r2_hole_mean", f"{lead}_acc_test_mean"}
+        headline = {f"{lead}_r2_test_mean", f"{lead}_mae_ratio_hole_mean",
+                    f"{lead}_acc_test_mean"}
         for (kind, quantity, split), values in per_kind.items():
             key = f"{kind}_{quantity}_{split}_mean"
+            higher = quantity != "mae_ratio"
             put(key, nan_mean_of(values))
-            scores[key] = Score(scores[key].value, higher_is_better=True,
+            scores[key] = Score(scores[key].value, higher_is_better=higher,
                                 headline=key in headline)
         return scores
