@@ -177,7 +177,7 @@ def test_process_executor_splits_threads() -> None:
 def test_ctrl_c_saves_what_finished_and_says_how_to_resume(toy_registry, write_suite,
                                                           tmp_path: Path) -> None:
     from zsbench.errors import RunInterrupted
-    from zsbench_plugins.executors.local import LocalExecutor
+    from zsbench.executors import LocalExecutor
 
     class InterruptedAfterOne(LocalExecutor):
         def map(self, jobs, task, on_result) -> None:  # noqa: ANN001

@@ -107,7 +107,7 @@ def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN20
     """The executor from --executor and its options over the suite's [executor] table
     (whose options apply only when it names the same executor)."""
     table = dict(suite.executor)
-    suite_name = table.pop("plugin", "local")
+    suite_name = table.pop("plugin", "pool")
     name = args.executor or suite_name
     if name != suite_name:
         table = {}
@@ -233,14 +233,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 # -- end of regression checks --------------------------------------------------------------
 
 
-def _env_threads() -> int:
-    value = os.environ.get("ZSBENCH_THREADS", "1").strip() or "1"
+def _env_threads() -> int | None:
+    """``$ZSBENCH_THREADS``, or None (unset: the executor's layout decides)."""
+    value = os.environ.get("ZSBENCH_THREADS", "").strip()
+    if not value:
+        return None
     try:
         return int(value)
     except ValueError:
-        print(f"zsbench: warning: ZSBENCH_THREADS={value!r} is not an integer; using 1",
-              file=sys.stderr)
-        return 1
+        print(f"zsbench: warning: ZSBENCH_THREADS={value!r} is not an integer; the "
+              "executor's layout decides", file=sys.stderr)
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,11 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="exact run folder to write (default: a new one under --results)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run: finished jobs are kept, the rest run")
-    p.add_argument("--executor", help="local (default), process, ray, or a plugin's executor")
+    p.add_argument("--executor", help="pool (default: the whole machine), local, process, "
+                                      "ray, or a plugin's executor")
     p.add_argument("--threads", type=int, default=_env_threads(),
-                   help="torch threads per job (default 1, or $ZSBENCH_THREADS); results are "
-                        "bit-identical only at the same count")
-    p.add_argument("--workers", type=int, help="process executor: worker processes")
+                   help="torch threads per job (default: the executor lays the jobs on every "
+                        "core, or $ZSBENCH_THREADS); results are bit-identical only at the "
+                        "same count")
+    p.add_argument("--workers", type=int, help="pool and process executors: jobs side by side")
     p.add_argument("--ray-address", help="ray executor: join this cluster (default: start one)")
     p.add_argument("--num-cpus", type=float, help="ray executor: CPUs per job")
     p.add_argument("--num-gpus", type=float, help="ray executor: GPUs per job")

@@ -4,6 +4,7 @@ plugin contracts, the hooks and the executors can all name these types."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,3 +53,33 @@ def failed_result(job: Job, error: str, detail: str | None = None) -> JobResult:
     """A failed result for a job whose worker could not report one (it died)."""
     return JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="failed",
                      error=error, detail=detail)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a run uses the machine: ``workers`` jobs side by side, each with ``threads``
+    torch threads, on a machine of ``cores`` cores. Scores are bit-identical for the same
+    suite, seed and ``threads``, whatever the number of workers or the executor."""
+
+    workers: int
+    threads: int
+    cores: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"workers": self.workers, "threads_per_job": self.threads, "cores": self.cores}
+
+
+def plan_layout(n_jobs: int, *, threads: int | None = None, workers: int | None = None,
+                cores: int | None = None) -> Layout:
+    """The whole machine for ``n_jobs`` jobs: with ``threads`` given, as many jobs side by
+    side as the cores allow at that count (at most ``n_jobs``); without, one job per core
+    and the spare cores shared out as threads, so a single long job gets every core.
+    ``workers`` fixes the number of jobs side by side."""
+    cores = max(1, int(cores or os.cpu_count() or 1))
+    n = max(1, int(n_jobs))
+    if threads is not None:
+        threads = max(1, int(threads))
+        side = workers or max(1, min(n, cores // threads))
+        return Layout(workers=max(1, int(side)), threads=threads, cores=cores)
+    side = max(1, int(workers or min(n, cores)))
+    return Layout(workers=side, threads=max(1, cores // side), cores=cores)

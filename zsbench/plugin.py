@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from zsbench.jobs import Job, JobResult
+from zsbench.jobs import Job, JobResult, Layout, plan_layout
 from zsbench.space import LatentSpace
 
 if TYPE_CHECKING:
@@ -431,6 +431,14 @@ class Executor(Configurable):
     ``task(job) -> JobResult`` is picklable and never raises for a failing model; an
     executor must also turn a job whose worker died into a failed ``JobResult`` (see
     :func:`zsbench.jobs.failed_result`). Results may arrive in any order."""
+
+    def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
+        """How this executor lays ``n_jobs`` jobs on the machine: jobs side by side and
+        torch threads per job (``threads``, or None to choose). ``portable`` is False when
+        the plugins were registered in code and cannot be imported by another process. The
+        runner records the layout and runs every job with its ``threads``. Default: one
+        job at a time, ``threads`` or 1."""
+        return Layout(workers=1, threads=threads or 1, cores=plan_layout(1).cores)
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
             on_result: Callable[[Job, JobResult], None]) -> None:

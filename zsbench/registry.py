@@ -92,12 +92,24 @@ class Registry:
         self.broken: list[BrokenPlugin] = []
         self._origin: dict[int, tuple[str, str, str]] = {}
         self._load_entry_points()
+        # the core's executors: a run never depends on an optional plugin to run at all
+        from zsbench import __version__, executors
+
+        self._register(executors, "zsbench.executors", OWN_DISTRIBUTION, __version__)
+        #: modules registered in code (worker processes import them by name) and whether
+        #: some plugin object registered in code is no module (it cannot leave this process)
+        self.code_modules: list[str] = []
+        self.code_objects = False
         for name in _env_list("ZSBENCH_PLUGINS"):
             self._import_and_register(name, lambda n=name: importlib.import_module(n),
                                       "(ZSBENCH_PLUGINS)", "")
         for i, obj in enumerate(extra):
             source = getattr(obj, "__name__", f"extra-{i}")
             self._register(obj, source, "(in code)", "")
+            if isinstance(obj, types.ModuleType):
+                self.code_modules.append(obj.__name__)
+            else:
+                self.code_objects = True
         self._drop_unknown_hooks()
         self._collect()
 

@@ -212,7 +212,7 @@ def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult]
                    counts: dict[str, int], timings: dict[str, float],
                    deterministic: bool, argv: list[str] | None, executor: Executor,
                    cache: Cache | None, reused: set[str], state: str,
-                   threads: int) -> dict[str, Any]:
+                   threads: int, layout: dict[str, Any] | None = None) -> dict[str, Any]:
     import numpy
     import torch
 
@@ -230,6 +230,7 @@ def build_manifest(suite: Suite, registry: Registry, *, results: list[JobResult]
         "deterministic_algorithms": deterministic,
         "torch_threads": threads,
         "executor": {"name": executor.name, **executor.get_params()},
+        "layout": layout or {"workers": 1, "threads_per_job": threads},
         "cache": str(cache.root) if cache is not None else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "numpy": numpy.__version__, "platform": platform.platform()},
@@ -296,17 +297,19 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
               results_root: Path = DEFAULT_RESULTS, run_dir: Path | None = None,
               resume: bool = False, executor: Executor | None = None,
               cache: Cache | None = None, plugin_modules: Sequence[str] = (),
-              threads: int = 1,
+              threads: int | None = None,
               argv: list[str] | None = None, force: bool = False) -> RunOutcome:
     """Run every model x seed of ``suite`` and write the run folder.
 
     ``resume=True`` continues the run in ``run_dir``: its finished jobs are kept, the rest
-    run. ``executor`` defaults to the local one; ``cache`` (None: no cache) supplies
-    datasets and trained models by content; ``plugin_modules`` names modules registered in
-    code that worker processes must import too; every job runs with ``threads`` torch
-    threads (the count changes the last bits of results, so it is recorded)."""
+    run. ``executor`` defaults to ``pool`` (the whole machine); ``cache`` (None: no cache)
+    supplies datasets and trained models by content; ``plugin_modules`` names modules
+    registered in code that worker processes must import too (the registry's own
+    in-code modules are added); every job runs with ``threads`` torch threads (None: the
+    executor's layout decides; the count changes the last bits of results, so the layout
+    is recorded)."""
     registry = registry or Registry()
-    executor = executor or registry.create("executor", "local", {})
+    executor = executor or registry.create("executor", "pool", {})
     t0 = time.perf_counter()
     if resume and run_dir is None:
         raise ZsbenchError("resume needs the run folder to continue.")
@@ -366,7 +369,7 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
         manifest = build_manifest(suite, registry, results=ordered(), counts=data.counts,
                                   timings=timings, deterministic=deterministic, argv=argv,
                                   executor=executor, cache=cache, reused=set(kept), state=state,
-                                  threads=threads)
+                                  threads=threads, layout=layout.to_dict())
         board, text = write_results(run_dir, ordered(), columns, sort)
         write_json(run_dir / MANIFEST, manifest)
         return manifest, board, text
@@ -382,13 +385,19 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
                                                result=result):
             logger.warning("%s", problem)
 
+    modules = list(plugin_modules) + [m for m in getattr(registry, "code_modules", [])
+                                      if m not in plugin_modules]
+    layout = executor.layout(len(pending), threads,
+                             portable=not getattr(registry, "code_objects", False))
+    threads = layout.threads
     task = JobTask(suite_path=str(suite.path), profile=suite.profile, run_dir=str(run_dir),
                    cache_root=str(cache.root) if cache is not None else None,
-                   plugin_modules=list(plugin_modules), threads=threads)
+                   plugin_modules=modules, threads=layout.threads, workers=layout.workers)
     task.attach(suite, registry, data, cache)
     with deterministic_torch() as deterministic:
         save("running")
-        logger.info("%d job(s) on executor %s", len(pending), executor.name)
+        logger.info("%d job(s) on executor %s: %d side by side, %d torch thread(s) each",
+                    len(pending), executor.name, layout.workers, layout.threads)
         try:
             executor.map(pending, task, on_result)
         except KeyboardInterrupt:

@@ -322,7 +322,8 @@ class JobTask:
     A worker process rebuilds the suite, the registry (plus ``plugin_modules``, modules
     registered in code) and the prepared data once, from the dataset cache when there is
     one; in the driver's own process ``attach`` hands them over directly. Every job runs
-    with ``threads`` torch threads, whatever the executor."""
+    with ``threads`` torch threads and deterministic algorithms, whatever the executor;
+    ``workers`` is how many jobs the run's layout puts side by side."""
 
     suite_path: str
     profile: str | None
@@ -330,6 +331,7 @@ class JobTask:
     cache_root: str | None
     plugin_modules: list[str] = field(default_factory=list)
     threads: int = 1
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self._state: tuple[Suite, Registry, PreparedData, Cache | None] | None = None
@@ -363,7 +365,7 @@ class JobTask:
         except Exception as exc:
             return failed_result(job, f"preparing the worker: {type(exc).__name__}: {exc}",
                                  traceback.format_exc())
-        with torch_threads(self.threads):
+        with torch_threads(self.threads), deterministic_algorithms():
             return run_job(job, data, suite, registry,
                            Path(self.run_dir) if self.run_dir else None, cache=cache)
 
@@ -380,6 +382,20 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Run with torch's deterministic algorithms (warnings only where none exists), in
+    whichever process the job runs; restore the previous setting."""
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=True)
 
 
 _safe = file_safe

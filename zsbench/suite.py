@@ -658,10 +658,10 @@ def physical_memory() -> int | None:
 
 def _executor_table(check: _Checker, registry: Registry, table: dict[str, Any]
                     ) -> dict[str, Any]:
-    """``[executor]``: plugin (default "local") and its parameters, validated."""
+    """``[executor]``: plugin (default "pool") and its parameters, validated."""
     if not table:
         return {}
-    spec = _plugin_spec(check, registry, "executor", {"plugin": "local", **table}, "executor")
+    spec = _plugin_spec(check, registry, "executor", {"plugin": "pool", **table}, "executor")
     return {"plugin": spec.plugin, **spec.params}
 
 

@@ -34,6 +34,7 @@ from zsbench.errors import DataError, TrainingError
 
 Device = Literal["auto", "cpu", "cuda"]
 OptimizerName = Literal["adam", "rmsprop"]
+Precision = Literal["fp32", "bf16"]
 
 @dataclass(frozen=True)
 class LossContext:
@@ -76,6 +77,17 @@ the losses stay on the device in between, so a GPU is not synchronised at every 
 
 EVAL_BATCH = 256
 """Batch size for validation and inference passes (no gradients, so larger is cheaper)."""
+
+
+def autocast(dev: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    """The forward passes' precision: ``"fp32"`` changes nothing (bit-identical to no
+    context at all); ``"bf16"`` runs them under ``torch.autocast`` in bfloat16 on ``dev``
+    (CPU or CUDA; weights, optimiser state and losses stay float32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+    raise DataError(f'unknown precision "{precision}"; use "fp32" or "bf16".')
 
 _LOOP_STREAMS = {"init": 0, "shuffle": 1, "noise": 2, "validation": 3}
 
@@ -198,6 +210,7 @@ def train(
     progress: bool = True,
     label: str = "model",
     num_threads: int | None = None,
+    precision: Precision = "fp32",
 ) -> TrainResult:
     """Train ``module`` in place by mini-batch gradient descent on ``loss_fn``.
 
@@ -229,6 +242,8 @@ def train(
         num_threads: CPU threads torch may use while training (restored afterwards); None
             keeps torch's setting. The small networks trained here gain little from a
             second thread, and lose a lot when another process holds the other cores.
+        precision: "fp32" (default) or "bf16": forward passes and losses under bfloat16
+            autocast (see :func:`autocast`), on the CPU as on CUDA.
 
     Returns:
         A :class:`TrainResult`; ``module`` is left on the device in ``eval()`` mode.
@@ -240,6 +255,7 @@ def train(
     """
     start = time.perf_counter()
     dev = resolve_device(device, label)
+    autocast(dev, precision)  # validates the name before any work
     x_cpu = _as_tensor(images, "images", label)
     n = x_cpu.shape[0]
     if n == 0:
@@ -310,7 +326,10 @@ def train(
                         xb = x_src[order[lo:hi]].to(dev, non_blocking=True)
                     ctx = LossContext(noise_gen, n, epoch, epochs, result.steps + step,
                                       steps_per_epoch, index=idx)
-                    per_sample = loss_fn(module, xb, ctx)
+                    with autocast(dev, precision):
+                        per_sample = loss_fn(module, xb, ctx)
+                    if precision != "fp32":
+                        per_sample = per_sample.float()
                     if per_sample.shape != (xb.shape[0],):
                         raise TrainingError(
                             label, f"the loss function returned shape {tuple(per_sample.shape)} "
@@ -340,7 +359,8 @@ def train(
                     val_ctx = LossContext(torch.Generator(device=dev).manual_seed(val_seed), n,
                                           epoch, epochs, result.steps + steps_per_epoch,
                                           steps_per_epoch, training=False)
-                    val_loss = _validation_loss(module, loss_fn, v_cpu, dev, val_ctx, label)
+                    val_loss = _validation_loss(module, loss_fn, v_cpu, dev, val_ctx, label,
+                                                precision)
                 result.history.append(EpochRecord(epoch, train_loss, val_loss, epoch_lr,
                                                   time.perf_counter() - t0))
                 result.epochs_run = epoch
@@ -372,22 +392,21 @@ def train(
 
 
 def batched(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
-            data: np.ndarray, device: torch.device, batch_size: int = EVAL_BATCH) -> np.ndarray:
+            data: np.ndarray, device: torch.device, batch_size: int = EVAL_BATCH,
+            precision: Precision = "fp32") -> np.ndarray:
     """Apply ``fn`` (a method of ``module``) to ``data [N, ...]`` in batches on ``device``,
-    in ``eval()`` mode under ``torch.no_grad``; returns the concatenated float32 numpy
-    result ``[N, ...]`` on the CPU."""
+    in ``eval()`` mode under ``torch.inference_mode`` (and the ``precision``'s autocast);
+    returns the concatenated float32 numpy result ``[N, ...]`` on the CPU."""
     module.eval()
     x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-    out: list[np.ndarray] = []
-    with torch.no_grad():
+    out: list[torch.Tensor] = []
+    with torch.inference_mode(), autocast(device, precision):
         for i in range(0, x.shape[0], batch_size):
-            y = fn(x[i:i + batch_size].to(device))
-            out.append(y.detach().to("cpu", torch.float32).numpy())
-    if not out:
-        with torch.no_grad():
-            y = fn(x[:0].to(device))
-        return y.detach().to("cpu", torch.float32).numpy()
-    return np.concatenate(out, axis=0)
+            out.append(fn(x[i:i + batch_size].to(device, non_blocking=True)).float())
+        if not out:
+            return fn(x[:0].to(device)).to("cpu", torch.float32).numpy()
+        # one transfer (and one synchronisation) at the end, not one per batch
+        return torch.cat(out).to("cpu", torch.float32).numpy()
 
 
 def _as_tensor(images: np.ndarray, what: str, label: str) -> torch.Tensor:
@@ -442,10 +461,11 @@ def _kind(value: float) -> str:
 
 
 def _validation_loss(module: torch.nn.Module, loss_fn: LossFn, v_cpu: torch.Tensor,
-                     dev: torch.device, ctx: LossContext, label: str) -> float:
+                     dev: torch.device, ctx: LossContext, label: str,
+                     precision: Precision = "fp32") -> float:
     module.eval()
     total = torch.zeros((), device=dev, dtype=torch.float64)
-    with torch.no_grad():
+    with torch.inference_mode(), autocast(dev, precision):
         for i in range(0, v_cpu.shape[0], EVAL_BATCH):
             total += loss_fn(module, v_cpu[i:i + EVAL_BATCH].to(dev), ctx).sum(dtype=torch.float64)
     value = float(total) / v_cpu.shape[0]

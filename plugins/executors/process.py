@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
+from zsbench.jobs import Layout
 from zsbench.plugin import Executor
 from zsbench.runner import Job, JobResult, failed_result
 
@@ -40,6 +41,12 @@ class ProcessExecutor(Executor):
         torch threads each."""
         cores = os.cpu_count() or 1
         return self.workers or max(1, min(cores // max(1, threads), n_jobs))
+
+    def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
+        """``threads`` (default 1) per job, as many jobs side by side as :meth:`plan` says."""
+        threads = threads or 1
+        return Layout(workers=self.plan(n_jobs, threads), threads=threads,
+                      cores=os.cpu_count() or 1)
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
             on_result: Callable[[Job, JobResult], None]) -> None:

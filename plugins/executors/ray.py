@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from zsbench.errors import ZsbenchError
+from zsbench.jobs import Layout
 from zsbench.plugin import Executor
 from zsbench.runner import Job, JobResult, failed_result
 
@@ -27,6 +29,10 @@ class RayExecutor(Executor):
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
+
+    def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
+        """``threads`` (default 1) per job; Ray decides how many run at once."""
+        return Layout(workers=0, threads=threads or 1, cores=os.cpu_count() or 1)
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
             on_result: Callable[[Job, JobResult], None]) -> None:

@@ -22,6 +22,8 @@ class AutoEncoder(TorchModel):
         device: "auto" (CUDA when present, else CPU), "cpu" or "cuda".
         progress: show a progress bar while training.
         reconstruction: "bce_mean" (mean over pixels) or "bce_sum" (sum over pixels).
+        precision: "fp32" (default) or "bf16": training and inference under bfloat16
+            autocast (CPU and CUDA); weights and losses stay float32.
 
     ``encode`` returns the latent ``[N, D]``; ``decode`` the images ``[N, C, H, W]`` in [0, 1].
     """

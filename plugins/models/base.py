@@ -84,6 +84,7 @@ class TorchModel(Model):
         device: Literal["auto", "cpu", "cuda"] = "auto",
         progress: bool = True,
         reconstruction: Literal["bce_mean", "bce_sum"] = "bce_mean",
+        precision: Literal["fp32", "bf16"] = "fp32",
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -96,6 +97,7 @@ class TorchModel(Model):
         self.device = device
         self.progress = progress
         self.reconstruction = reconstruction
+        self.precision = precision
         TorchModel._check_params(self)
 
     # -- what subclasses define ------------------------------------------------------------
@@ -119,6 +121,9 @@ class TorchModel(Model):
             if not isinstance(value, int) or value < 0:
                 self._bad_param(key, f"must be an integer >= 0; got {value!r}.",
                                 "give 0 or a positive integer.")
+        if self.precision not in ("fp32", "bf16"):
+            self._bad_param("precision", f"got {self.precision!r}.",
+                            'give "fp32" (the default) or "bf16" (bfloat16 autocast).')
         for key, value in {"lr": self.lr, "lr_decay": self.lr_decay}.items():
             if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
                 self._bad_param(key, f"must be a positive number; got {value!r}.",
@@ -177,7 +182,7 @@ class TorchModel(Model):
             net, self._loss, x, seed=seed, epochs=self.epochs, batch_size=self.batch_size,
             optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay, weights=weights,
             validation=v, early_stopping=self.early_stopping, device=self.device,
-            progress=self.progress, label=self.name)
+            progress=self.progress, label=self.name, precision=self.precision)
         self.module_ = net
         self.image_shape_ = image_shape
         self.device_ = torch.device(result.device)
@@ -199,7 +204,7 @@ class TorchModel(Model):
         (of the shape the model was fitted on)."""
         net = self._fitted()
         x = _check_images(images, self.name, "images", self.image_shape_)
-        return batched(net, net.encode_mean, x, self.device_)
+        return batched(net, net.encode_mean, x, self.device_, precision=self.precision)
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Images float32 ``[N, C, H, W]`` in [0, 1] from ``latents [N, D]``."""
@@ -210,7 +215,8 @@ class TorchModel(Model):
                             f"got shape {z.shape}.")
         if not np.issubdtype(z.dtype, np.number) or not np.all(np.isfinite(z)):
             raise DataError(f'model "{self.name}": latents must be finite numbers.')
-        return batched(net, net.decode_images, z.astype(np.float32), self.device_)
+        return batched(net, net.decode_images, z.astype(np.float32), self.device_,
+                       precision=self.precision)
 
     def invert(self, images: np.ndarray, *, seed: int, steps: int = INVERT_STEPS,
                lr: float = INVERT_LR, scale: np.ndarray | None = None,

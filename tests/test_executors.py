@@ -1,0 +1,106 @@
+"""The core executors (local and the default pool) and how a run lays out the machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import toy_plugins
+from conftest import REPO, TOY_SUITE
+from zsbench.executors import LocalExecutor, PoolExecutor
+from zsbench.jobs import Layout, plan_layout
+from zsbench.registry import Registry
+from zsbench.run import run_suite
+from zsbench.suite import load_suite
+
+QUIET: dict = {}
+
+
+def _scores(outcome) -> list:  # noqa: ANN001
+    return [(r.label, r.seed, r.status, r.scores) for r in outcome.results]
+
+
+def test_plan_layout_uses_every_core() -> None:
+    assert plan_layout(8, cores=2) == Layout(workers=2, threads=1, cores=2)
+    assert plan_layout(1, cores=2) == Layout(workers=1, threads=2, cores=2)  # all threads
+    assert plan_layout(3, cores=16) == Layout(workers=3, threads=5, cores=16)
+    assert plan_layout(8, cores=16, threads=4) == Layout(workers=4, threads=4, cores=16)
+    assert plan_layout(8, cores=2, threads=4) == Layout(workers=1, threads=4, cores=2)
+    assert plan_layout(8, cores=8, workers=2) == Layout(workers=2, threads=4, cores=8)
+    assert plan_layout(0, cores=1) == Layout(workers=1, threads=1, cores=1)
+    # whatever the layout decided, planning again at its thread count keeps the workers
+    for n in range(1, 12):
+        for cores in (1, 2, 3, 8, 16):
+            first = plan_layout(n, cores=cores)
+            assert plan_layout(n, cores=cores, threads=first.threads) == first
+    assert LocalExecutor().layout(4, 2).workers == 1
+    assert PoolExecutor().layout(4, None, portable=False).workers == 1
+
+
+def test_pool_gives_the_local_executors_scores_and_records_the_layout(
+        toy_registry, write_suite, tmp_path: Path) -> None:
+    suite = load_suite(write_suite(), registry=toy_registry)
+    local = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "local", threads=1,
+                      executor=LocalExecutor(), **QUIET)
+    pool = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "pool", threads=1,
+                     executor=PoolExecutor(workers=2), **QUIET)
+    assert _scores(local) == _scores(pool)
+    manifest = json.loads((tmp_path / "pool" / "manifest.json").read_text())
+    assert manifest["executor"] == {"name": "pool", "workers": 2}
+    assert manifest["layout"]["workers"] == 2 and manifest["layout"]["threads_per_job"] == 1
+    assert manifest["torch_threads"] == 1
+    assert json.loads((tmp_path / "local" / "manifest.json").read_text())["layout"][
+        "workers"] == 1
+
+
+def test_pool_survives_a_dead_worker(toy_registry, write_suite, tmp_path: Path) -> None:
+    text = TOY_SUITE.replace("seeds = [0, 1]", "seeds = [1]") + \
+        '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n' \
+        '\n[[model]]\nplugin = "linear"\nlabel = "raises"\nmode = "boom"\n'
+    suite = load_suite(write_suite(text), registry=toy_registry)
+    out = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "p", threads=1,
+                    executor=PoolExecutor(workers=2), **QUIET)
+    status = {r.label: (r.status, r.error or "") for r in out.results}
+    assert status["pca2"][0] == status["pca1-weighted"][0] == "ok"
+    assert status["dies"][0] == "failed" and "died" in status["dies"][1]
+    assert "planted failure" in status["raises"][1]
+
+
+def test_a_run_needs_no_optional_executor(write_suite, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("ZSBENCH_DISABLE_PLUGINS", "standard-executors")
+    registry = Registry(extra=[toy_plugins])
+    assert set(registry.names("executor")) == {"local", "pool"}
+    assert registry.get("executor", "pool").distribution == "zsbench"
+    suite = load_suite(write_suite(), registry=registry)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "r", **QUIET)
+    assert [r.status for r in out.results] == ["ok"] * 4
+    assert out.manifest["executor"]["name"] == "pool"
+
+
+def test_default_layout_is_bit_identical_to_local_on_the_smoke_profile(
+        tmp_path: Path) -> None:
+    """The whole-machine default (here: as many jobs side by side as there are cores)
+    scores polar_hole's smoke profile bit for bit as the local executor does at the same
+    torch threads per job."""
+    registry = Registry()
+    suite = load_suite(REPO / "suites" / "polar_hole.toml", profile="smoke", registry=registry)
+    default = run_suite(suite, registry=registry, run_dir=tmp_path / "default",
+                        executor=PoolExecutor(workers=2) if plan_layout(4).workers < 2
+                        else None, threads=None if plan_layout(4).workers >= 2 else 1,
+                        **QUIET)
+    layout = default.manifest["layout"]
+    assert layout["workers"] == 2
+    local = run_suite(suite, registry=registry, run_dir=tmp_path / "local",
+                      executor=LocalExecutor(), threads=layout["threads_per_job"], **QUIET)
+    assert [r.status for r in default.results] == ["ok"] * 4
+    assert _scores(default) == _scores(local)
+    assert default.manifest["torch_threads"] == local.manifest["torch_threads"]
+
+
+@pytest.mark.parametrize("name", ["local", "pool"])
+def test_core_executors_are_listed_as_zsbench(name: str) -> None:
+    info = Registry().get("executor", name)
+    assert info.distribution == "zsbench" and info.source == "zsbench.executors"

@@ -1,0 +1,143 @@
+"""The executors every run can count on, part of the core (no plugin needed): ``local`` (one
+job after another in this process) and ``pool`` (the default: long-lived worker processes,
+one job per core, or a single process with every thread when there is one job)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from zsbench.hookspecs import hookimpl
+from zsbench.jobs import Job, JobResult, Layout, failed_result, plan_layout
+from zsbench.plugin import Executor
+
+
+class LocalExecutor(Executor):
+    """In-process, one job after another; every core's threads to each job unless told."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        pass
+
+    def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
+        """One job at a time with ``threads`` torch threads (None: every core)."""
+        cores = plan_layout(1).cores
+        return Layout(workers=1, threads=threads or cores, cores=cores)
+
+    def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
+            on_result: Callable[[Job, JobResult], None]) -> None:
+        for job in jobs:
+            on_result(job, task(job))
+
+
+def _serve(conn: Connection, task: Callable[[Job], JobResult]) -> None:
+    """A worker: run the jobs the driver sends (None: stop), send back each result. The
+    task builds its suite, registry and data once, at the first job."""
+    try:
+        while True:
+            job = conn.recv()
+            if job is None:
+                return
+            try:
+                result = task(job)
+            except BaseException as exc:  # report, never hang the driver
+                result = failed_result(job, f"worker: {type(exc).__name__}: {exc}",
+                                       traceback.format_exc())
+            conn.send(result.to_dict())
+    except (EOFError, OSError, KeyboardInterrupt):
+        return
+    finally:
+        conn.close()
+
+
+class PoolExecutor(Executor):
+    """Long-lived worker processes, one job per core (the default executor).
+
+    ``workers = 0`` lays the jobs on the machine (see :func:`zsbench.jobs.plan_layout`):
+    with T torch threads per job, ``cores // T`` jobs side by side; without ``--threads``,
+    one job per core, and a run of fewer jobs than cores shares the spare cores out as
+    threads (a single job gets them all). Each worker is started once (spawned: it pays the
+    torch import and the data preparation, from the dataset cache when there is one, once)
+    and then runs job after job. A single worker runs in this process. A job whose worker
+    dies is recorded as failed and a fresh worker takes the remaining jobs. Scores equal
+    the ``local`` executor's at the same threads per job, bit for bit."""
+
+    name = "pool"
+
+    def __init__(self, *, workers: int = 0) -> None:
+        self.workers = workers
+
+    def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
+        if not portable:  # plugins registered in code: this process only
+            cores = plan_layout(1).cores
+            return Layout(workers=1, threads=threads or cores, cores=cores)
+        return plan_layout(n_jobs, threads=threads, workers=self.workers or None)
+
+    def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
+            on_result: Callable[[Job, JobResult], None]) -> None:
+        workers = min(len(jobs), int(getattr(task, "workers", 0) or 0)
+                      or self.layout(len(jobs), getattr(task, "threads", None)).workers)
+        if workers <= 1:
+            for job in jobs:
+                on_result(job, task(job))
+            return
+        ctx = multiprocessing.get_context("spawn")
+        pending = list(jobs)
+        idle: list[tuple[Connection, Any]] = []
+        busy: dict[Connection, tuple[Job, Any]] = {}
+
+        def start() -> tuple[Connection, Any]:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, task), daemon=True)
+            proc.start()
+            child.close()
+            return parent, proc
+
+        try:
+            idle = [start() for _ in range(workers)]
+            while pending or busy:
+                while pending and idle:
+                    conn, proc = idle.pop()
+                    job = pending.pop(0)
+                    try:
+                        conn.send(job)
+                    except (BrokenPipeError, OSError):  # died before its first job
+                        proc.join()
+                        pending.insert(0, job)
+                        idle.append(start())
+                        continue
+                    busy[conn] = (job, proc)
+                for conn in wait(list(busy)):
+                    job, proc = busy.pop(conn)
+                    try:
+                        result = JobResult.from_dict(conn.recv())
+                        idle.append((conn, proc))
+                    except (EOFError, OSError):
+                        conn.close()
+                        proc.join()
+                        result = failed_result(job, f"worker process died (exit code "
+                                                    f"{proc.exitcode}); out of memory or killed?")
+                        if pending:
+                            idle.append(start())
+                    on_result(job, result)
+        finally:
+            for conn, proc in idle + [(c, jp[1]) for c, jp in busy.items()]:
+                try:
+                    conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+            for conn, proc in idle + [(c, jp[1]) for c, jp in busy.items()]:
+                proc.join(timeout=5 if not busy else 0.1)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+                conn.close()
+
+
+@hookimpl
+def zsbench_add_executors() -> list[type]:
+    return [LocalExecutor, PoolExecutor]
