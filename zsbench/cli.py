@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_seeds(seeds, lambda problem, fix: ZsbenchError(f"--seeds {args.seeds!r}: "
                                                               f"{problem} Fix: {fix}"))
         suite.seeds = seeds
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         raise ZsbenchError(f"--threads {args.threads}: must be at least 1. Fix: e.g. "
                            "--threads 1 (or unset $ZSBENCH_THREADS).")
     executor = _executor(args, suite, registry)
