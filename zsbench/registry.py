@@ -97,7 +97,8 @@ class Registry:
 
         self._register(executors, "zsbench.executors", OWN_DISTRIBUTION, __version__)
         #: modules registered in code (worker processes import them by name) and whether
-        #: some plugin object registered in code is no module (it cannot leave this process)
+        #: some plugin object registered in code is no importable module (it cannot leave
+        #: this process)
         self.code_modules: list[str] = []
         self.code_objects = False
         for name in _env_list("ZSBENCH_PLUGINS"):
@@ -106,8 +107,8 @@ class Registry:
         for i, obj in enumerate(extra):
             source = getattr(obj, "__name__", f"extra-{i}")
             self._register(obj, source, "(in code)", "")
-            if isinstance(obj, types.ModuleType):
-                self.code_modules.append(obj.__name__)
+            if isinstance(obj, types.ModuleType) and obj.__spec__ is not None:
+                self.code_modules.append(obj.__name__)  # importable by name in a worker
             else:
                 self.code_objects = True
         self._drop_unknown_hooks()
