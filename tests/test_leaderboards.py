@@ -44,7 +44,9 @@ def test_default_tolerances_catch_a_dimmed_decoder(tmp_path: Path, monkeypatch) 
     cache = Cache(tmp_path / "cache")
 
     def run(name: str) -> Path:
-        return run_suite(suite, registry=registry, run_dir=tmp_path / name, cache=cache).run_dir
+        # in this process: the patched decoder must be the one that runs
+        return run_suite(suite, registry=registry, run_dir=tmp_path / name, cache=cache,
+                         executor=registry.create("executor", "local", {})).run_dir
 
     good = run("good")
     decode = base.TorchModel.decode

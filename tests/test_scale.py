@@ -95,10 +95,13 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(toy_registry, write_suit
     warnings: list[str] = []
     cache = Cache(tmp_path / "cache", warn=warnings.append)
     suite = load_suite(write_suite(), registry=toy_registry)
-    first = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", cache=cache)
+    local = toy_registry.create("executor", "local", {})  # the warnings of this process
+    first = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "a", cache=cache,
+                      executor=local)
     victim = next((tmp_path / "cache" / "models").glob("*/*/model.ckpt"))
     victim.write_bytes(victim.read_bytes()[:-7] + b"garbage")
-    again = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", cache=cache)
+    again = run_suite(suite, registry=toy_registry, run_dir=tmp_path / "b", cache=cache,
+                      executor=local)
     assert any("corrupt" in w for w in warnings)
     assert sum(j["trained"] for j in again.manifest["jobs"]) == 1
     assert _scores(first) == _scores(again)

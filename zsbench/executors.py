@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from zsbench.errors import PluginParameterError
 from zsbench.hookspecs import hookimpl
 from zsbench.jobs import Job, JobResult, Layout, failed_result, plan_layout
 from zsbench.plugin import Executor
@@ -70,6 +71,10 @@ class PoolExecutor(Executor):
 
     def __init__(self, *, workers: int = 0) -> None:
         self.workers = workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise PluginParameterError("executor", self.name, "workers", f"got {workers!r}.",
+                                       "give 0 (lay the jobs on every core) or a positive "
+                                       "number of jobs side by side.")
 
     def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
         if not portable:  # plugins registered in code: this process only

@@ -210,8 +210,9 @@ class Probe(Metric):
     def score_names(self, plan: SuitePlan) -> list[str]:
         factors = list(self.factors or plan.space.names)
         ends = [*factors, "mean"]
-        return [f"{kind}_{q}_{split}_{end}" for kind in self.probes
-                for q in ("r2", "acc", "f1") for split in EVAL_SPLITS for end in ends]
+        return [*(f"{kind}_{q}_{split}_{end}" for kind in self.probes
+                  for q in ("r2", "acc", "f1", "mae") for split in EVAL_SPLITS for end in ends),
+                *(f"{kind}_mae_ratio_hole_{end}" for kind in self.probes for end in ends)]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         names = list(self.factors) if self.factors is not None else ctx.space.names
