@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,72 @@ def test_default_layout_is_bit_identical_to_local_on_the_smoke_profile(
 def test_core_executors_are_listed_as_zsbench(name: str) -> None:
     info = Registry().get("executor", name)
     assert info.distribution == "zsbench" and info.source == "zsbench.executors"
+
+
+ORPHAN_SCRIPT = """
+import os, sys, time
+from zsbench.executors import PoolExecutor
+from zsbench.jobs import Job
+
+def task(job):
+    open(os.path.join(sys.argv[1], f"{os.getpid()}.pid"), "w").close()
+    time.sleep(300)
+
+if __name__ == "__main__":
+    jobs = [Job(label=f"j{i}", plugin="x", params={}, weighting=None, seed=i) for i in range(2)]
+    PoolExecutor(workers=2).map(jobs, task, lambda job, result: None)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_pool_workers_stop_when_their_driver_is_killed(tmp_path: Path) -> None:
+    """A driver killed outright (SIGKILL: no clean-up runs) leaves no worker training on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(ORPHAN_SCRIPT)
+    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("*.pid"))) < 2:
+            assert time.monotonic() < deadline and driver.poll() is None, "workers never started"
+            time.sleep(0.2)
+        workers = [int(p.stem) for p in tmp_path.glob("*.pid")]
+        assert all(_alive(pid) for pid in workers)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        driver.kill()
+        for p in tmp_path.glob("*.pid"):
+            if _alive(int(p.stem)):
+                os.kill(int(p.stem), signal.SIGKILL)
+
+
+def test_sigterm_interrupts_a_command_like_ctrl_c() -> None:
+    """``kill`` (SIGTERM) during a command becomes the KeyboardInterrupt that a run turns into
+    a saved, resumable interruption (exit 130); the previous handler comes back after."""
+    import signal
+
+    from zsbench.cli import _sigterm_interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), _sigterm_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) is before

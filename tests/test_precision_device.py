@@ -51,6 +51,21 @@ def test_bf16_trains_and_evaluates_on_the_cpu(cls: type) -> None:
     np.testing.assert_array_equal(z, bf16.encode(IMAGES))  # deterministic
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_without_bf16_instructions_warns_that_it_is_slower(
+        native: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import zsbench.training as training
+
+    monkeypatch.setattr(training, "native_bf16", lambda dev: native)
+    with caplog.at_level("WARNING", logger="zsbench"):
+        AutoEncoder(progress=False, epochs=1, device="cpu", precision="bf16").fit(IMAGES, seed=0)
+        AutoEncoder(progress=False, epochs=1, device="cpu").fit(IMAGES, seed=0)
+    slower = [r for r in caplog.records if "slower" in r.getMessage()]
+    assert len(slower) == (0 if native else 1)  # and never for fp32
+    if not native:
+        assert '"bf16"' in slower[0].getMessage() and "CPU" in slower[0].getMessage()
+
+
 def test_bad_precision_is_a_parameter_error() -> None:
     with pytest.raises(PluginParameterError, match="precision"):
         AutoEncoder(precision="fp16")

@@ -3,7 +3,8 @@
 Exit codes: 0 ok; 1 a regression or threshold failed; 2 a usage or configuration error;
 3 the run finished but some model x seed jobs failed (they are in the leaderboard);
 4 an internal error of zsbench or a plugin (a one-paragraph message; the traceback goes to a
-log file); 130 interrupted (what finished is saved; the message says how to resume).
+log file); 130 interrupted, by Ctrl-C or SIGTERM (what finished is saved; the message says how
+to resume).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from tabulate import tabulate
@@ -355,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure(args.verbose - args.quiet)
     try:
-        return int(args.func(args))
+        with _sigterm_interrupts():
+            return int(args.func(args))
     except ZsbenchError as exc:
         print(f"zsbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -375,6 +379,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as exc:  # an internal error: a short message, the traceback in a file
         return _internal_error(args, exc)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a CI job's timeout, a scheduler) as Ctrl-C while the command
+    runs: a run saves what finished and says how to resume, and its workers stop."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _internal_error(args: argparse.Namespace, exc: Exception) -> int:

@@ -5,6 +5,9 @@ one job per core, or a single process with every thread when there is one job)."
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
@@ -35,9 +38,24 @@ class LocalExecutor(Executor):
             on_result(job, task(job))
 
 
+PARENT_CHECK_S = 1.0
+"""How often a pool worker checks that the driver process is still alive."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker once its driver is gone (killed, even with SIGKILL): a worker in the
+    middle of a job would otherwise train on, orphaned, until the job ends."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
 def _serve(conn: Connection, task: Callable[[Job], JobResult]) -> None:
     """A worker: run the jobs the driver sends (None: stop), send back each result. The
-    task builds its suite, registry and data once, at the first job."""
+    task builds its suite, registry and data once, at the first job. The worker exits by
+    itself within about a second of its driver's death."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="zsbench-parent-watch").start()
     try:
         while True:
             job = conn.recv()
