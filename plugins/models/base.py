@@ -62,7 +62,40 @@ class LatentNet(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
 
-class TorchModel(Model):
+class TrainedModule:
+    """The learned state that every standard torch model keeps after :func:`train` (a mixin):
+    ``module_``, ``image_shape_`` ``(C, H, W)``, ``device_``, ``history_`` (one dict per
+    epoch) and ``training_`` (see :meth:`training_summary`)."""
+
+    name: str
+
+    def _keep(self, net: nn.Module, image_shape: tuple[int, int, int],
+              result: TrainResult) -> None:
+        """Store ``net``, trained on images of ``image_shape``, and what ``train`` reported."""
+        self.module_ = net
+        self.image_shape_ = image_shape
+        self.device_ = torch.device(result.device)
+        self.history_ = [
+            {"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss, "lr": r.lr,
+             "seconds": r.seconds} for r in result.history
+        ]
+        self.training_ = result.summary()
+
+    def _fitted(self) -> Any:
+        """The trained network; a :class:`DataError` before ``fit`` or ``load``."""
+        net = getattr(self, "module_", None)
+        if net is None:
+            raise DataError(f'model "{self.name}" is not fitted yet: call fit (or load) first.')
+        return net
+
+    def training_summary(self) -> dict[str, Any]:
+        """Facts about the last fit: epochs_run, best_epoch, weights_epoch, final_train_loss,
+        final_val_loss, best_loss, monitor, stopped_early, device, seconds, steps (empty
+        before fit)."""
+        return dict(getattr(self, "training_", {}))
+
+
+class TorchModel(TrainedModule, Model):
     """Base of the standard torch encoder/decoder models (not a plugin by itself).
 
     Parameters are those of :class:`~zsbench_plugins.models.ae.AutoEncoder`; learned state:
@@ -183,21 +216,8 @@ class TorchModel(Model):
             optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay, weights=weights,
             validation=v, early_stopping=self.early_stopping, device=self.device,
             progress=self.progress, label=self.name, precision=self.precision)
-        self.module_ = net
-        self.image_shape_ = image_shape
-        self.device_ = torch.device(result.device)
-        self.history_ = [
-            {"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss, "lr": r.lr,
-             "seconds": r.seconds} for r in result.history
-        ]
-        self.training_ = result.summary()
+        self._keep(net, image_shape, result)
         return self
-
-    def _fitted(self) -> LatentNet:
-        net = getattr(self, "module_", None)
-        if net is None:
-            raise DataError(f'model "{self.name}" is not fitted yet: call fit (or load) first.')
-        return net
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Latent means ``[N, D]`` float32 of ``images`` float32 ``[N, C, H, W]`` in [0, 1]
@@ -284,12 +304,6 @@ class TorchModel(Model):
                     opt.zero_grad(set_to_none=True)
                 out.append(best_z.to("cpu", torch.float32).numpy())
         return np.concatenate(out, axis=0)
-
-    def training_summary(self) -> dict[str, Any]:
-        """Facts about the last fit: epochs_run, best_epoch, weights_epoch, final_train_loss,
-        final_val_loss, best_loss, monitor, stopped_early, device, seconds, steps (empty
-        before fit)."""
-        return dict(getattr(self, "training_", {}))
 
     def save(self, path: Path) -> None:
         """Write the parameters, image shape, weights and training facts to ``path`` with

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch import nn
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model
 from zsbench.training import LossContext, batched, init_module, resolve_device, train
-from zsbench_plugins.models.base import _check_images
+from zsbench_plugins.models.base import TrainedModule, _check_images
 from zsbench_plugins.models.nets import build_body
 
 FORMAT = "zsbench.factor_decoder"
@@ -45,7 +45,7 @@ class FactorNet(nn.Module):
         return torch.sigmoid(self.forward(factors))
 
 
-class FactorDecoder(Model):
+class FactorDecoder(TrainedModule, Model):
     """Ground-truth decoder: a conditional decoder trained from the true factors to the images.
 
     Declares ``needs_factors = True``: the runner passes the training images' true factors
@@ -141,20 +141,9 @@ class FactorDecoder(Model):
                        optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay,
                        weights=weights, device=self.device, progress=self.progress,
                        label=self.name)
-        self.module_ = net
-        self.image_shape_ = image_shape
+        self._keep(net, image_shape, result)
         self.n_factors_ = int(f.shape[1])
-        self.device_ = torch.device(result.device)
-        self.history_ = [{"epoch": r.epoch, "train_loss": r.train_loss, "lr": r.lr,
-                          "seconds": r.seconds} for r in result.history]
-        self.training_ = result.summary()
         return self
-
-    def _fitted(self) -> FactorNet:
-        net = getattr(self, "module_", None)
-        if net is None:
-            raise DataError(f'model "{self.name}" is not fitted yet: call fit (or load) first.')
-        return net
 
     def generate(self, factors: np.ndarray) -> np.ndarray:
         """Images float32 ``[N, C, H, W]`` in [0, 1] for the true ``factors [N, F]``."""
@@ -175,10 +164,6 @@ class FactorDecoder(Model):
         """Not offered: the model has no encoder; the runner uses the true factors."""
         raise DataError(f'model "{self.name}" has no encoder: it is evaluated from the true '
                         "factors (generate), which the runner supplies.")
-
-    def training_summary(self) -> dict[str, Any]:
-        """Facts about the last fit (as for the torch models; empty before fit)."""
-        return dict(getattr(self, "training_", {}))
 
     def save(self, path: Path) -> None:
         """Parameters, shapes, weights (with the factor scaling) and training facts, written
