@@ -438,12 +438,35 @@ def test_frobenius_handmade_and_perfect() -> None:
         assert scores[f"frob_p{p}"].value == pytest.approx(np.percentile(norms, p))
     assert {k for k, s in scores.items() if s.headline} == {"frob_mean", "frob_p99"}
     assert not any(s.higher_is_better for s in scores.values())
+    assert scores["frob_tail_ratio"].value == pytest.approx(
+        np.percentile(norms, 99) / np.percentile(norms, 50))
     perfect = Frobenius(split="train").compute(ctx)
-    assert all(s.value == 0.0 for s in perfect.values())
+    assert all(s.value == 0.0 for k, s in perfect.items() if k != "frob_tail_ratio")
+    assert perfect["frob_tail_ratio"].value == 1.0
     no_hole = Frobenius(split="hole").compute(ctx)
     assert all(math.isnan(s.value) for s in no_hole.values())
     with pytest.raises(DataError, match='"tset"'):
         Frobenius(split="tset").compute(ctx)
+
+
+def test_frobenius_tail_ratio_is_a_scale_free_shape() -> None:
+    """p99 / p50: 1 when every image is equally bad, whatever the scale; large when a few
+    images fail badly; unchanged when every error is scaled (ink, a dimmer decoder)."""
+    rng = np.random.default_rng(0)
+
+    def ratio(norms: np.ndarray) -> float:
+        x = np.zeros((len(norms), 1, 1, 1))
+        ctx = make_ctx(factors={"train": outside(len(norms), 0), "test": outside(len(norms), 1)},
+                       images={"test": x}, reconstructions={"test": norms.reshape(-1, 1, 1, 1)})
+        return Frobenius().compute(ctx)["frob_tail_ratio"].value
+
+    uniform = np.full(200, 0.3)
+    light = rng.normal(1.0, 0.1, 200).clip(0.5)
+    heavy = light.copy()
+    heavy[:10] *= 20  # 5 % of the images fail badly
+    assert ratio(uniform) == pytest.approx(1.0) == ratio(uniform * 50)
+    assert ratio(light) == pytest.approx(ratio(light * 7))
+    assert ratio(heavy) > 5 * ratio(light)
 
 
 # -- the plugin contract --------------------------------------------------------------

@@ -61,9 +61,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from zsbench.cache import Cache
+    from zsbench.executors import keep_freed_memory
     from zsbench.run import run_suite
     from zsbench.suite import check_seeds, load_suite
 
+    keep_freed_memory()  # this process is ours: training steps reuse freed memory
     registry = _registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
     if args.seeds is not None:

@@ -4,6 +4,8 @@ one job per core, or a single process with every thread when there is one job)."
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import threading
@@ -38,6 +40,24 @@ class LocalExecutor(Executor):
             on_result(job, task(job))
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory for reuse (a process-wide setting, for the
+    processes zsbench owns: pool workers and the ``zsbench`` command).
+
+    By default glibc returns every block of 128 kB or more to the system when it is freed
+    and maps it afresh at the next training step: on the E3 body (36x36, batch 64) that
+    was 272 million page faults and 17 % of a faithful run's CPU time spent in the kernel.
+    Kept on the heap (blocks up to 32 MB, glibc's maximum; the heap never trimmed), a step
+    is about 15 % faster. Scores are unchanged: only where memory comes from changes.
+    Returns whether the setting took (False where there is no glibc ``mallopt``)."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_trim_threshold, 1 << 30)) and bool(mallopt(m_mmap_threshold, 32 << 20))
+
+
 PARENT_CHECK_S = 1.0
 """How often a pool worker checks that the driver process is still alive."""
 
@@ -56,6 +76,7 @@ def _serve(conn: Connection, task: Callable[[Job], JobResult]) -> None:
     itself within about a second of its driver's death."""
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
                      name="zsbench-parent-watch").start()
+    keep_freed_memory()
     try:
         while True:
             job = conn.recv()

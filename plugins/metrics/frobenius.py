@@ -16,8 +16,11 @@ class Frobenius(Metric):
 
     On ``split`` (test by default): ``frob_mean``, ``frob_p50``, ``frob_p90``, ``frob_p99``
     (percentiles with numpy's linear interpolation), all lower is better. A model can win on
-    the mean and lose on the tail (E3: the AE against the VAE). With ``split = "hole"`` and
-    no hole the scores are NaN; any other missing split is an error.
+    the mean and lose on the tail (E3: the AE against the VAE). ``frob_tail_ratio`` = p99 /
+    p50 describes the tail's *shape*, free of scale: how much worse the worst 1 % is than the
+    typical image (1: every image equally bad). It is a shape, not a quality: a model that
+    fails every image alike scores 1, so read it next to ``frob_mean``. With ``split =
+    "hole"`` and no hole the scores are NaN; any other missing split is an error.
     """
 
     name = "frobenius"
@@ -42,4 +45,8 @@ class Frobenius(Metric):
         scores = {"frob_mean": Score(mean, higher_is_better=False, headline=True)}
         for p, value in zip(PERCENTILES, tail):
             scores[f"frob_p{p}"] = Score(value, higher_is_better=False, headline=p == 99)
+        p50, p99 = tail[PERCENTILES.index(50)], tail[PERCENTILES.index(99)]
+        # all perfect: every image equally good (1); a perfect median alone: no ratio (NaN)
+        ratio = p99 / p50 if p50 > 0 else (1.0 if p99 == 0 else NAN)
+        scores["frob_tail_ratio"] = Score(ratio, higher_is_better=False, headline=False)
         return scores
