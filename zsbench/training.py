@@ -39,6 +39,7 @@ Precision = Literal["fp32", "bf16"]
 
 logger = logging.getLogger("zsbench.training")
 
+
 @dataclass(frozen=True)
 class LossContext:
     """What a loss function knows besides the module and the batch.
@@ -103,6 +104,7 @@ def native_bf16(dev: torch.device) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # not exposed by this build: assume it is
         return True
+
 
 _LOOP_STREAMS = {"init": 0, "shuffle": 1, "noise": 2, "validation": 3}
 
