@@ -21,6 +21,19 @@ from zsbench.jobs import Job, JobResult, Layout, failed_result, plan_layout
 from zsbench.plugin import Executor
 
 
+def _in_process_layout(threads: int | None) -> Layout:
+    """One job at a time in this process with ``threads`` torch threads (None: every core)."""
+    cores = plan_layout(1).cores
+    return Layout(workers=1, threads=threads or cores, cores=cores)
+
+
+def _run_here(jobs: Sequence[Job], task: Callable[[Job], JobResult],
+              on_result: Callable[[Job, JobResult], None]) -> None:
+    """Run ``jobs`` one after another in this process."""
+    for job in jobs:
+        on_result(job, task(job))
+
+
 class LocalExecutor(Executor):
     """In-process, one job after another; every core's threads to each job unless told."""
 
@@ -31,13 +44,11 @@ class LocalExecutor(Executor):
 
     def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
         """One job at a time with ``threads`` torch threads (None: every core)."""
-        cores = plan_layout(1).cores
-        return Layout(workers=1, threads=threads or cores, cores=cores)
+        return _in_process_layout(threads)
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
             on_result: Callable[[Job, JobResult], None]) -> None:
-        for job in jobs:
-            on_result(job, task(job))
+        _run_here(jobs, task, on_result)
 
 
 def keep_freed_memory() -> bool:
@@ -117,8 +128,7 @@ class PoolExecutor(Executor):
 
     def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
         if not portable:  # plugins registered in code: this process only
-            cores = plan_layout(1).cores
-            return Layout(workers=1, threads=threads or cores, cores=cores)
+            return _in_process_layout(threads)
         return plan_layout(n_jobs, threads=threads, workers=self.workers or None)
 
     def map(self, jobs: Sequence[Job], task: Callable[[Job], JobResult],
@@ -126,8 +136,7 @@ class PoolExecutor(Executor):
         workers = min(len(jobs), int(getattr(task, "workers", 0) or 0)
                       or self.layout(len(jobs), getattr(task, "threads", None)).workers)
         if workers <= 1:
-            for job in jobs:
-                on_result(job, task(job))
+            _run_here(jobs, task, on_result)
             return
         ctx = multiprocessing.get_context("spawn")
         pending = list(jobs)
