@@ -18,7 +18,7 @@ fi
 codes=()
 for name in "${names[@]}"; do
     start=$(date +%s)
-    "$ZSBENCH" run "suites/$name.toml" --profile smoke --no-cache --out "$tmp/$name" > "$tmp/$name.log" 2>&1
+    "$ZSBENCH" run "suites/$name.toml" --profile smoke --no-cache --no-outputs --out "$tmp/$name" > "$tmp/$name.log" 2>&1
     rc=$?
     if [ "$rc" -ne 0 ]; then
         tail -n 40 "$tmp/$name.log" >&2

@@ -22,7 +22,7 @@ for name in "${names[@]}"; do
     suite="suites/$name.toml"
     [ -f "$suite" ] || { echo "make_baselines: no suite $suite" >&2; exit 2; }
     start=$(date +%s)
-    "$ZSBENCH" run "$suite" --profile smoke --no-cache --out "$tmp/$name" > "$tmp/$name.log" 2>&1 || {
+    "$ZSBENCH" run "$suite" --profile smoke --no-cache --no-outputs --out "$tmp/$name" > "$tmp/$name.log" 2>&1 || {
         cat "$tmp/$name.log" >&2; echo "make_baselines: $suite failed" >&2; exit 1; }
     "$ZSBENCH" baseline "$tmp/$name" --out "results/baselines/$name-smoke.json"
     echo "make_baselines: $name in $(( $(date +%s) - start )) s"

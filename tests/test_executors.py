@@ -89,6 +89,7 @@ def test_default_layout_is_bit_identical_to_local_on_the_smoke_profile(
     torch threads per job."""
     registry = Registry()
     suite = load_suite(REPO / "suites" / "polar_hole.toml", profile="smoke", registry=registry)
+    suite.outputs = []  # scores only (zsbench run --no-outputs)
     default = run_suite(suite, registry=registry, run_dir=tmp_path / "default",
                         executor=PoolExecutor(workers=2) if plan_layout(4).workers < 2
                         else None, threads=None if plan_layout(4).workers >= 2 else 1,

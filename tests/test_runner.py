@@ -112,6 +112,24 @@ def test_cli_run_and_leaderboard(toy_registry, write_suite, tmp_path: Path, caps
     assert len(results) == 4
 
 
+def test_cli_no_outputs_gives_the_same_scores_without_pictures(write_suite, tmp_path: Path,
+                                                               capsys, monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    path = write_suite(TOY_SUITE + '\n[[output]]\nplugin = "error_map"\n')
+    common = ["--profile", "smoke", "--seeds", "0", "--executor", "local", "--no-cache"]
+    assert main(["run", str(path), *common, "--out", str(tmp_path / "full")]) == 0
+    assert main(["run", str(path), *common, "--no-outputs", "--out",
+                 str(tmp_path / "scores")]) == 0
+    capsys.readouterr()
+    assert list((tmp_path / "full" / "pictures").rglob("*.png"))
+    assert not list((tmp_path / "scores").rglob("*.png"))
+    (full_manifest, full), (manifest, scores) = (load_results(tmp_path / "full"),
+                                                 load_results(tmp_path / "scores"))
+    assert [r.scores for r in scores] == [r.scores for r in full]
+    assert ("output", "error_map") in {(p["kind"], p["name"]) for p in full_manifest["plugins"]}
+    assert "output" not in {p["kind"] for p in manifest["plugins"]}
+
+
 def test_cli_errors_exit_2_with_one_paragraph(write_suite, tmp_path: Path, capsys,
                                               monkeypatch) -> None:
     monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")

@@ -77,6 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_seeds(seeds, lambda problem, fix: ZsbenchError(f"--seeds {args.seeds!r}: "
                                                               f"{problem} Fix: {fix}"))
         suite.seeds = seeds
+    if args.no_outputs:
+        suite.outputs = []  # scores only: the [[output]] plugins (pictures) are skipped
     if args.threads is not None and args.threads < 1:
         raise ZsbenchError(f"--threads {args.threads}: must be at least 1. Fix: e.g. "
                            "--threads 1 (or unset $ZSBENCH_THREADS).")
@@ -282,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-gpus", type=float, help="ray executor: GPUs per job")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the dataset and model cache")
+    p.add_argument("--no-outputs", action="store_true",
+                   help="skip the suite's [[output]] plugins (the pictures): scores only, "
+                        "e.g. for regression checks in CI")
     p.add_argument("--cache-dir", help="cache folder (default: $ZSBENCH_CACHE_DIR or "
                                        "~/.cache/zsbench)")
     p.add_argument("--force", action="store_true",
