@@ -22,6 +22,9 @@ def plugin_args(pytestconfig: pytest.Config) -> list[str]:
 def _heavy_modules_imported() -> None:
     """In-process pytester runs drop the modules they imported when they end; torch cannot be
     imported twice in one process, so import it (and every plugin module) out here first."""
+    import matplotlib.figure  # noqa: F401  (the plugins import these three where they use them)
+    import scipy.stats  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
     import torch  # noqa: F401
 
     from zsbench.compare import compare  # noqa: F401

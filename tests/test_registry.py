@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import toy_plugins
@@ -82,3 +85,14 @@ def test_create_validates_parameters(toy_registry) -> None:
         toy_registry.create("model", "linear", {"latentdim": 3})
     with pytest.raises(PluginParameterError, match="give int"):
         toy_registry.create("model", "linear", {"latent_dim": 2.5})
+
+
+def test_loading_the_plugins_leaves_the_slow_libraries_unimported() -> None:
+    """Every command and worker imports every plugin module: the standard ones import
+    scikit-learn, scipy and matplotlib only where they use them (seconds per process)."""
+    code = ("import sys; from zsbench.registry import Registry; Registry(); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'matplotlib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ import pytest
 
 from zsbench import Dataset, EvalContext, Metric, Model, Output, Score
 from zsbench.errors import DataError, ZsbenchError
-from zsbench.jobs import Job, JobResult
+from zsbench.jobs import Job
 from zsbench.plugin import Executor
 from zsbench.testing import (
     BlobsDataset,

@@ -7,7 +7,6 @@ import datetime as _dt
 import json
 import logging
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence

@@ -28,7 +28,6 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Dataset, Recovery
 from zsbench.space import Factor, LatentSpace
-from zsbench_plugins.datasets.polar import to_uint8
 
 #: Names of the values of the ``shape`` factor, by value.
 SHAPES = ("square", "ellipse", "heart")

@@ -4,8 +4,6 @@ gradient-boosted trees as disentanglement_lib does."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
-from sklearn.ensemble import GradientBoostingClassifier
 
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._disentanglement import (
@@ -23,6 +21,8 @@ def importance_matrix(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarr
     scikit-learn ``GradientBoostingClassifier`` (its defaults, as in the reference, with
     ``random_state = seed`` and ``n_estimators``) predicts the factor's labels ``y [N, F]``
     from the latents ``z [N, D]``; its impurity-based feature importances are column ``j``."""
+    from sklearn.ensemble import GradientBoostingClassifier  # on use: slow to import
+
     d, n_factors = z_train.shape[1], y_train.shape[1]
     imp = np.zeros((d, n_factors))
     acc_train, acc_test = np.zeros(n_factors), np.zeros(n_factors)
@@ -44,7 +44,9 @@ def _one_minus_entropy(p: np.ndarray, base: int) -> np.ndarray:
     ``entropy`` on ``p + 1e-11``, as the reference); 1 when ``base`` is 1."""
     if base < 2:
         return np.ones(p.shape[1])
-    return 1.0 - scipy.stats.entropy(p + 1e-11, base=base)
+    from scipy.stats import entropy  # on use: slow to import
+
+    return 1.0 - entropy(p + 1e-11, base=base)
 
 
 def dci_from_importance(imp: np.ndarray) -> tuple[float, float]:

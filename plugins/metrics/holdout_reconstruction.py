@@ -4,7 +4,6 @@ its growth with depth."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
@@ -40,6 +39,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     y = np.asarray(y, dtype=np.float64)
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return NAN
+    from scipy.stats import spearmanr  # on use: slow to import
+
     return float(spearmanr(x, y).statistic)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import mutual_info_score
 
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._disentanglement import (
@@ -19,6 +18,8 @@ from zsbench_plugins.metrics._disentanglement import (
 def mutual_information(codes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Discrete mutual information ``[D, F]`` (nats) between each column of ``codes
     [N, D]`` and each column of ``targets [N, F]`` (both integer labels)."""
+    from sklearn.metrics import mutual_info_score  # on use: slow to import
+
     m = np.zeros((codes.shape[1], targets.shape[1]))
     for i in range(codes.shape[1]):
         for j in range(targets.shape[1]):
@@ -39,6 +40,8 @@ def mig_scores(latents: np.ndarray, codes: np.ndarray,
     no gap (NaN) and is left out of the mean; with one latent the second largest is 0."""
     z = histogram_discretize(latents, num_bins)
     y = np.asarray(codes, dtype=np.int64)
+    from sklearn.metrics import mutual_info_score  # on use: slow to import
+
     m = mutual_information(z, y)
     entropy = np.array([mutual_info_score(y[:, j], y[:, j]) for j in range(y.shape[1])])
     gaps = np.full(y.shape[1], np.nan)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, r2_score
-from sklearn.model_selection import KFold
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor, NearestNeighbors
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: it is slow to import, and
+    # every zsbench command and worker imports every plugin module
+    from sklearn.base import BaseEstimator
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import Pipeline
 
 NAN = float("nan")
 ProbeKind = Literal["knn", "linear"]
@@ -38,6 +37,8 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     (fewer than 2 points, or constant truth)."""
     if len(y_true) < 2 or np.ptp(y_true) == 0:
         return NAN
+    from sklearn.metrics import r2_score
+
     return float(r2_score(y_true, y_pred))
 
 
@@ -66,6 +67,10 @@ def select_neighbors(x: np.ndarray, targets: list[tuple[np.ndarray, bool]],
     each fold's neighbours are found once, up to the largest k, and shared by every
     candidate and every target, which makes it many times faster.
     """
+    from sklearn.metrics import r2_score
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler
+
     kmax = max(candidates)
     ks = np.asarray(candidates)
     totals = np.zeros((len(targets), len(ks)))
@@ -184,6 +189,9 @@ class Probe(Metric):
     def _knn(self, x: np.ndarray, targets: list[tuple[np.ndarray, bool]]) -> list[BaseEstimator]:
         """kNN probes fitted on ``x [N, D]``, one per ``(y [N], classify)`` target, each
         with ``n_neighbors`` chosen by cross-validation (see :func:`select_neighbors`)."""
+        from sklearn.model_selection import KFold
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
         folds, candidates = self._knn_candidates(len(x))
         cv = KFold(n_splits=folds, shuffle=True, random_state=self.seed)
         chosen = select_neighbors(x, targets, candidates, cv, standardize=self.standardize)
@@ -195,12 +203,17 @@ class Probe(Metric):
         return fitted
 
     def _pipeline(self, estimator: BaseEstimator) -> Pipeline:
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
         scale = StandardScaler() if self.standardize else "passthrough"
         return Pipeline([("scale", scale), ("probe", estimator)])
 
     def _linear(self, x: np.ndarray, y: np.ndarray, classify: bool) -> BaseEstimator:
         """A linear (OLS or logistic) probe fitted on ``x [N, D]`` (standardised unless
         ``standardize`` is False), ``y [N]``."""
+        from sklearn.linear_model import LinearRegression, LogisticRegression
+
         model = LogisticRegression(max_iter=1000) if classify else LinearRegression()
         return self._pipeline(model).fit(x, y)
 
@@ -215,6 +228,8 @@ class Probe(Metric):
                 *(f"{kind}_mae_ratio_hole_{end}" for kind in self.probes for end in ends)]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        from sklearn.metrics import accuracy_score, f1_score
+
         names = list(self.factors) if self.factors is not None else ctx.space.names
         columns = [ctx.space.index(n) for n in names]
         positive = dict(self.positive or {})

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
@@ -29,6 +28,8 @@ def sap_matrix(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray,
     (``LinearSVC(C=0.01, class_weight="balanced")``, seeded) trained on the one latent to
     predict the factor's labels. Both as in disentanglement_lib's ``_compute_score_matrix``.
     """
+    from sklearn.svm import LinearSVC  # on use: slow to import
+
     d, n_factors = z_train.shape[1], y_train.shape[1]
     m = np.zeros((d, n_factors))
     for i in range(d):

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from zsbench.errors import DataError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # matplotlib is imported where it draws: every zsbench command and
+    # worker imports every plugin module, and matplotlib is slow to import
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     from zsbench.plugin import EvalContext, Model
 
 DPI: int = 110
@@ -47,6 +47,9 @@ TEXT_SIZE: float = 8.0
 
 def new_figure(width: float, height: float) -> Figure:
     """A white Agg-backed :class:`Figure` of ``width`` x ``height`` inches."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(width, 1.0), max(height, 1.0)), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     return fig
@@ -150,6 +153,8 @@ def show_tiles(ax: Axes, tiled: np.ndarray) -> None:
 def frame_tile(ax: Axes, box: tuple[float, float, float, float], *, colour: str = HOLE_COLOUR,
                linewidth: float = 2.0) -> None:
     """Outline one tile (``box`` from :func:`tile_box`) with a coloured frame."""
+    from matplotlib.patches import Rectangle
+
     x0, y0, x1, y1 = box
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour,
                            linewidth=linewidth, clip_on=False, zorder=5))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.lines import Line2D
 
 from zsbench.plugin import EvalContext, Output
 from zsbench_plugins.metrics._generative import PRIOR_SAMPLES, require
@@ -36,6 +35,8 @@ class CoverageMap(Output):
 
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         """Write ``coverage_map.png`` into ``directory``; return ``[path]``."""
+        from matplotlib.lines import Line2D  # on use: slow to import (see _plot)
+
         require(ctx.model, "sample", "model", 'output "coverage_map"')
         require(ctx.dataset, "recover", "dataset", 'output "coverage_map"')
         geometry = ErrorMap(x=self.x, y=self.y)

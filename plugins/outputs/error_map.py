@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import patheffects
-from matplotlib.axes import Axes
-from matplotlib.colors import Normalize
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Output
@@ -17,6 +13,9 @@ from zsbench.regions import Region
 from zsbench.space import Factor, LatentSpace
 from zsbench_plugins.metrics._errors import per_image_bce
 from zsbench_plugins.outputs import _plot
+
+if TYPE_CHECKING:  # matplotlib is imported where it draws (slow to import; see _plot)
+    from matplotlib.axes import Axes
 
 _SPLIT_STYLE: dict[str, dict[str, object]] = {
     "train": {"marker": "o", "label": "train"},
@@ -122,6 +121,9 @@ class ErrorMap(Output):
         hi = float(np.percentile(finite, 99)) if finite.size else 1.0
         if hi <= lo:
             hi = lo + 1e-6
+        from matplotlib.colors import Normalize
+        from matplotlib.lines import Line2D
+
         norm = Normalize(lo, hi)
         clipped = bool(finite.size and finite.max() > hi)
 
@@ -199,6 +201,10 @@ class ErrorMap(Output):
     def _outline(ax: Axes, region: Region, space: LatentSpace, ix: int, iy: int,
                  handles: list[object]) -> str:
         """Draw the holdout boundary in the plane; return a note for the figure."""
+        from matplotlib import patheffects
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
         xs, ys, depth = holdout_depth_grid(region, space, ix, iy)
         others = [i for i in range(space.dim) if i not in (ix, iy)]
         mid = slice_values(space)
@@ -228,6 +234,8 @@ class ErrorMap(Output):
     def _shade_1d(ax: Axes, region: Region, space: LatentSpace, ix: int,
                   handles: list[object]) -> str:
         """Shade the holdout's intervals along the only factor; return a note."""
+        from matplotlib.patches import Patch
+
         xs = np.linspace(*space.factors[ix].bounds, _GRID)
         pts = np.repeat(slice_values(space)[None, :], _GRID, axis=0)
         pts[:, ix] = xs

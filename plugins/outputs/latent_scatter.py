@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Output
 from zsbench.space import Factor
 from zsbench_plugins.outputs import _plot
+
+if TYPE_CHECKING:  # matplotlib is imported where it draws (slow to import; see _plot)
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
 _MAX_CATEGORIES = 10
 
@@ -54,6 +55,8 @@ def project(train: np.ndarray, others: list[np.ndarray],
 
 def factor_colouring(factor: Factor, values: np.ndarray) -> tuple[object, Normalize, list[float] | None]:
     """Colour map, norm and (for categorical factors) the category values of ``factor``."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+
     if factor.discrete and factor.values is not None and len(factor.values) <= _MAX_CATEGORIES:
         cats = sorted(float(v) for v in factor.values)
         base = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
@@ -153,6 +156,8 @@ class LatentScatter(Output):
                c_train: np.ndarray, p_hole: np.ndarray | None, c_hole: np.ndarray | None,
                xlab: str, ylab: str | None) -> None:
         """One panel: points ``[N, d]`` coloured by the factor values ``[N]``."""
+        from matplotlib.lines import Line2D
+
         cmap, norm, cats = factor_colouring(factor, np.concatenate(
             [c_train, c_hole if c_hole is not None else np.zeros(0)]))
 

@@ -51,7 +51,7 @@ class Trajectory(Output):
                                for i in p)):
                 raise PluginParameterError(
                     "output", self.name, "planes",
-                    f"each plane must be two different latent indices"
+                    "each plane must be two different latent indices"
                     + (f" in [0, {d - 1}]" if d is not None else " (>= 0)") + f", got {p}.",
                     "use pairs such as [[0, 1]]"
                     + (f" (this model has {d} latent dimensions)." if d is not None else "."))
