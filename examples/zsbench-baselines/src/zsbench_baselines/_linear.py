@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.utils.extmath import randomized_svd
 
 from zsbench.errors import DataError
 
@@ -58,6 +57,8 @@ def weighted_pca(x: np.ndarray, weights: np.ndarray, k: int, *, seed: int,
         raise DataError(f'model "{model}": latent_dim = {k} needs at least {k} training '
                         f"images of at least {k} pixels; got {n} images of {p} pixels. Fix: "
                         f"lower latent_dim.")
+    from sklearn.utils.extmath import randomized_svd  # on use: slow to import
+
     mean = (weights[:, None] * x).sum(axis=0) / weights.sum()
     xc = (x - mean) * np.sqrt(weights / weights.sum())[:, None]
     _, s, vt = randomized_svd(xc, n_components=k, n_iter=7, random_state=seed,
