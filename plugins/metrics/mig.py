@@ -38,10 +38,10 @@ def mig_scores(latents: np.ndarray, codes: np.ndarray,
     (largest minus second largest over latents) and MIG their mean, as in
     disentanglement_lib's ``_compute_mig``. A factor with a single value (``H = 0``) has
     no gap (NaN) and is left out of the mean; with one latent the second largest is 0."""
-    z = histogram_discretize(latents, num_bins)
-    y = np.asarray(codes, dtype=np.int64)
     from sklearn.metrics import mutual_info_score  # on use: slow to import
 
+    z = histogram_discretize(latents, num_bins)
+    y = np.asarray(codes, dtype=np.int64)
     m = mutual_information(z, y)
     entropy = np.array([mutual_info_score(y[:, j], y[:, j]) for j in range(y.shape[1])])
     gaps = np.full(y.shape[1], np.nan)
