@@ -93,6 +93,31 @@ def test_bad_param_values_are_reported_at_fit() -> None:
         AutoEncoder(lr=0.0, progress=False).fit(IMAGES, seed=0)
 
 
+
+def test_glorot_init_draws_keras_defaults() -> None:
+    """init = "glorot": every conv, transposed conv and dense weight within the Glorot bound
+    sqrt(6 / (fan_in + fan_out)) with about the Glorot spread, biases zero; the same seed
+    gives the same weights; "torch" (the default) keeps PyTorch's nonzero biases."""
+    net = AutoEncoder(architecture="e3", init="glorot")._build((1, 36, 36), seed=3)
+    layers = [m for m in net.modules()
+              if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
+    assert len(layers) == 11  # 4 conv, dense 64, the mean head, dense, 4 transposed conv
+    for layer in layers:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(layer.weight)
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        w = layer.weight.detach()
+        assert float(w.abs().max()) <= bound
+        if w.numel() >= 1000:  # uniform on [-a, a]: standard deviation a / sqrt(3)
+            assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.1)
+        assert not torch.any(layer.bias)
+    again = AutoEncoder(architecture="e3", init="glorot")._build((1, 36, 36), seed=3)
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    default = AutoEncoder(architecture="e3")._build((1, 36, 36), seed=3)
+    assert torch.any(default.mean.bias) and not torch.equal(default.mean.weight, net.mean.weight)
+    with pytest.raises(PluginParameterError, match="init"):
+        AutoEncoder(init="keras")
+
 # -- shapes and ranges -------------------------------------------------------------------
 
 def test_shapes_and_ranges(fitted: TorchModel) -> None:

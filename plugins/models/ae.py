@@ -24,6 +24,9 @@ class AutoEncoder(TorchModel):
         reconstruction: "bce_mean" (mean over pixels) or "bce_sum" (sum over pixels).
         precision: "fp32" (default) or "bf16": training and inference under bfloat16
             autocast (CPU and CUDA); weights and losses stay float32.
+        init: the initial weights: "torch" (default: PyTorch's own, Kaiming-uniform weights
+            and uniform biases) or "glorot" (Glorot-uniform weights and zero biases, the
+            Keras / TensorFlow default).
 
     ``encode`` returns the latent ``[N, D]``; ``decode`` the images ``[N, C, H, W]`` in [0, 1].
     """

@@ -19,7 +19,7 @@ from torch import nn
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model
 from zsbench.training import LossContext, TrainResult, batched, init_module, resolve_device, train
-from zsbench_plugins.models.nets import Body, build_body
+from zsbench_plugins.models.nets import Body, build_body, glorot_init
 
 FORMAT = "zsbench.torch_model"
 FORMAT_VERSION = 1
@@ -118,6 +118,7 @@ class TorchModel(TrainedModule, Model):
         progress: bool = True,
         reconstruction: Literal["bce_mean", "bce_sum"] = "bce_mean",
         precision: Literal["fp32", "bf16"] = "fp32",
+        init: Literal["torch", "glorot"] = "torch",
     ) -> None:
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -131,6 +132,7 @@ class TorchModel(TrainedModule, Model):
         self.progress = progress
         self.reconstruction = reconstruction
         self.precision = precision
+        self.init = init
         TorchModel._check_params(self)
 
     # -- what subclasses define ------------------------------------------------------------
@@ -157,6 +159,10 @@ class TorchModel(TrainedModule, Model):
         if self.precision not in ("fp32", "bf16"):
             self._bad_param("precision", f"got {self.precision!r}.",
                             'give "fp32" (the default) or "bf16" (bfloat16 autocast).')
+        if self.init not in ("torch", "glorot"):
+            self._bad_param("init", f"got {self.init!r}.",
+                            'give "torch" (the default) or "glorot" (Glorot-uniform weights, '
+                            "zero biases).")
         for key, value in {"lr": self.lr, "lr_decay": self.lr_decay}.items():
             if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
                 self._bad_param(key, f"must be a positive number; got {value!r}.",
@@ -188,7 +194,10 @@ class TorchModel(TrainedModule, Model):
         """A fresh network for ``image_shape (C, H, W)``, its weights drawn from ``seed``."""
         def factory() -> LatentNet:
             body = build_body(self.architecture, image_shape, self.latent_dim)
-            return LatentNet(body, self.latent_dim, self._has_log_variance())
+            net = LatentNet(body, self.latent_dim, self._has_log_variance())
+            if self.init == "glorot":
+                glorot_init(net)
+            return net
 
         try:
             return init_module(factory, seed)  # type: ignore[return-value]

@@ -131,6 +131,19 @@ def e3_body(image_shape: tuple[int, int, int], latent_dim: int) -> Body:
     return Body(encoder, 64, decoder)
 
 
+def glorot_init(net: nn.Module) -> None:
+    """Redraw, in place and from the torch RNG, the weights of every convolution, transposed
+    convolution and dense layer of ``net`` from the Glorot (Xavier) uniform distribution,
+    U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), and set their biases to zero: the
+    Keras / TensorFlow defaults, in place of PyTorch's Kaiming-uniform weights and uniform
+    biases."""
+    for layer in net.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
 BODIES: dict[str, BodyBuilder] = {
     "default": default_body,
     "e3": e3_body,

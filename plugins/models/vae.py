@@ -44,7 +44,7 @@ class VAE(TorchModel):
 
     Parameters (all keyword-only), besides those of the ``ae`` model (latent_dim,
     architecture, epochs, batch_size, optimizer, lr, lr_decay, early_stopping, device,
-    progress, reconstruction, precision):
+    progress, reconstruction, precision, init):
         kl_weight: weight of the KL term.
         fixed_sigma: absent (None): the standard VAE: the encoder has a log-variance head,
             z = mu + exp(logvar / 2) * eps and KL = 0.5 * sum_i(mu_i^2 + var_i - log var_i - 1).
