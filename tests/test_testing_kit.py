@@ -16,7 +16,7 @@ import pytest
 from zsbench import Dataset, EvalContext, Metric, Model, Output, Score
 from zsbench.errors import DataError, ZsbenchError
 from zsbench.jobs import Job
-from zsbench.plugin import Executor
+from zsbench.plugin import Executor, Recovery
 from zsbench.testing import (
     BlobsDataset,
     Check,
@@ -104,6 +104,9 @@ def _standard() -> list[Any]:
             plugins.append(cls(path=_dsprites_file()))
         else:
             plugins.append(cls(**SMALL.get(cls.name, {})))
+    for p in list(plugins):  # the float-pixel variants of the heatmaps (faithful E3/E4)
+        if p.name in ("gaussian", "gaussian_t"):
+            plugins.append(type(p)(**SMALL[p.name], pixels="float32"))
     if any(p.name == "vae" for p in plugins):  # the fixed-sigma variant (E1) too
         from zsbench_plugins.models import VAE
 
@@ -364,6 +367,19 @@ class FloatRenderDataset(BlobsDataset):
         return super().render(factors).astype(np.float64) / 255.0
 
 
+class FloatPixelsDataset(BlobsDataset):
+    """Planted fault: float32 pixels in [0, 1], but ``recover`` reads them as 0..255 (the
+    inverse renderer's grid truncated float renders to 0 or 1)."""
+
+    name = "float_pixels"
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        return super().render(factors).astype(np.float32) / np.float32(255.0)
+
+    def recover(self, images: np.ndarray) -> Recovery:
+        return super().recover(np.asarray(images) / np.float32(255.0))
+
+
 class GlobalRandomDataset(BlobsDataset):
     """Planted fault: draws its points from numpy's global random state."""
 
@@ -443,6 +459,8 @@ PLANTED: dict[str, tuple[Any, set[str], str]] = {
                                             "check_render_shape_and_dtype",
                                             "check_render_any_point"},
                      "dtype float64; expected uint8"),
+    "float_pixels_misread": (FloatPixelsDataset(), {"check_recover_inverts_render"},
+                             "recover does not invert render"),
     "global_random_dataset": (GlobalRandomDataset(), {"check_load_deterministic"},
                               "two loads with seed=0 differ"),
     "unchecked_render": (UncheckedDataset(), {"check_render_rejects_bad_points"},

@@ -34,8 +34,10 @@ def zsbench_add_datasets() -> list[type[Dataset]]:
     Each is a subclass of :class:`zsbench.plugin.Dataset` with a unique ``name``, keyword-only
     constructor parameters (the keys of a suite's ``[dataset]`` table), a ``space``, an
     ``image_shape`` ``(C, H, W)`` and either ``factors`` + ``render`` (procedural data:
-    ``render(factors [N, F]) -> uint8 [N, C, H, W]`` for *any* point of the space) or
-    ``load`` (fixed data with ``renderable = False``).
+    ``render(factors [N, F]) -> uint8 [N, C, H, W]``, or float32 in [0, 1], for *any* point
+    of the space) or ``load`` (fixed data with ``renderable = False``). Optionally
+    ``recover(images [N, C, H, W] float in [0, 1]) -> Recovery`` (inverse rendering, e.g.
+    with :class:`zsbench.recovery.GridRecovery`): the factor-recovery scores need it.
     """
 
 

@@ -45,6 +45,15 @@ MAX_MOVES = 6
 SPARSE_BELOW = 0.3
 
 
+def as_uint8(images: np.ndarray) -> np.ndarray:
+    """Renders ``[N, C, H, W]`` as ``uint8``: uint8 as they are, floats in [0, 1] times 255
+    rounded to nearest (a float image stored as uint8 would otherwise truncate to 0 or 1)."""
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        return x
+    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def pool_images(images: np.ndarray, pool: int) -> np.ndarray:
     """Block means over ``pool x pool`` pixels: ``[N, C, H, W]`` -> float32
     ``[N, C * (H // pool) * (W // pool)]`` (trailing rows/columns that do not fill a block
@@ -67,7 +76,8 @@ class GridRecovery:
     space:
         The latent space (its factor order is the grid's and the result's column order).
     render:
-        Exact renderer: factors ``[N, F]`` -> ``uint8 [N, C, H, W]``.
+        Exact renderer: factors ``[N, F]`` -> ``uint8 [N, C, H, W]``, or float in [0, 1]
+        (a dataset with float pixels: the grid keeps them rounded to 1/255).
     axes:
         One increasing 1-D array of grid values per factor (a discrete factor: its values).
     pool:
@@ -115,12 +125,12 @@ class GridRecovery:
         if self._renders is not None:
             return
         pts = self.points
-        first = np.asarray(self.render(pts[:1]))
+        first = as_uint8(self.render(pts[:1]))
         self.image_shape = first.shape[1:]
         renders = np.empty((len(pts), int(np.prod(self.image_shape))), dtype=np.uint8)
         pooled = None
         for start in range(0, len(pts), 2048):
-            imgs = np.asarray(self.render(pts[start:start + 2048]))
+            imgs = as_uint8(self.render(pts[start:start + 2048]))
             renders[start:start + len(imgs)] = imgs.reshape(len(imgs), -1)
             p = pool_images(imgs.astype(np.float32) / np.float32(255.0), self.pool)
             if pooled is None:

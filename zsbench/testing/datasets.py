@@ -1,5 +1,6 @@
 """The dataset checks: the latent space, shapes and dtypes, determinism, rendering any
-point of the space and refusing points outside it, weightings."""
+point of the space and refusing points outside it, recovering factors from renders,
+weightings."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from zsbench.plugin import Dataset
+from zsbench.plugin import Dataset, capable
+from zsbench.runner import to_float
 from zsbench.space import LatentSpace
 from zsbench.testing._base import (
     Check,
@@ -64,6 +66,22 @@ def space_points(space: LatentSpace, seed: int, n_random: int = 6) -> np.ndarray
 
 
 dataset_check = conformance_check(DatasetHarness)
+#: Most relative root-mean-square difference between an exact render and the render of the
+#: factors ``recover`` gives for it (the standard datasets stay under 0.04).
+RECOVER_TOLERANCE = 0.1
+
+
+def image_dtype_problem(images: np.ndarray, what: str) -> str | None:
+    """Why ``images`` break the pixel contract (uint8, or float32 in [0, 1]), or None."""
+    if images.dtype == np.uint8:
+        return None
+    if images.dtype != np.float32:
+        return f"{what} gave images of dtype {images.dtype}; expected uint8 or float32."
+    if images.size and not (np.isfinite(images).all() and images.min() >= 0.0
+                            and images.max() <= 1.0):
+        return (f"{what} gave float32 images outside [0, 1] (min {np.nanmin(images):g}, "
+                f"max {np.nanmax(images):g}); float pixels must lie in [0, 1].")
+    return None
 
 
 @dataset_check
@@ -107,8 +125,8 @@ def check_image_shape(h: DatasetHarness) -> None:
 
 @dataset_check
 def check_load_shapes_and_dtypes(h: DatasetHarness) -> None:
-    """``load`` gives float factors ``[N, F]`` inside the space and uint8 images ``[N, C,
-    H, W]``."""
+    """``load`` gives float factors ``[N, F]`` inside the space and images ``[N, C, H, W]``,
+    uint8 or float32 in [0, 1]."""
     ds = h.fresh()
     factors, images = h.loaded()
     factors = as_array(factors, "load(seed=...)[0] (factors)")
@@ -125,8 +143,9 @@ def check_load_shapes_and_dtypes(h: DatasetHarness) -> None:
     if outside.any():
         raise _Fail(f"{int(outside.sum())} loaded points lie outside the space "
                     f"({space.describe()}), e.g. {factors[np.argmax(outside)].tolist()}.")
-    if images.dtype != np.uint8:
-        raise _Fail(f"load gave images of dtype {images.dtype}; expected uint8.")
+    problem = image_dtype_problem(images, "load")
+    if problem:
+        raise _Fail(problem)
     if list(images.shape) != [len(factors), *shape]:
         raise _Fail(f"load gave images of shape {list(images.shape)}; expected "
                     f"[N, C, H, W] = {[len(factors), *shape]} (N from the factors, "
@@ -147,12 +166,13 @@ def check_load_deterministic(h: DatasetHarness) -> None:
 
 @dataset_check
 def check_render_shape_and_dtype(h: DatasetHarness) -> None:
-    """``render(factors [N, F]) -> uint8 [N, C, H, W]``."""
+    """``render(factors [N, F]) -> [N, C, H, W]``, uint8 or float32 in [0, 1]."""
     ds = h.fresh()
     pts = space_points(ds.space, h.seed)[:5]
     out = as_array(ds.render(pts), "render(factors [5, F])")
-    if out.dtype != np.uint8:
-        raise _Fail(f"render returned dtype {out.dtype}; expected uint8.")
+    problem = image_dtype_problem(out, "render")
+    if problem:
+        raise _Fail(problem)
     if list(out.shape) != [len(pts), *ds.image_shape]:
         raise _Fail(f"render returned shape {list(out.shape)}; expected [N, C, H, W] = "
                     f"{[len(pts), *ds.image_shape]}.")
@@ -190,7 +210,7 @@ def check_render_any_point(h: DatasetHarness) -> None:
             raise _Fail(f"render failed at the point ({described}) of the space: "
                         f"{type(exc).__name__}: {exc}. Every point of the space "
                         "(corners included) must render.") from exc
-        if out.shape != (1, *ds.image_shape) or out.dtype != np.uint8:
+        if out.shape != (1, *ds.image_shape) or image_dtype_problem(out, "render"):
             raise _Fail(f"render of one point gave {out.dtype} {list(out.shape)}.")
 
 
@@ -234,10 +254,46 @@ def check_weightings(h: DatasetHarness) -> None:
                         "weights; expected positive finite weights.")
 
 
+@dataset_check
+def check_recover_inverts_render(h: DatasetHarness) -> None:
+    """A dataset that offers ``recover`` recovers its own exact renders: rendering the
+    recovered factors gives back each image (centre, corners, random points of the space)
+    within ``RECOVER_TOLERANCE`` relative root-mean-square difference. Datasets without
+    ``recover`` pass."""
+    ds = h.fresh()
+    if not capable(ds, "recover"):
+        return
+    pts = space_points(ds.space, h.seed + 2)
+    images = to_float(np.asarray(ds.render(pts)))
+    rec = ds.recover(images)
+    factors = as_array(rec.factors, "recover(images).factors")
+    if factors.shape != pts.shape or not np.isfinite(factors).all():
+        raise _Fail(f"recover gave factors of shape {list(factors.shape)} (finite: "
+                    f"{bool(np.isfinite(factors).all())}); expected finite [N, F] = "
+                    f"{list(pts.shape)}.")
+    outside = ~ds.space.contains(factors)
+    if outside.any():
+        raise _Fail(f"recover gave {int(outside.sum())} points outside the space "
+                    f"({ds.space.describe()}), e.g. {factors[np.argmax(outside)].tolist()}.")
+    again = to_float(np.asarray(ds.render(factors)))
+    diff = np.sqrt(((again - images) ** 2).reshape(len(pts), -1).mean(axis=1))
+    scale = np.maximum(np.sqrt((images ** 2).reshape(len(pts), -1).mean(axis=1)), 1e-3)
+    worst = int(np.argmax(diff / scale))
+    if diff[worst] / scale[worst] > RECOVER_TOLERANCE:
+        truth = ", ".join(f"{n}={v:g}" for n, v in zip(ds.space.names, pts[worst]))
+        got = ", ".join(f"{n}={v:g}" for n, v in zip(ds.space.names, factors[worst]))
+        raise _Fail(f"recover does not invert render: the exact render of ({truth}) came "
+                    f"back as ({got}), whose render differs from it by "
+                    f"{diff[worst] / scale[worst]:.2f} of its root-mean-square intensity "
+                    f"(at most {RECOVER_TOLERANCE} allowed). Check that recover reads the "
+                    "images the way render writes them (uint8 or float in [0, 1]).")
+
+
 LOAD_CHECKS = (check_space, check_image_shape, check_load_shapes_and_dtypes,
                check_load_deterministic)
 RENDER_CHECKS = (check_render_shape_and_dtype, check_render_deterministic,
-                 check_render_any_point, check_render_rejects_bad_points)
+                 check_render_any_point, check_render_rejects_bad_points,
+                 check_recover_inverts_render)
 
 
 def check_dataset(dataset: PluginLike, *, seed: int = 0,
