@@ -42,7 +42,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 @pytest.fixture(scope="session")
 def polar_512() -> np.ndarray:
     """512 polar images at 64x64, float32 [512, 1, 64, 64] in [0, 1], from data seed 0."""
-    from zsbench.runner import to_float
+    from zsbench.plugin import to_float
     from zsbench_plugins.datasets import PolarDataset
 
     ds = PolarDataset(n_samples=N_TRAIN, image_size=IMAGE_SIZE)

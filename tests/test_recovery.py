@@ -227,3 +227,39 @@ def test_factor_recovery_tolerance_is_checked() -> None:
 
     with pytest.raises(PluginParameterError, match="tolerance"):
         FactorRecovery(tolerance=2.0)
+
+
+def test_a_recovery_that_cannot_read_exact_images_voids_the_scores_with_a_clear_error() -> None:
+    from zsbench.errors import DataError
+    from zsbench.testing import BlobsDataset, make_eval_context
+
+    class Misreading(BlobsDataset):
+        """Reads float images as 0..255: every recovered factor is wrong, yet a number."""
+
+        name = "misreading"
+
+        def recover(self, images: np.ndarray):
+            return super().recover(np.asarray(images) / np.float32(255.0))
+
+    ctx = make_eval_context(hole=True)
+    scores = FactorRecovery().compute(ctx)  # the honest blobs pass the check
+    assert scores["hole_fail_rate"].value == 0.0
+    assert "recover:verified" in ctx.memo
+    bad = make_eval_context(hole=True)
+    bad.dataset = Misreading(n_samples=240, size=16)
+    with pytest.raises(DataError, match=r'dataset "misreading" does not read its own images '
+                                        r"back.*exact hole images.*would be void"):
+        FactorRecovery().compute(bad)
+
+
+def test_float_pixel_heatmaps_are_recovered_like_uint8_ones() -> None:
+    """The faithful profiles train on float32 heatmaps: their recovery must read the same
+    factors as from the uint8 images (it once truncated float renders to 0 and 1)."""
+    pts = np.array([[0.3, 2.0, -0.5], [4.0, 1.1, 0.6], [1.7, 1.7, 0.0]])
+    for cls in (GaussianDataset, GaussianTDataset):
+        dim = cls().space.dim
+        p = np.hstack([pts, np.full((3, dim - 3), 2.0)]) if dim > 3 else pts
+        as_float = cls(pixels="float32")
+        rec = as_float.recover(as_float.render(p)).factors
+        spans = np.array([f.span for f in as_float.space.factors])
+        assert (np.abs(rec - p) / spans).max() < 0.03

@@ -323,6 +323,15 @@ class Score:
     headline: bool = False
 
 
+def to_float(images: np.ndarray) -> np.ndarray:
+    """Images ``[N, C, H, W]`` as models see them: uint8 -> float32 in [0, 1] (divided by
+    255); float input is passed through as float32."""
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    return x.astype(np.float32, copy=False)
+
+
 @dataclass
 class Split:
     """Points of one split: ``factors [N, F]``, ``images [N, C, H, W]`` float32 in [0, 1],

@@ -18,7 +18,9 @@ thin-line images), searched in three stages:
 The residual is the root-mean-square pixel difference at the recovered factors as the
 quadratic model predicts it (the stencil's exact renders interpolated), never more than the
 best grid point's own difference. :func:`recovered` memoises a recovery per evaluation
-context so every metric and output shares it.
+context so every metric and output shares it, after :func:`verify_recover` has checked once
+per context that the dataset's ``recover`` reads its own exact images back (a recovery
+that cannot would make every factor score void while it still looks like a number).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zsbench.errors import DataError, MissingCapability
-from zsbench.plugin import Recovery, capable
+from zsbench.plugin import Recovery, capable, to_float
 from zsbench.space import LatentSpace
 
 if TYPE_CHECKING:
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
 CHUNK = 512
 #: Most moves of the hill climb (each one grid step per factor).
 MAX_MOVES = 6
+#: Exact images of the evaluation that :func:`verify_recover` reads back, and the largest
+#: median relative difference (:func:`render_mismatch`) it accepts.
+VERIFY_IMAGES = 64
+VERIFY_TOLERANCE = 0.1
 #: Grids whose renders have at most this share of non-zero pixels (thin lines) are kept
 #: as a sparse matrix: less memory, and stencil comparisons touch only the lit pixels.
 SPARSE_BELOW = 0.3
@@ -169,9 +175,7 @@ class GridRecovery:
     # -- recovery --------------------------------------------------------------------------
     def recover(self, images: np.ndarray) -> Recovery:
         """``images [N, C, H, W]`` float in [0, 1] (or uint8) -> :class:`Recovery`."""
-        x = np.asarray(images)
-        if x.dtype == np.uint8:
-            x = x.astype(np.float32) / np.float32(255.0)
+        x = to_float(images)
         self.build()
         if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.image_shape):
             raise DataError(f"recover: images must have shape [N, "
@@ -181,7 +185,7 @@ class GridRecovery:
         residual = np.empty(n, dtype=np.float64)
         for start in range(0, n, CHUNK):
             sl = slice(start, min(start + CHUNK, n))
-            factors[sl], residual[sl] = self._recover_chunk(x[sl].astype(np.float32, copy=False))
+            factors[sl], residual[sl] = self._recover_chunk(x[sl])
         return Recovery(factors=factors, residual=residual)
 
     def _recover_chunk(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,11 +331,60 @@ def require_recover(dataset: Dataset, who: str) -> None:
             f"gaussian_t).")
 
 
+def render_mismatch(dataset: Dataset, images: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """How far the renders of ``factors [N, F]`` are from ``images [N, C, H, W]``: the
+    root-mean-square pixel difference over each image's own root-mean-square intensity
+    (at least 1e-3), ``[N]``. 0 when ``factors`` are the images' exact factors."""
+    x = to_float(images).reshape(len(images), -1)
+    again = to_float(dataset.render(factors)).reshape(len(images), -1)
+    diff = np.sqrt(np.mean((again - x) ** 2, axis=1, dtype=np.float64))
+    return diff / np.maximum(np.sqrt(np.mean(x * x, axis=1, dtype=np.float64)), 1e-3)
+
+
+def verify_recover(ctx: EvalContext, who: str = "this score") -> None:
+    """Check (once per context, memoised as ``"recover:verified"``) that the dataset reads
+    its own exact images back: up to ``VERIFY_IMAGES`` evenly spaced images of the hole
+    split (else test, else train) are recovered and rendered again, and the median
+    :func:`render_mismatch` must stay within ``VERIFY_TOLERANCE``. Raises
+    :class:`DataError` naming the dataset otherwise."""
+    split = next((s for s in ("hole", "test", "train")
+                  if s in ctx.splits and len(ctx.splits[s]) > 0), None)
+
+    def check() -> bool:
+        if split is None:
+            return True
+        n = len(ctx.splits[split])
+        rows = np.unique(np.linspace(0, n - 1, min(n, VERIFY_IMAGES)).round().astype(int))
+        images = ctx.splits[split].images[rows]
+        factors = np.asarray(ctx.dataset.recover(images).factors, dtype=np.float64)
+        try:
+            mismatch = float(np.median(render_mismatch(ctx.dataset, images, factors)))
+        except Exception as exc:
+            raise DataError(
+                f'dataset "{ctx.dataset.name}": the factors its recover gave for {len(rows)} '
+                f"exact {split} images cannot be rendered ({type(exc).__name__}: {exc}), so "
+                f"{who} cannot be computed. Fix: make recover return points of the space, "
+                f"[N, {ctx.space.dim}]; zsbench.testing.check_dataset checks it.") from exc
+        if not mismatch <= VERIFY_TOLERANCE:
+            raise DataError(
+                f'dataset "{ctx.dataset.name}" does not read its own images back: rendering '
+                f"the factors its recover gave for {len(rows)} exact {split} images differs "
+                f"from them by {mismatch:.2f} of their intensity (median; at most "
+                f"{VERIFY_TOLERANCE} allowed), so {who} would be void. Fix: make recover read "
+                f"images the way render writes them (uint8, or float in [0, 1]); "
+                f"zsbench.testing.check_dataset checks it.")
+        return True
+
+    ctx.cached("recover:verified", check)
+
+
 def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
               who: str = "this score") -> Recovery:
     """``ctx.dataset.recover(images)`` memoised in ``ctx`` under ``"recover:" + key`` (e.g.
     ``"recover:reconstructions:hole"``): every metric and output asking for the same key
     shares one recovery. Raises :class:`MissingCapability` (naming ``who``, e.g.
-    ``metric "reachability"``) for a dataset without it."""
+    ``metric "reachability"``) for a dataset without it, and :class:`DataError` when the
+    dataset cannot read its own exact images back (:func:`verify_recover`)."""
     require_recover(ctx.dataset, who)
+    verify_recover(ctx, who)
     return ctx.cached(f"recover:{key}", lambda: ctx.dataset.recover(images))

@@ -22,7 +22,15 @@ import zsbench
 from zsbench.cache import Cache, content_key
 from zsbench.errors import ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
-from zsbench.plugin import Dataset, EvalContext, Model, Split, TransectEval, needs_factors
+from zsbench.plugin import (
+    Dataset,
+    EvalContext,
+    Model,
+    Split,
+    TransectEval,
+    needs_factors,
+    to_float,
+)
 from zsbench.regions import rim_points
 from zsbench.registry import Registry
 from zsbench.splits import SPLIT_NAMES, split_indices
@@ -32,13 +40,6 @@ from zsbench.suite import Suite, describe_split_problem, file_safe
 #: leaves every other split as it was).
 RIM_STREAM = 0x5249_4D
 logger = logging.getLogger(__name__)
-
-
-def to_float(images: np.ndarray) -> np.ndarray:
-    """uint8 ``[N, C, H, W]`` -> float32 in [0, 1] (float input is passed through)."""
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / np.float32(255.0)
-    return np.asarray(images, dtype=np.float32)
 
 
 @dataclass
