@@ -66,6 +66,8 @@ def space_points(space: LatentSpace, seed: int, n_random: int = 6) -> np.ndarray
 
 
 dataset_check = conformance_check(DatasetHarness)
+
+
 def image_dtype_problem(images: np.ndarray, what: str) -> str | None:
     """Why ``images`` break the pixel contract (uint8, or float32 in [0, 1]), or None."""
     if images.dtype == np.uint8:
