@@ -263,3 +263,71 @@ def test_float_pixel_heatmaps_are_recovered_like_uint8_ones() -> None:
         rec = as_float.recover(as_float.render(p)).factors
         spans = np.array([f.span for f in as_float.space.factors])
         assert (np.abs(rec - p) / spans).max() < 0.03
+
+
+def _mirror_classes():
+    from zsbench.testing import BlobsDataset
+    from zsbench.testing.data import _render_blobs
+
+    class Mirror(BlobsDataset):
+        """Blobs drawn at x and at 1 - x: the images show x only up to that mirror."""
+
+        name = "mirror_blobs"
+
+        def render(self, factors: np.ndarray) -> np.ndarray:
+            f = self.space.check(factors)
+            flipped = f.copy()
+            flipped[:, 0] = 1.0 - f[:, 0]
+            return np.maximum(_render_blobs(f, self.image_shape, self.width),
+                              _render_blobs(flipped, self.image_shape, self.width))
+
+    class MirrorMeasured(Mirror):
+        """The same, with x measured modulo the mirror."""
+
+        name = "mirror_blobs_measured"
+
+        def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+            d = super().factor_distance(truth, found)
+            d[:, 0] = np.minimum(d[:, 0], np.abs(found[:, 0] - (1.0 - truth[:, 0])))
+            return d
+
+    return Mirror, MirrorMeasured
+
+
+def _perfect_context(dataset):
+    """A no-hole blob context re-rendered by ``dataset``, reconstructed perfectly."""
+    import dataclasses
+
+    from zsbench.plugin import Split, to_float
+    from zsbench.testing import make_eval_context
+
+    ctx = make_eval_context(hole=False)
+    splits = {k: Split(factors=s.factors, images=to_float(dataset.render(s.factors)),
+                       depth=s.depth) for k, s in ctx.splits.items()}
+    return dataclasses.replace(ctx, dataset=dataset, splits=splits,
+                               reconstructions={k: s.images for k, s in splits.items()})
+
+
+def test_a_factor_the_images_show_only_up_to_a_symmetry_must_be_measured_modulo_it() -> None:
+    """A perfect reconstruction must score no factor error: where the images cannot tell
+    x from 1 - x, the plain difference would count half the perfect images as failures."""
+    from zsbench.errors import DataError
+    from zsbench.testing import check_dataset
+
+    mirror, measured = _mirror_classes()
+    failed = {}
+    for check in check_dataset(mirror()):
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - collecting the kit's verdicts
+            failed[check.name] = str(exc)
+    assert set(failed) == {"check_recover_inverts_render"}
+    assert "Override factor_distance to measure x" in failed["check_recover_inverts_render"]
+    for check in check_dataset(measured()):
+        check()
+    with pytest.raises(DataError, match=r'"mirror_blobs" recovers its own exact test images '
+                                        r"with a mean factor error.*factor_distance"):
+        FactorRecovery().compute(_perfect_context(mirror()))
+    scores = FactorRecovery().compute(_perfect_context(measured()))
+    assert scores["test_factor_err"].value < 0.01
+    assert scores["test_fail_rate"].value == 0.0

@@ -37,7 +37,9 @@ def zsbench_add_datasets() -> list[type[Dataset]]:
     ``render(factors [N, F]) -> uint8 [N, C, H, W]``, or float32 in [0, 1], for *any* point
     of the space) or ``load`` (fixed data with ``renderable = False``). Optionally
     ``recover(images [N, C, H, W] float in [0, 1]) -> Recovery`` (inverse rendering, e.g.
-    with :class:`zsbench.recovery.GridRecovery`): the factor-recovery scores need it.
+    with :class:`zsbench.recovery.GridRecovery`): the factor-recovery scores need it, and
+    measure its factors with ``factor_distance`` (override it where the images show a factor
+    only up to a symmetry).
     """
 
 

@@ -221,6 +221,14 @@ class Dataset(Configurable):
         by datasets that can render any point; see :func:`capable`."""
         raise NotImplementedError(f'dataset "{self.name}" cannot recover factors from images')
 
+    def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """How far ``found [N, F]`` lies from ``truth [N, F]``, per factor, in factor units:
+        ``float64 [N, F]``, 0 where the images cannot tell the two apart. The factor scores
+        (``factor_recovery``, ``reachability``) measure recovered factors with it. The
+        default is ``|found - truth|``; a dataset whose images show a factor only up to a
+        symmetry overrides it (``sprites``: a square's orientation modulo pi/2)."""
+        return np.abs(np.asarray(found, dtype=np.float64) - np.asarray(truth, dtype=np.float64))
+
     def fixed_test(self, n: int) -> np.ndarray | None:
         """Optional: ``bool [n]``, the test rows of the dataset's own ``n`` points when the
         dataset prescribes its split (an experiment's fixed split); the suite's

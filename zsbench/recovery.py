@@ -42,10 +42,13 @@ if TYPE_CHECKING:
 CHUNK = 512
 #: Most moves of the hill climb (each one grid step per factor).
 MAX_MOVES = 6
-#: Exact images of the evaluation that :func:`verify_recover` reads back, and the largest
-#: median relative difference (:func:`render_mismatch`) it accepts.
+#: Exact images of the evaluation that :func:`verify_recover` reads back, the largest
+#: median relative difference (:func:`render_mismatch`) it accepts between them and the
+#: renders of their recovered factors, and the largest mean error of those factors (the
+#: worst factor of each image, in units of its range: :func:`factor_errors`).
 VERIFY_IMAGES = 64
 VERIFY_TOLERANCE = 0.1
+VERIFY_FACTOR_TOLERANCE = 0.05
 #: Grids whose renders have at most this share of non-zero pixels (thin lines) are kept
 #: as a sparse matrix: less memory, and stencil comparisons touch only the lit pixels.
 SPARSE_BELOW = 0.3
@@ -331,6 +334,21 @@ def require_recover(dataset: Dataset, who: str) -> None:
             f"gaussian_t).")
 
 
+def factor_errors(dataset: Dataset, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Errors of recovered factors ``found [N, F]`` against ``truth [N, F]`` in units of
+    each factor's range (a factor of zero span: in its own units), ``float64 [N, F]``, as the
+    dataset measures them (:meth:`zsbench.plugin.Dataset.factor_distance`: an orientation
+    the images show only up to a symmetry counts modulo it)."""
+    return (np.asarray(dataset.factor_distance(truth, found), dtype=np.float64)
+            / factor_spans(dataset.space))
+
+
+def factor_spans(space: LatentSpace) -> np.ndarray:
+    """Each factor's range ``float64 [F]`` (1 for a factor of zero span): the unit of
+    :func:`factor_errors`."""
+    return np.array([f.span if f.span > 0 else 1.0 for f in space.factors])
+
+
 def render_mismatch(dataset: Dataset, images: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """How far the renders of ``factors [N, F]`` are from ``images [N, C, H, W]``: the
     root-mean-square pixel difference over each image's own root-mean-square intensity
@@ -344,9 +362,10 @@ def render_mismatch(dataset: Dataset, images: np.ndarray, factors: np.ndarray) -
 def verify_recover(ctx: EvalContext, who: str = "this score") -> None:
     """Check (once per context, memoised as ``"recover:verified"``) that the dataset reads
     its own exact images back: up to ``VERIFY_IMAGES`` evenly spaced images of the hole
-    split (else test, else train) are recovered and rendered again, and the median
-    :func:`render_mismatch` must stay within ``VERIFY_TOLERANCE``. Raises
-    :class:`DataError` naming the dataset otherwise."""
+    split (else test, else train) are recovered and rendered again; the median
+    :func:`render_mismatch` must stay within ``VERIFY_TOLERANCE`` and the mean worst
+    :func:`factor_errors` within ``VERIFY_FACTOR_TOLERANCE`` (else a perfect reconstruction
+    would score as wrong). Raises :class:`DataError` naming the dataset otherwise."""
     split = next((s for s in ("hole", "test", "train")
                   if s in ctx.splits and len(ctx.splits[s]) > 0), None)
 
@@ -373,6 +392,16 @@ def verify_recover(ctx: EvalContext, who: str = "this score") -> None:
                 f"{VERIFY_TOLERANCE} allowed), so {who} would be void. Fix: make recover read "
                 f"images the way render writes them (uint8, or float in [0, 1]); "
                 f"zsbench.testing.check_dataset checks it.")
+        worst = factor_errors(ctx.dataset, ctx.splits[split].factors[rows], factors).max(axis=1)
+        if not float(worst.mean()) <= VERIFY_FACTOR_TOLERANCE:
+            raise DataError(
+                f'dataset "{ctx.dataset.name}" recovers its own exact {split} images with a '
+                f"mean factor error of {float(worst.mean()):.3f} of a factor's range (worst "
+                f"factor per image; at most {VERIFY_FACTOR_TOLERANCE} allowed), though their "
+                f"renders match, so {who} would count a perfect reconstruction as wrong. Fix: "
+                f"when the images show a factor only up to a symmetry, override the dataset's "
+                f"factor_distance to measure it modulo that symmetry (as sprites does for "
+                f"orientation).")
         return True
 
     ctx.cached("recover:verified", check)

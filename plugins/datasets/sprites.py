@@ -338,6 +338,17 @@ class SpritesDataset(Dataset):
         best[:, 2] = np.mod(best[:, 2], np.take(PERIODS, np.rint(best[:, 0]).astype(int)))
         return Recovery(factors=best, residual=np.sqrt(best_err))
 
+    def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """``|found - truth|`` per factor ``[N, 5]``, the orientation measured around the
+        circle modulo the true shape's symmetry period (a square turned by pi/2 is the same
+        image): at most half the period."""
+        t = np.asarray(truth, dtype=np.float64)
+        d = np.abs(np.asarray(found, dtype=np.float64) - t)
+        period = np.take(PERIODS, np.clip(np.rint(t[:, 0]), 0, len(PERIODS) - 1).astype(int))
+        turn = np.mod(d[:, 2], period)
+        d[:, 2] = np.minimum(turn, period - turn)
+        return d
+
     def _clip(self, f: np.ndarray) -> np.ndarray:
         f = f.copy()
         f[:, 1] = np.clip(f[:, 1], 0.5, 1.0)

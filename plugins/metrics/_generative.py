@@ -123,10 +123,3 @@ def prior_samples(ctx: EvalContext, n: int = PRIOR_SAMPLES) -> np.ndarray:
         return np.clip(x, 0.0, 1.0)
 
     return ctx.cached(f"prior:{n}", compute)
-
-
-def factor_errors(space_spans: np.ndarray, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """|found - truth| in units of each factor's range: ``[N, F]`` (a factor of zero span
-    counts in raw units)."""
-    spans = np.where(np.asarray(space_spans) > 0, space_spans, 1.0)
-    return np.abs(np.asarray(found, np.float64) - np.asarray(truth, np.float64)) / spans

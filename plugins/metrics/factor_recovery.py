@@ -6,7 +6,7 @@ import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
-from zsbench.recovery import recovered, require_recover
+from zsbench.recovery import factor_errors, factor_spans, recovered, require_recover
 from zsbench_plugins.metrics._errors import nan_mean
 from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_means, spearman
 
@@ -38,7 +38,8 @@ class FactorRecovery(Metric):
 
     Each split's reconstructions (train, test, rim, hole) are read back into factors with
     the dataset's ``recover`` (the nearest exact render, refined) and compared with the
-    true factors of their inputs. Per split ``s`` and factor ``f``: ``s_f_err`` (mean
+    true factors of their inputs (as the dataset measures the difference: a sprite's
+    orientation modulo its shape's symmetry). Per split ``s`` and factor ``f``: ``s_f_err`` (mean
     |Δf| in factor units), ``s_f_err_p90`` (90th percentile) and ``s_f_rel_err`` (mean
     |Δf| / the factor's range; for a two-valued discrete factor, the mismatch rate). Per
     split: ``s_factor_err`` (mean over factors of the range-unit error), ``s_fail_rate``
@@ -111,9 +112,8 @@ class FactorRecovery(Metric):
         if rec.factors.shape != truth.shape:
             raise DataError(f'factor_recovery: recover gave factors of shape '
                             f"{list(rec.factors.shape)} for {list(truth.shape)} true factors.")
-        spans = np.array([f.span if f.span > 0 else 1.0 for f in ctx.space.factors])
-        err = np.abs(rec.factors - truth)
-        return err, err / spans, np.asarray(rec.residual, dtype=np.float64)
+        rel = factor_errors(ctx.dataset, truth, rec.factors)
+        return rel * factor_spans(ctx.space), rel, np.asarray(rec.residual, dtype=np.float64)
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         require_recover(ctx.dataset, f'metric "{self.name}"')

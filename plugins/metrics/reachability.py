@@ -6,12 +6,12 @@ import numpy as np
 
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan, capable
+from zsbench.recovery import factor_errors
 from zsbench_plugins.metrics._errors import nan_mean, per_image_bce, per_image_excess_bce
 from zsbench_plugins.metrics._generative import (
     REACH_LR,
     REACH_MAX_IMAGES,
     REACH_STEPS,
-    factor_errors,
     reachable,
     recovered,
     require,
@@ -88,7 +88,6 @@ class Reachability(Metric):
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         require(ctx.model, "invert", "model", 'metric "reachability"')
         can_recover = capable(ctx.dataset, "recover")
-        spans = np.array([f.span for f in ctx.space.factors], dtype=np.float64)
         scores: dict[str, Score] = {}
         excess: dict[str, float] = {}
         ferr: dict[str, float] = {}
@@ -112,7 +111,7 @@ class Reachability(Metric):
                     rec = recovered(ctx, f"reachable:{split}:{self.steps}:{self.lr}:"
                                          f"{self.max_images}", reach.decoded,
                                     who='metric "reachability"')
-                    err = factor_errors(spans, ctx.splits[split].factors[reach.index],
+                    err = factor_errors(ctx.dataset, ctx.splits[split].factors[reach.index],
                                         rec.factors)
                     values["reach_factor_err"] = nan_mean(err.mean(axis=1))
                     values["reachable_share"] = nan_mean(
