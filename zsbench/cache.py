@@ -17,8 +17,10 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import sysconfig
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,87 @@ def content_key(payload: Any) -> str:
     """sha256 of the canonical JSON of ``payload``."""
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def _library_dirs() -> tuple[Path, ...]:
+    """Where the standard library and installed distributions live (their versions, not
+    their files, identify them)."""
+    paths = sysconfig.get_paths()
+    return tuple({Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")
+                  if paths.get(k)})
+
+
+def _within(path: Path, dirs: tuple[Path, ...]) -> bool:
+    return any(path.is_relative_to(d) for d in dirs)
+
+
+def _module_root(name: str) -> Path | None:
+    """The source of the top-level package (its folder) or module (its file) of ``name``."""
+    top = sys.modules.get(name.partition(".")[0])
+    file = getattr(top, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    return path.parent if path.name == "__init__.py" else path
+
+
+def _reachable_modules(cls: type) -> Iterator[str]:
+    """Names of the modules ``cls``, its bases and, transitively, their module globals
+    (imported modules, functions and classes) lead to."""
+    stack = [k.__module__ for k in cls.__mro__]
+    seen: set[str] = set()
+    library = _library_dirs()
+    while stack:
+        name = stack.pop()
+        module = sys.modules.get(name)
+        if name in seen or module is None:
+            continue
+        seen.add(name)
+        yield name
+        file = getattr(module, "__file__", None)
+        if not file or _within(Path(file).resolve(), library):
+            continue  # a library module: its globals are not the plugin's code
+        for value in list(vars(module).values()):
+            ref = value.__name__ if isinstance(value, type(sys)) else getattr(value, "__module__",
+                                                                              None)
+            if isinstance(ref, str) and ref not in seen:
+                stack.append(ref)
+
+
+def source_files(cls: type) -> list[Path]:
+    """Every source file that can decide what an instance of ``cls`` computes: the whole
+    top-level package (or single module) of ``cls`` and of each module it reaches through
+    its bases and module globals (helper modules included), plus the zsbench distribution
+    (``zsbench`` and ``zsbench_plugins``: the training loop, the networks). Code that lives
+    in installed libraries (the standard library, site-packages) is left out: the versions
+    in a key identify it, and an editable install lies outside site-packages, so its source
+    is covered."""
+    library = _library_dirs()
+    roots = {_module_root("zsbench"), _module_root("zsbench_plugins"), _module_root(cls.__module__)}
+    for name in _reachable_modules(cls):
+        root = _module_root(name)
+        if root is not None and not _within(root, library):
+            roots.add(root)
+    files: set[Path] = set()
+    for root in roots - {None}:
+        files.update(root.rglob("*.py") if root.is_dir() else [root])
+    return sorted(files)
+
+
+def code_hash(cls: type) -> str:
+    """sha256 over :func:`source_files` of ``cls`` (each file's name within its package and
+    its contents: a checkout moved elsewhere keeps its keys), so that editing any code that
+    decides a plugin's output invalidates what the cache holds for it."""
+    h = hashlib.sha256()
+    for path in source_files(cls):
+        name = next((path.relative_to(p) for p in path.parents
+                     if not (p / "__init__.py").exists()), path)
+        h.update(str(name).encode() + b"\0")
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            continue
+    return h.hexdigest()
 
 
 def file_sha256(path: Path) -> str:

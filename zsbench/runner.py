@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import zsbench
-from zsbench.cache import Cache, content_key
+from zsbench.cache import Cache, code_hash, content_key
 from zsbench.errors import ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.plugin import (
@@ -56,25 +56,11 @@ class PreparedData:
         return self.dataset.space
 
 
-def code_hash(cls: type) -> str:
-    """sha256 of the source files of ``cls`` and its bases, so that editing a plugin
-    invalidates its cached models even within one version."""
-    import hashlib
-    import inspect
-
-    h = hashlib.sha256()
-    for klass in cls.__mro__:
-        try:
-            h.update(Path(inspect.getfile(klass)).read_bytes())
-        except (TypeError, OSError):
-            continue
-    return h.hexdigest()
-
-
 def dataset_key(suite: Suite, registry: Registry) -> str:
-    """Content key of the suite's dataset: plugin, its version, parameters and seed."""
+    """Content key of the suite's dataset: plugin, its version and code, parameters, seed."""
     info = registry.get("dataset", suite.dataset.plugin)
-    return content_key({"plugin": info.name, "distribution": info.distribution,
+    return content_key({"plugin": info.name, "code": code_hash(info.cls),
+                        "distribution": info.distribution,
                         "version": info.version, "params": suite.dataset.params,
                         "seed": suite.data_seed, **_dependencies(info.cls)})
 
