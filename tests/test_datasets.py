@@ -29,7 +29,7 @@ GRID_POS = np.dstack(np.mgrid[-3:3:.17, -3:3:.17])
 def test_hook_contributes_all_datasets() -> None:
     classes = zsbench_add_datasets()
     assert {c.name for c in classes} == {"polar", "gaussian", "gaussian_t", "digits", "mnist",
-                                             "sprites", "dsprites"}
+                                             "sprites", "dsprites", "circles", "bumps"}
     for cls in classes:
         assert issubclass(cls, Dataset)
         assert cls.summary()

@@ -55,6 +55,8 @@ SMALL: dict[str, dict[str, Any]] = {
     "ae": {"epochs": 1, "progress": False, "device": "cpu"},
     "vae": {"epochs": 1, "progress": False, "device": "cpu"},
     "sprites": {"sampling": "uniform", "n_samples": 40, "image_size": 16},
+    "circles": {"n_per_class": 10, "image_size": 16},
+    "bumps": {"n_samples": 40, "image_size": 16},
     "beta_tcvae": {"epochs": 1, "progress": False, "device": "cpu"},
     "dci": {"n_estimators": 10, "max_train": 200, "max_test": 100},
 }

@@ -27,7 +27,10 @@ class Job:
 @dataclass
 class JobResult:
     """What one job produced. ``scores`` maps a score name to ``{"value", "higher_is_better",
-    "headline", "metric"}``; ``status`` is "ok" or "failed"."""
+    "headline", "metric"}``; ``status`` is "ok" or "failed". ``skipped`` maps a metric or
+    output that does not apply to this model (``"metric NAME"``, ``"output NAME"``) to the
+    reason: not applicable, no failure. ``failures`` maps a metric or output that failed
+    to its error, beside the one-line ``warnings``."""
 
     label: str
     plugin: str
@@ -37,6 +40,8 @@ class JobResult:
     error: str | None = None
     detail: str | None = None
     warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)

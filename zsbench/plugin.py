@@ -153,23 +153,59 @@ def _inherit_parameters(cls: type[Configurable]) -> None:
 
 
 Weighting = Callable[[np.ndarray], np.ndarray]
+Monitor = Callable[[int, "Model"], None]
+"""What the runner hands to a conditional generator's ``fit(..., monitor=...)`` (when its
+``fit`` takes a ``monitor`` keyword): the model calls ``monitor(step, self)`` every
+``eval_every`` optimiser steps (a model parameter; 0 = never), and the monitor asks
+``self.generate`` for a fixed set of hole and rim requests to record when the hole is
+learned. ``generate`` must work in the middle of ``fit`` (with the current weights, or
+their moving average for a model that keeps one)."""
 
 
 def needs_factors(model: object) -> bool:
-    """Whether ``model`` declares ``needs_factors = True``: it is fitted with the true
-    factors and evaluated through ``generate(factors)`` (see :class:`Model`)."""
-    return bool(getattr(model, "needs_factors", False))
+    """Whether ``model`` is fitted with the true factors of its training images: it declares
+    ``needs_factors = True``, or its ``fit`` takes a ``factors`` keyword (see :class:`Model`)."""
+    if getattr(model, "needs_factors", False):
+        return True
+    fit = getattr(model, "fit", None)
+    try:
+        return callable(fit) and "factors" in inspect.signature(fit).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def capable(obj: object, method: str) -> bool:
     """Whether ``obj`` offers the optional capability ``method`` ("recover" of a dataset;
-    "sample", "generate" or "invert" of a model): True when its class overrides the
-    contract's default, which raises :class:`NotImplementedError`. Metrics that need a
-    capability check it and say clearly when a dataset or model lacks it."""
+    "encode", "sample", "generate", "invert" or "posterior" of a model): True when its class
+    overrides the contract's default, which raises :class:`NotImplementedError`. Metrics
+    and outputs name what they need in ``requires``; the runner skips them ("n/a", with the
+    reason) for a model or dataset that lacks it."""
     for base in (Dataset, Model):
         if isinstance(obj, base):
             return getattr(type(obj), method, None) is not getattr(base, method, None)
     return callable(getattr(obj, method, None))
+
+
+def missing_capabilities(requires: Sequence[str], model: object, dataset: object) -> list[str]:
+    """The entries of ``requires`` (``"model.METHOD"`` or ``"dataset.METHOD"``) that
+    ``model`` or ``dataset`` does not offer (see :func:`capable`)."""
+    owners = {"model": model, "dataset": dataset}
+    return [r for r in requires
+            if not capable(owners[r.partition(".")[0]], r.partition(".")[2])]
+
+
+def row_noise(seed: int, n: int, shape: Sequence[int], *, stream: int = 0) -> np.ndarray:
+    """Standard normal noise ``float32 [n, *shape]`` for the ``n`` rows of a
+    :meth:`Model.generate` request: row ``i`` is drawn from ``(seed, stream, i)`` alone, so
+    every row gets fresh noise, the same seed gives the same noise, and a row's noise does
+    not depend on the other rows of the request (``generate(f[:k], seed=s)`` is the first
+    ``k`` rows of ``generate(f, seed=s)``). ``stream`` separates several draws of one
+    request (e.g. a sampler's per-step noise)."""
+    out = np.empty((int(n), *(int(d) for d in shape)), dtype=np.float32)
+    for i in range(int(n)):
+        out[i] = np.random.default_rng([int(seed), int(stream), i]).standard_normal(
+            out.shape[1:], dtype=np.float32)
+    return out
 
 
 @dataclass
@@ -252,17 +288,25 @@ class Model(Configurable):
     Images are float32 ``[N, C, H, W]`` in [0, 1]; latents are ``[N, D]``. ``uses_seed``
     is False for a model whose fit is deterministic by design (an exact PCA): the same
     data give the same model whatever the seed (the conformance kit then does not ask two
-    seeds for two models).
+    seeds for two models). ``stochastic`` is False for a conditional generator whose
+    ``generate`` draws no noise.
 
-    A model that learns from the true factors (a conditional, "ground-truth" decoder) sets
-    the class attribute ``needs_factors = True``: the runner then calls ``fit(images, ...,
-    factors=[N, F])`` with the training images' factors, and evaluates it through
-    ``generate(factors)``: its reconstruction of an image is ``generate`` of the image's
-    true factors, and its latents (for metrics that read latents) are those factors.
+    A model that learns from the true factors (a conditional generator: a conditional
+    decoder, a conditional VAE, a diffusion model) takes ``factors`` in ``fit`` (or sets the
+    class attribute ``needs_factors = True``): the runner then calls ``fit(images, ...,
+    factors=[N, F])`` with the training images' factors. A model that offers ``generate``
+    but no ``encode`` is evaluated through ``generate(factors, seed=...)``: its
+    reconstruction of an image is a draw for the image's true factors, and the metrics and
+    outputs that need latents (``encode``), a prior (``sample``) or a latent search
+    (``invert``) are skipped for it as "n/a".
     """
 
     uses_seed: ClassVar[bool] = True
     needs_factors: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = True
+    """For a conditional generator: whether ``generate`` draws noise (two seeds, or a request
+    repeated in two rows, give two draws). A deterministic one (a conditional decoder) sets
+    False."""
 
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None) -> Model:
@@ -289,10 +333,23 @@ class Model(Configurable):
         the model's prior, seeded by ``seed`` alone; see :func:`capable`."""
         raise NotImplementedError(f'model "{self.name}" has no prior to sample from')
 
-    def generate(self, factors: np.ndarray) -> np.ndarray:
-        """Optional capability of a conditional decoder: images ``[N, C, H, W]`` in [0, 1]
-        drawn for the dataset's factors ``[N, F]``; see :func:`capable`."""
+    def generate(self, factors: np.ndarray, *, seed: int) -> np.ndarray:
+        """Optional capability of a conditional generator: images float32 ``[N, C, H, W]``
+        in [0, 1] drawn for the requested factors ``[N, F]`` (columns follow the dataset's
+        ``space.names``; any point of the space, including the hole), seeded by ``seed``
+        alone: the same call gives the same images; every row gets fresh noise (a request
+        repeated in several rows gives several draws of a stochastic model, identical rows
+        of a deterministic one); a row does not depend on the other rows of the request
+        (use :func:`row_noise`). A model that only generates (no ``encode``) is evaluated
+        through it: its "reconstruction" of an image is a draw for the image's true
+        factors. See :func:`capable`."""
         raise NotImplementedError(f'model "{self.name}" cannot generate from factors')
+
+    def posterior(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Optional capability: the encoder's Gaussian posterior of ``images [N, C, H, W]``
+        as ``(mean [N, D], log_variance [N, D])``; ``mean`` equals ``encode(images)``. Used
+        for the KL per latent dimension. See :func:`capable`."""
+        raise NotImplementedError(f'model "{self.name}" has no Gaussian posterior')
 
     def invert(self, images: np.ndarray, *, seed: int) -> np.ndarray:
         """Optional capability: for each image ``[N, C, H, W]``, the latent ``[N, D]`` whose
@@ -373,8 +430,11 @@ class EvalContext:
 
     ``splits`` has "train", "test" (held out, outside the hole), "hole" (inside; absent
     without a holdout) and "rim" (fresh points just outside the hole at the hole's depths
-    mirrored outward: the hole's control; only with a holdout and a renderer); ``latents[s]`` is ``[N, D]`` and ``reconstructions[s]`` is
-    ``[N, C, H, W]`` for each split ``s``."""
+    mirrored outward: the hole's control; only with a holdout and a renderer);
+    ``latents[s]`` is ``[N, D]`` (absent for a model without ``encode``) and
+    ``reconstructions[s]`` is ``[N, C, H, W]`` for each split ``s``. ``training`` holds the
+    facts of the model's training (the manifest's; a conditional generator's
+    ``"emergence"`` curve among them)."""
 
     dataset: Dataset
     space: LatentSpace
@@ -386,6 +446,7 @@ class EvalContext:
     reconstructions: dict[str, np.ndarray]
     transects: list[TransectEval] = field(default_factory=list)
     holdout: Region | None = None
+    training: dict[str, Any] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -412,10 +473,19 @@ class Metric(Configurable):
 
     ``factor_parameters`` and ``split_parameters`` list the constructor parameters whose
     values name factors of the dataset (a name, a list of names, or a table keyed by names)
-    or splits ("train", "test", "hole", ...): the suite checks them before any training."""
+    or splits ("train", "test", "hole", ...): the suite checks them before any training.
+
+    ``requires`` names the optional capabilities ``compute`` needs, as ``"model.METHOD"``
+    or ``"dataset.METHOD"`` (e.g. ``("model.encode",)`` for a score of the latents,
+    ``("model.generate", "dataset.recover")`` for a conditional score; see
+    :func:`capable`): for a model or dataset that lacks one, the runner does not call
+    ``compute`` and records the metric as skipped ("n/a") with the reason, which is no
+    failure. A :class:`~zsbench.errors.MissingCapability` raised by ``compute`` is
+    recorded the same way."""
 
     factor_parameters: ClassVar[tuple[str, ...]] = ()
     split_parameters: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def score_names(self, plan: SuitePlan) -> Sequence[str] | None:
         """Optional: the names of every score ``compute`` may return for a suite described by
@@ -432,10 +502,11 @@ class Metric(Configurable):
 class Output(Configurable):
     """Writes files (pictures, tables) about one trained model into a folder.
 
-    ``factor_parameters`` and ``split_parameters``: as for :class:`Metric`."""
+    ``factor_parameters``, ``split_parameters`` and ``requires``: as for :class:`Metric`."""
 
     factor_parameters: ClassVar[tuple[str, ...]] = ()
     split_parameters: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         """Write into ``directory`` (it exists) and return the paths written."""

@@ -417,3 +417,35 @@ def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
     require_recover(ctx.dataset, who)
     verify_recover(ctx, who)
     return ctx.cached(f"recover:{key}", lambda: ctx.dataset.recover(images))
+
+
+def validity_threshold(dataset: Dataset, train_images: np.ndarray) -> float:
+    """The bar below which a recovery residual says "an image of the family": the residual
+    of the training images' mean image. That mean is the blur that averages the whole
+    family, so an image no closer to some exact render than that blur (a blurred generic
+    blob, a blank frame, two shapes superposed) is no valid image of the family. It depends
+    on the data alone, never on the model, so every model is judged by the same bar.
+    Infinite when there is no training image."""
+    x = np.asarray(train_images)
+    if len(x) == 0:
+        return float("inf")
+    mean = to_float(x).astype(np.float64).mean(axis=0, keepdims=True).astype(np.float32)
+    return float(np.asarray(dataset.recover(mean).residual, dtype=np.float64).reshape(-1)[0])
+
+
+def judge_draws(dataset: Dataset, requests: np.ndarray, images: np.ndarray, *,
+                threshold: float, tolerance: float) -> dict[str, np.ndarray]:
+    """Read generated ``images [N, C, H, W]`` back with the dataset's ``recover`` and judge
+    them against their ``requests [N, F]``: ``factors [N, F]`` recovered, ``residual [N]``,
+    ``errors [N, F]`` (:func:`factor_errors`, range units), ``valid [N]`` (residual below
+    ``threshold``: an image of the family) and ``failed [N]`` (not valid, or some factor
+    off by more than ``tolerance`` of its range). An invalid image counts as failed and its
+    factor errors say nothing (a blob recovers to some central point by accident)."""
+    rec = dataset.recover(np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0))
+    factors = np.asarray(rec.factors, dtype=np.float64)
+    residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
+    errors = factor_errors(dataset, requests, factors)
+    valid = residual < threshold
+    failed = ~valid | (errors.max(axis=1) > tolerance)
+    return {"factors": factors, "residual": residual, "errors": errors, "valid": valid,
+            "failed": failed}

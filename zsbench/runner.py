@@ -8,6 +8,7 @@ and the other jobs go on.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 import traceback
@@ -20,7 +21,8 @@ import numpy as np
 
 import zsbench
 from zsbench.cache import Cache, code_hash, content_key
-from zsbench.errors import ZsbenchError
+from zsbench.emergence import EmergenceMonitor
+from zsbench.errors import MissingCapability, ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.plugin import (
     Dataset,
@@ -28,11 +30,14 @@ from zsbench.plugin import (
     Model,
     Split,
     TransectEval,
+    capable,
+    missing_capabilities,
     needs_factors,
     to_float,
 )
 from zsbench.regions import rim_points
 from zsbench.registry import Registry
+from zsbench.seeds import derive_seed
 from zsbench.splits import SPLIT_NAMES, split_indices
 from zsbench.suite import Suite, describe_split_problem, file_safe
 
@@ -174,33 +179,59 @@ def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
 def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
              holdout: Any) -> EvalContext:
     """Encode and reconstruct every split and transect once, for all metrics and outputs.
-    A model that ``needs_factors`` is evaluated from the true factors instead: its latents
-    are the factors and its reconstructions ``generate(factors)``."""
-    from_factors = needs_factors(model)
+    A conditional generator without an encoder is evaluated from the true factors instead:
+    its reconstruction of an image is ``generate`` of the image's factors (seeded per split
+    from the job's seed) and it has no latents (``ctx.latents`` is empty; transects get
+    ``[P, 0]``), so the metrics that read latents do not apply to it."""
+    from_factors = not capable(model, "encode")
+    if from_factors and not capable(model, "generate"):
+        raise ZsbenchError(f'model "{label}" offers neither `encode` (an autoencoder) nor '
+                           "`generate` (a conditional generator), so it cannot be evaluated. "
+                           "Fix: implement one of them (see docs/plugins.md).")
 
-    def latents_and_images(images: np.ndarray,
-                           factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def latents_and_images(images: np.ndarray, factors: np.ndarray,
+                           part: str) -> tuple[np.ndarray, np.ndarray]:
         if from_factors:
-            z = np.asarray(factors, dtype=np.float64).copy()
-            return z, np.asarray(model.generate(z), dtype=np.float32)
+            draws = model.generate(np.asarray(factors, dtype=np.float64),
+                                   seed=derive_seed(seed, f"reconstruct:{part}"))
+            return np.zeros((len(factors), 0)), np.asarray(draws, dtype=np.float32)
         z = np.asarray(model.encode(images))
         return z, np.asarray(model.decode(z), dtype=np.float32)
 
     latents, recons = {}, {}
     for name, split in data.splits.items():
         if len(split) == 0:
-            z = np.zeros((0, 0))
-            latents[name], recons[name] = z, split.images.copy()
+            latents[name], recons[name] = np.zeros((0, 0)), split.images.copy()
             continue
-        latents[name], recons[name] = latents_and_images(split.images, split.factors)
+        latents[name], recons[name] = latents_and_images(split.images, split.factors, name)
     transects = []
     for t in data.transects:
-        z, r = latents_and_images(t.images, t.factors)
+        z, r = latents_and_images(t.images, t.factors, f"transect:{t.name}")
         transects.append(TransectEval(name=t.name, t=t.t, factors=t.factors, images=t.images,
                                       reconstructions=r, latents=z, in_hole=t.in_hole))
     return EvalContext(dataset=data.dataset, space=data.dataset.space, model=model,
-                       label=label, seed=seed, splits=data.splits, latents=latents,
+                       label=label, seed=seed, splits=data.splits,
+                       latents={} if from_factors else latents,
                        reconstructions=recons, transects=transects, holdout=holdout)
+
+
+def _fit_extras(model: Model, data: PreparedData,
+                seed: int) -> tuple[dict[str, Any], EmergenceMonitor | None]:
+    """The keywords beyond the images that ``model.fit`` takes: ``factors`` (the training
+    images' true factors) for a model that :func:`needs_factors`, ``space`` (the dataset's
+    latent space) and ``monitor`` (an :class:`EmergenceMonitor` of the hole and rim, when
+    the run has both and the dataset can recover) when its ``fit`` names them."""
+    accepted = inspect.signature(model.fit).parameters
+    extra: dict[str, Any] = {}
+    if needs_factors(model):
+        extra["factors"] = data.splits["train"].factors
+    if "space" in accepted:
+        extra["space"] = data.dataset.space
+    monitor = None
+    if "monitor" in accepted:
+        monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=seed)
+        extra["monitor"] = monitor
+    return extra, monitor
 
 
 def _check_outputs(label: str, name: str, arr: np.ndarray, expected_rows: int) -> None:
@@ -238,10 +269,12 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
                 weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
             validation = data.splits.get("validation")
             stage = "training"
-            extra = {"factors": data.splits["train"].factors} if needs_factors(model) else {}
+            extra, monitor = _fit_extras(model, data, job.seed)
             model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
                       validation=None if validation is None else validation.images, **extra)
             result.training = {**model.training_summary(), "from_cache": False}
+            if monitor is not None and monitor.curve:
+                result.training["emergence"] = monitor.record()
             if cache is not None:
                 stage = "caching"
                 cache.save_model(key, model.save, f"model {job.key} ({job.plugin})",
@@ -256,11 +289,14 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
         stage = "evaluating"
         t1 = time.perf_counter()
         ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout)
-        for name in ctx.latents:
+        ctx.training = dict(result.training)
+        for name in ctx.reconstructions:
             if len(data.splits[name]):
-                _check_outputs(job.label, f"encode on {name}", ctx.latents[name],
-                               len(data.splits[name]))
-                _check_outputs(job.label, f"decode on {name}", ctx.reconstructions[name],
+                if name in ctx.latents:
+                    _check_outputs(job.label, f"encode on {name}", ctx.latents[name],
+                                   len(data.splits[name]))
+                _check_outputs(job.label, f"decode on {name}" if ctx.latents else
+                               f"generate on {name}", ctx.reconstructions[name],
                                len(data.splits[name]))
         result.timings["evaluate_s"] = time.perf_counter() - t1
     except Exception as exc:  # a failing model must not take the others down
@@ -273,33 +309,70 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
 
     t2 = time.perf_counter()
     for spec in suite.metrics:
+        metric = _applicable(registry, "metric", spec, ctx, result)
+        if metric is None:
+            continue
         try:
-            metric = registry.create("metric", spec.plugin, spec.params)
             for name, score in metric.compute(ctx).items():
                 result.scores[name] = {"value": float(score.value),
                                        "higher_is_better": bool(score.higher_is_better),
                                        "headline": bool(score.headline),
                                        "metric": spec.plugin}
+        except MissingCapability as exc:
+            result.skipped[f"metric {spec.plugin}"] = exc.message
         except Exception as exc:
-            result.warnings.append(f'metric "{spec.plugin}" failed: {type(exc).__name__}: {exc}')
+            _failed(result, "metric", spec.plugin, exc)
     result.timings["metrics_s"] = time.perf_counter() - t2
     if run_dir is not None and suite.outputs:
         t3 = time.perf_counter()
         folder = run_dir / "pictures" / _safe(job.label) / f"seed{job.seed}"
         folder.mkdir(parents=True, exist_ok=True)
         for spec in suite.outputs:
+            out = _applicable(registry, "output", spec, ctx, result)
+            if out is None:
+                continue
             try:
-                out = registry.create("output", spec.plugin, spec.params)
                 for p in out.write(ctx, folder):
                     result.files.append(str(Path(p).relative_to(run_dir)))
+            except MissingCapability as exc:
+                result.skipped[f"output {spec.plugin}"] = exc.message
             except Exception as exc:
-                result.warnings.append(f'output "{spec.plugin}" failed: '
-                                       f"{type(exc).__name__}: {exc}")
+                _failed(result, "output", spec.plugin, exc)
         result.timings["outputs_s"] = time.perf_counter() - t3
     result.timings["total_s"] = time.perf_counter() - t0
     for w in result.warnings:
         logger.warning("%s: %s", job.key, w)
     return result
+
+
+def _applicable(registry: Registry, kind: str, spec: Any, ctx: EvalContext,
+                result: JobResult) -> Any:
+    """The metric or output of ``spec``, or None when it does not apply to this model or
+    dataset (a capability it ``requires`` is missing: recorded in ``result.skipped``) or
+    cannot be built (recorded as a failure)."""
+    try:
+        plugin = registry.create(kind, spec.plugin, spec.params)
+    except Exception as exc:
+        _failed(result, kind, spec.plugin, exc)
+        return None
+    missing = missing_capabilities(getattr(plugin, "requires", ()), ctx.model, ctx.dataset)
+    if missing:
+        what = ", ".join(f"`{m.partition('.')[2]}`" for m in missing)
+        owner = missing[0].partition(".")[0]
+        name = ctx.model.name if owner == "model" else ctx.dataset.name
+        result.skipped[f"{kind} {spec.plugin}"] = (
+            f'needs {owner} "{name}" to offer {what}' if len({m.partition(".")[0] for m in missing}) == 1
+            else f"needs {', '.join(missing)}")
+        return None
+    return plugin
+
+
+def _failed(result: JobResult, kind: str, name: str, exc: BaseException) -> None:
+    """Record that metric or output ``name`` failed: ``result.failures`` (structured) and a
+    warning line."""
+    message = f"{type(exc).__name__}: {exc}"
+    result.failures[f"{kind} {name}"] = message
+    result.warnings.append(f'{kind} "{name}" failed: {message}')
 
 
 @dataclass

@@ -1,17 +1,22 @@
 """Standard datasets: polar curves (E1, E2), Gaussian and Student-t heatmaps (E3, E4) and
 handwritten digits (E5), procedural dSprites (and the original dSprites from a local file),
-contributed through the same hook as any third-party plugin."""
+coloured discs (Park et al. 2024) and Gaussian bumps (Liang et al. 2025), contributed through
+the same hook as any third-party plugin."""
 
 from __future__ import annotations
 
 from zsbench import hookimpl
 from zsbench.plugin import Dataset
+from zsbench_plugins.datasets.bumps import BumpsDataset
+from zsbench_plugins.datasets.circles import CirclesDataset
 from zsbench_plugins.datasets.digits import DigitsDataset, MnistDataset
 from zsbench_plugins.datasets.gaussian import GaussianDataset, GaussianTDataset
 from zsbench_plugins.datasets.polar import PolarDataset
 from zsbench_plugins.datasets.sprites import DSpritesDataset, SpritesDataset
 
 __all__ = [
+    "BumpsDataset",
+    "CirclesDataset",
     "DSpritesDataset",
     "DigitsDataset",
     "GaussianDataset",
@@ -27,4 +32,4 @@ __all__ = [
 def zsbench_add_datasets() -> list[type[Dataset]]:
     """The standard dataset classes."""
     return [PolarDataset, GaussianDataset, GaussianTDataset, DigitsDataset, MnistDataset,
-            SpritesDataset, DSpritesDataset]
+            SpritesDataset, DSpritesDataset, CirclesDataset, BumpsDataset]

@@ -1,11 +1,12 @@
 """Standard metrics: holdout reconstruction, factor recovery, transects, latent covariance,
-probes, Frobenius, the disentanglement metrics MIG, DCI and SAP, decoder reachability and
-prior coverage."""
+probes, Frobenius, the disentanglement metrics MIG, DCI and SAP, decoder reachability,
+prior coverage and conditional generation."""
 
 from __future__ import annotations
 
 from zsbench import hookimpl
 from zsbench.plugin import Metric
+from zsbench_plugins.metrics.conditional_generation import ConditionalGeneration
 from zsbench_plugins.metrics.dci import DCI
 from zsbench_plugins.metrics.factor_recovery import FactorRecovery
 from zsbench_plugins.metrics.frobenius import Frobenius
@@ -18,7 +19,7 @@ from zsbench_plugins.metrics.reachability import Reachability
 from zsbench_plugins.metrics.sap import SAP
 from zsbench_plugins.metrics.transect import Transect
 
-__all__ = ["DCI", "MIG", "SAP", "FactorRecovery", "Frobenius", "HoldoutReconstruction",
+__all__ = ["DCI", "ConditionalGeneration", "MIG", "SAP", "FactorRecovery", "Frobenius", "HoldoutReconstruction",
            "LatentCovariance", "PriorCoverage", "Probe", "Reachability", "Transect"]
 
 
@@ -26,4 +27,4 @@ __all__ = ["DCI", "MIG", "SAP", "FactorRecovery", "Frobenius", "HoldoutReconstru
 def zsbench_add_metrics() -> list[type[Metric]]:
     """The standard metric classes."""
     return [HoldoutReconstruction, FactorRecovery, Transect, LatentCovariance, Probe, Frobenius,
-            MIG, DCI, SAP, Reachability, PriorCoverage]
+            MIG, DCI, SAP, Reachability, PriorCoverage, ConditionalGeneration]

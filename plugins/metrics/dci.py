@@ -100,6 +100,7 @@ class DCI(Metric):
     """
 
     name = "dci"
+    requires = ("model.encode",)
     split_parameters = ("split", "test_split")
 
     def __init__(self, *, split: str = "train", test_split: str = "test",

@@ -59,6 +59,7 @@ class FactorRecovery(Metric):
     """
 
     name = "factor_recovery"
+    requires = ("dataset.recover",)
 
     def __init__(self, *, tolerance: float = 0.05, depth_bins: int = 3,
                  train_points: int | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan, capable
 
 NAN = float("nan")
 
@@ -86,6 +86,7 @@ class LatentCovariance(Metric):
     """
 
     name = "latent_covariance"
+    requires = ("model.encode",)
 
     def __init__(self, *, split: str = "train", active_threshold: float = 0.01) -> None:
         """``split``: whose latent means to analyse. ``active_threshold``: the share of the
@@ -132,7 +133,7 @@ class LatentCovariance(Metric):
         for k, value in enumerate(ratios, start=1):
             scores[f"pca_var_{k}"] = Score(float(value), higher_is_better=k < d or d == 1)
         scores["latent_dim"] = Score(float(d), higher_is_better=False)
-        posterior = getattr(ctx.model, "posterior", None)
+        posterior = ctx.model.posterior if capable(ctx.model, "posterior") else None
         split = ctx.splits.get(self.split)
         if callable(posterior) and split is not None and len(split) > 0:
             mean, logvar = ctx.cached(f"posterior:{self.split}",

@@ -80,6 +80,7 @@ class MIG(Metric):
     """
 
     name = "mig"
+    requires = ("model.encode",)
     split_parameters = ("split",)
 
     def __init__(self, *, split: str = "train", max_points: int = 10000,

@@ -121,6 +121,7 @@ class PriorCoverage(Metric):
     """
 
     name = "prior_coverage"
+    requires = ("model.sample", "dataset.recover")
 
     def __init__(self, *, n_samples: int = PRIOR_SAMPLES, grid_cells: int = 10,
                  residual_threshold: float | None = None) -> None:

@@ -131,6 +131,7 @@ class Probe(Metric):
     """
 
     name = "probe"
+    requires = ("model.encode",)
 
     def __init__(
         self,

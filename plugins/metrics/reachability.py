@@ -55,6 +55,7 @@ class Reachability(Metric):
     """
 
     name = "reachability"
+    requires = ("model.encode", "model.decode", "model.invert")
 
     def __init__(self, *, steps: int = REACH_STEPS, lr: float = REACH_LR,
                  max_images: int | None = REACH_MAX_IMAGES,

@@ -77,6 +77,7 @@ class SAP(Metric):
     """
 
     name = "sap"
+    requires = ("model.encode",)
     split_parameters = ("split", "test_split")
 
     def __init__(self, *, split: str = "train", test_split: str = "test",

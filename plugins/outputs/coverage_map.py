@@ -25,6 +25,7 @@ class CoverageMap(Output):
     """
 
     name = "coverage_map"
+    requires = ("model.sample", "dataset.recover")
 
     def __init__(self, *, x: str | None = None, y: str | None = None,
                  n_samples: int = PRIOR_SAMPLES, residual_threshold: float | None = None) -> None:

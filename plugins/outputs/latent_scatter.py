@@ -89,6 +89,7 @@ class LatentScatter(Output):
     """
 
     name = "latent_scatter"
+    requires = ("model.encode",)
 
     def __init__(self, *, projection: Literal["pca", "first2"] = "pca",
                  max_points: int = 3000) -> None:

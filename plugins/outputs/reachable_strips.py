@@ -33,6 +33,7 @@ class ReachableStrips(Output):
     """
 
     name = "reachable_strips"
+    requires = ("model.encode", "model.decode", "model.invert")
 
     def __init__(self, *, split: str = "hole", images: int = 12, steps: int = REACH_STEPS,
                  lr: float = REACH_LR, max_images: int | None = REACH_MAX_IMAGES) -> None:

@@ -24,6 +24,7 @@ class Trajectory(Output):
     """
 
     name = "trajectory"
+    requires = ("model.encode", "model.decode")
 
     def __init__(self, *, steps: int = 11, radius: float = 1.5,
                  planes: list[list[int]] | None = None) -> None:

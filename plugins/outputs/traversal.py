@@ -47,6 +47,7 @@ class Traversal(Output):
     """
 
     name = "traversal"
+    requires = ("model.encode", "model.decode")
 
     def __init__(self, *, center: Literal["zero", "mean"] = "zero", steps: int = 11,
                  grid: int = 9, limit: float = 2.0,

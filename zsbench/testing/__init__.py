@@ -32,6 +32,12 @@ What is checked, by kind (each check's failure message says what was expected):
   ``progress=False`` prints nothing; ``weights`` and ``validation`` accepted;
   ``save -> load`` gives identical outputs; a clear error on a wrong input shape;
   ``training_summary`` is JSON;
+- conditional generators (models that offer ``generate``; fitted with the blobs' true
+  factors): images of the right shape in [0, 1]; the same seed gives the same images, two
+  seeds (and a request repeated in several rows) give different draws of a stochastic
+  model; different requests give different images; a row does not depend on the other
+  rows; save -> load gives the same draws; a clear error for a malformed request. A model
+  without ``encode`` is not given the encoder checks;
 - datasets: the latent space (factor names, bounds); ``image_shape``; ``load`` shapes,
   dtypes and determinism; and for renderable datasets ``render`` shape, dtype,
   determinism, any point of the space (corners, centre, random points), errors for points
@@ -73,6 +79,7 @@ from zsbench.testing.datasets import (
     check_image_shape,
     check_load_deterministic,
     check_load_shapes_and_dtypes,
+    check_recover_inverts_render,
     check_render_any_point,
     check_render_deterministic,
     check_render_rejects_bad_points,
@@ -96,6 +103,19 @@ from zsbench.testing.metrics import (
     check_scores_finite_with_hole,
     check_scores_named_floats,
 )
+from zsbench.testing.generators import (
+    GENERATOR_CHECKS,
+    check_generate_bad_request,
+    check_generate_deterministic_fit,
+    check_generate_follows_request,
+    check_generate_inputs_not_modified,
+    check_generate_quiet_without_progress,
+    check_generate_rows_independent,
+    check_generate_same_seed_same_images,
+    check_generate_save_load_round_trip,
+    check_generate_seeds_differ,
+    check_generate_shape_and_range,
+)
 from zsbench.testing.models import (
     check_decode_shape_and_range,
     check_deterministic_fit,
@@ -117,12 +137,13 @@ from zsbench.testing.models import (
 from zsbench.testing.outputs import check_output, check_write_files, check_write_without_hole
 
 __all__ = [
-    "DEFAULT_IMAGE_SHAPE",
-    "DEFAULT_N_IMAGES",
     "BlobsDataset",
     "Check",
     "ConformanceError",
+    "DEFAULT_IMAGE_SHAPE",
+    "DEFAULT_N_IMAGES",
     "EchoTask",
+    "GENERATOR_CHECKS",
     "PluginLike",
     "check_context_unchanged",
     "check_dataset",
@@ -139,6 +160,16 @@ __all__ = [
     "check_fit_accepts_weights_and_validation",
     "check_fit_leaves_global_rng_unchanged",
     "check_fit_returns_self",
+    "check_generate_bad_request",
+    "check_generate_deterministic_fit",
+    "check_generate_follows_request",
+    "check_generate_inputs_not_modified",
+    "check_generate_quiet_without_progress",
+    "check_generate_rows_independent",
+    "check_generate_same_seed_same_images",
+    "check_generate_save_load_round_trip",
+    "check_generate_seeds_differ",
+    "check_generate_shape_and_range",
     "check_image_shape",
     "check_inputs_not_modified",
     "check_keyword_only_parameters",
@@ -154,6 +185,7 @@ __all__ = [
     "check_plugin",
     "check_quiet_without_progress",
     "check_reconstruct_shape_and_range",
+    "check_recover_inverts_render",
     "check_render_any_point",
     "check_render_deterministic",
     "check_render_rejects_bad_points",

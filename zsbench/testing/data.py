@@ -73,12 +73,18 @@ class BlobsDataset(Dataset):
         return self._grid_.recover(images)
 
 
+def make_blob_factors(n: int = DEFAULT_N_IMAGES, *, seed: int = 0) -> np.ndarray:
+    """The blob centres ``float64 [n, 2]`` (x, y in [0, 1], :class:`BlobsDataset`'s space)
+    of :func:`make_blob_images` with the same ``n`` and ``seed``."""
+    return np.random.default_rng(seed).uniform(0.0, 1.0, size=(n, 2))
+
+
 def make_blob_images(n: int = DEFAULT_N_IMAGES,
                      image_shape: tuple[int, int, int] = DEFAULT_IMAGE_SHAPE, *,
                      seed: int = 0) -> np.ndarray:
-    """``n`` blob images as a model sees them: float32 ``[n, C, H, W]`` in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    factors = rng.uniform(0.0, 1.0, size=(n, 2))
+    """``n`` blob images as a model sees them: float32 ``[n, C, H, W]`` in [0, 1], centred
+    at :func:`make_blob_factors` of the same ``n`` and ``seed``."""
+    factors = make_blob_factors(n, seed=seed)
     return (_render_blobs(factors, tuple(image_shape), 0.12).astype(np.float32)
             / np.float32(255.0))
 

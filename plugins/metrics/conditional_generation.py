@@ -1,0 +1,227 @@
+"""Conditional generation: asked for a point of the space, does the model draw it?
+
+A conditional generator (``generate(factors, *, seed)``) is asked for the true factors of
+every split's points, ``samples`` draws per request, and each draw is read back with the
+dataset's exact inverse renderer (``recover``): no trained classifier that a blurred or
+off-family image could fool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zsbench.emergence import TOLERANCE, emergence_step, even_rows
+from zsbench.errors import DataError, PluginParameterError
+from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
+from zsbench.recovery import factor_spans, judge_draws, validity_threshold, verify_recover
+from zsbench.seeds import derive_seed
+from zsbench_plugins.metrics._errors import nan_mean
+from zsbench_plugins.metrics.factor_recovery import ratio
+
+NAN = float("nan")
+SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
+
+
+@dataclass
+class Draws:
+    """The draws of one split: ``request [R]`` (row of the split each draw was asked for;
+    ``samples`` consecutive draws per request), ``factors [R, F]`` requested, ``images
+    [R, C, H, W]`` drawn, ``found [R, F]`` recovered, ``errors [R, F]`` (range units),
+    ``residual [R]``, ``valid [R]``, ``failed [R]`` and ``mse [R]`` (pixel MSE against the
+    exact render of the request)."""
+
+    request: np.ndarray
+    factors: np.ndarray
+    images: np.ndarray
+    found: np.ndarray
+    errors: np.ndarray
+    residual: np.ndarray
+    valid: np.ndarray
+    failed: np.ndarray
+    mse: np.ndarray
+
+
+def generation_threshold(ctx: EvalContext) -> float:
+    """The validity bar of this evaluation (memoised): the recovery residual of the training
+    images' mean image (:func:`zsbench.recovery.validity_threshold`)."""
+    train = ctx.splits.get("train")
+    images = train.images if train is not None else np.zeros((0,))
+    return ctx.cached("validity_threshold",
+                      lambda: validity_threshold(ctx.dataset, images))
+
+
+def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int | None,
+                tolerance: float, threshold: float | None = None) -> Draws | None:
+    """The :class:`Draws` of ``split`` (memoised; None when the split is absent or empty):
+    at most ``max_requests`` evenly spaced points of the split, each asked ``samples``
+    times in one ``generate`` call seeded from the job's seed and the split's name."""
+    if split not in ctx.splits or len(ctx.splits[split]) == 0:
+        return None
+    bar = generation_threshold(ctx) if threshold is None else float(threshold)
+
+    def compute() -> Draws:
+        verify_recover(ctx, 'metric "conditional_generation"')
+        points = ctx.splits[split]
+        rows = even_rows(len(points), max_requests)
+        request = np.repeat(rows, samples)
+        factors = np.asarray(points.factors[request], dtype=np.float64)
+        images = np.asarray(ctx.model.generate(factors, seed=derive_seed(
+            ctx.seed, f"conditional:{split}")), dtype=np.float32)
+        if images.shape != (len(factors), *points.images.shape[1:]) or not np.isfinite(
+                images).all():
+            raise DataError(f'model "{ctx.label}": generate returned shape '
+                            f"{list(images.shape)} (or non-finite values) for {len(factors)} "
+                            f"requests; expected [{len(factors)}, "
+                            f"{', '.join(map(str, points.images.shape[1:]))}].")
+        judged = judge_draws(ctx.dataset, factors, images, threshold=bar, tolerance=tolerance)
+        truth = points.images[request].astype(np.float32)
+        mse = np.mean((np.clip(images, 0, 1) - truth).reshape(len(images), -1) ** 2, axis=1,
+                      dtype=np.float64)
+        return Draws(request=request, factors=factors, images=images, found=judged["factors"],
+                     errors=judged["errors"], residual=judged["residual"],
+                     valid=judged["valid"], failed=judged["failed"], mse=mse)
+
+    key = f"conditional:{split}:{samples}:{max_requests}:{tolerance}:{bar}"
+    return ctx.cached(key, compute)
+
+
+def diversity(draws: Draws, samples: int, spans: np.ndarray) -> float:
+    """Mean spread of a request's valid draws: per request with at least two valid draws,
+    the standard deviation of each recovered factor in units of its range (``spans [F]``),
+    averaged over factors; then the mean over requests. 0 for a deterministic model; NaN
+    when no request has two valid draws."""
+    if samples < 2:
+        return NAN
+    found = draws.found / spans
+    spreads = [found[rows].std(axis=0).mean() for r in np.unique(draws.request)
+               if (rows := (draws.request == r) & draws.valid).sum() >= 2]
+    return NAN if not spreads else float(np.mean(spreads))
+
+
+class ConditionalGeneration(Metric):
+    """Conditional generation from every split's factors, read back exactly: fail rate, factor error, valid share, diversity.
+
+    For each split ``s`` (train, test, rim, hole; at most ``max_requests`` evenly spaced
+    points each), the model's ``generate`` is asked for each point's true factors
+    ``samples`` times (fresh noise per draw; seeded from the job's seed and the split), and
+    each draw is read back with the dataset's ``recover``. A draw is **valid** when its
+    recovery residual is below the validity bar (the residual of the training images' mean
+    image: a draw no closer to an exact render than the family's average blur is no image
+    of the family; the bar ``prior_coverage`` uses) and **fails** when it is invalid or some
+    factor is off by more than ``tolerance`` of its range.
+
+    Scores per split ``s``: ``s_gen_fail_rate``, ``s_valid_share`` (higher is better),
+    ``s_gen_err`` and ``s_gen_err_p90`` (per draw the mean over factors of the range-unit
+    error; mean and 90th percentile over *valid* draws only: an invalid image's recovered
+    factors say nothing), ``s_F_gen_err`` per factor ``F`` (mean, range units, valid draws),
+    ``s_gen_mse`` (pixel MSE against the exact render of the request: what Liang et al.
+    2025 report), ``s_diversity`` (mean spread, in factor units, of a request's valid
+    draws: 0 for a deterministic model; informational). Ratios: ``hole_rim_gen_err_ratio``,
+    ``hole_test_gen_err_ratio``, ``hole_rim_gen_fail_ratio``, ``hole_rim_gen_mse_ratio``
+    (about 1: the hole is drawn as well as its surroundings). Training dynamics, when the
+    model was fitted with ``eval_every`` > 0 (the run's emergence monitor):
+    ``hole_emergence_step`` (the first evaluation from which the hole's fail rate stays
+    within ``margin`` of the rim's while the rim's stays at most ``rim_ceiling``; NaN if
+    never) and ``rim_learned_step``.
+
+    Headline: ``hole_gen_fail_rate``, ``hole_rim_gen_err_ratio``, ``hole_valid_share``.
+    Needs a model that can ``generate`` and a dataset that can ``recover``; for any other
+    model (a plain autoencoder) it is skipped as not applicable.
+    """
+
+    name = "conditional_generation"
+    requires = ("model.generate", "dataset.recover")
+    split_parameters = ("splits",)
+
+    def __init__(self, *, splits: list[str] = list(SPLITS),  # noqa: B006
+                 samples: int = 4, tolerance: float = TOLERANCE,
+                 max_requests: int | None = 256, margin: float = 0.1,
+                 rim_ceiling: float = 0.5, residual_threshold: float | None = None) -> None:
+        checks = (
+            ("splits", splits, isinstance(splits, list) and len(splits) > 0
+             and all(isinstance(s, str) for s in splits), "a list of split names"),
+            ("samples", samples, isinstance(samples, int) and samples >= 1, "an integer >= 1"),
+            ("tolerance", tolerance, isinstance(tolerance, (int, float))
+             and 0 < tolerance < 1, "a share of a factor's range in (0, 1)"),
+            ("max_requests", max_requests, max_requests is None
+             or (isinstance(max_requests, int) and max_requests >= 1), "an integer >= 1"),
+            ("margin", margin, isinstance(margin, (int, float)) and 0 <= margin < 1,
+             "a fail-rate difference in [0, 1)"),
+            ("rim_ceiling", rim_ceiling, isinstance(rim_ceiling, (int, float))
+             and 0 < rim_ceiling <= 1, "a fail rate in (0, 1]"),
+            ("residual_threshold", residual_threshold, residual_threshold is None
+             or (isinstance(residual_threshold, (int, float)) and residual_threshold > 0),
+             "a positive RMS pixel difference, or leave it out"),
+        )
+        for key, value, ok, what in checks:
+            if not ok:
+                raise PluginParameterError("metric", self.name, key, f"got {value!r}.",
+                                           f"give {what}.")
+        self.splits = splits
+        self.samples = samples
+        self.tolerance = tolerance
+        self.max_requests = max_requests
+        self.margin = margin
+        self.rim_ceiling = rim_ceiling
+        self.residual_threshold = residual_threshold
+
+    def score_names(self, plan: SuitePlan) -> list[str]:
+        names = plan.space.names
+        per_split = [f"{s}_{q}" for s in self.splits
+                     for q in ("gen_fail_rate", "valid_share", "gen_err", "gen_err_p90",
+                               "gen_mse", "diversity", *(f"{f}_gen_err" for f in names))]
+        return [*per_split, "hole_rim_gen_err_ratio", "hole_test_gen_err_ratio",
+                "hole_rim_gen_fail_ratio", "hole_rim_gen_mse_ratio", "hole_emergence_step",
+                "rim_learned_step"]
+
+    def draws(self, ctx: EvalContext, split: str) -> Draws | None:
+        """This metric's :class:`Draws` of ``split`` (shared with the pictures)."""
+        return split_draws(ctx, split, samples=self.samples, max_requests=self.max_requests,
+                           tolerance=float(self.tolerance),
+                           threshold=self.residual_threshold)
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        scores: dict[str, Score] = {}
+
+        def put(key: str, value: float, *, higher: bool = False, headline: bool = False) -> None:
+            scores[key] = Score(float(value), higher_is_better=higher, headline=headline)
+
+        summary: dict[str, dict[str, float]] = {}
+        for split in self.splits:
+            d = self.draws(ctx, split)
+            valid = d.valid if d is not None else np.zeros(0, dtype=bool)
+            err = d.errors[valid] if d is not None else np.zeros((0, ctx.space.dim))
+            mean_err = err.mean(axis=1) if len(err) else np.zeros(0)
+            summary[split] = {
+                "gen_fail_rate": NAN if d is None else nan_mean(d.failed),
+                "valid_share": NAN if d is None else nan_mean(d.valid),
+                "gen_err": nan_mean(mean_err),
+                "gen_err_p90": float(np.percentile(mean_err, 90)) if len(mean_err) else NAN,
+                "gen_mse": NAN if d is None else nan_mean(d.mse),
+                "diversity": NAN if d is None else diversity(d, self.samples,
+                                                             factor_spans(ctx.space)),
+            }
+            for quantity, value in summary[split].items():
+                put(f"{split}_{quantity}", value,
+                    higher=quantity == "valid_share",
+                    headline=split == "hole" and quantity in ("gen_fail_rate", "valid_share"))
+            for k, name in enumerate(ctx.space.names):
+                put(f"{split}_{name}_gen_err", nan_mean(err[:, k]) if len(err) else NAN)
+
+        def get(split: str, quantity: str) -> float:
+            return summary.get(split, {}).get(quantity, NAN)
+
+        put("hole_rim_gen_err_ratio", ratio(get("hole", "gen_err"), get("rim", "gen_err")),
+            headline=True)
+        put("hole_test_gen_err_ratio", ratio(get("hole", "gen_err"), get("test", "gen_err")))
+        put("hole_rim_gen_fail_ratio",
+            ratio(get("hole", "gen_fail_rate"), get("rim", "gen_fail_rate")))
+        put("hole_rim_gen_mse_ratio", ratio(get("hole", "gen_mse"), get("rim", "gen_mse")))
+        curve = (ctx.training.get("emergence") or {}).get("curve", [])
+        hole_step, rim_step = emergence_step(curve, margin=float(self.margin),
+                                             rim_ceiling=float(self.rim_ceiling))
+        put("hole_emergence_step", hole_step)
+        put("rim_learned_step", rim_step)
+        return scores

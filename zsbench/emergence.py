@@ -1,0 +1,114 @@
+"""When is the hole learned? A conditional generator asked, during training, for a fixed set
+of hole and rim requests (the rim: fresh points just outside the hole, the hole's control).
+
+The runner hands an :class:`EmergenceMonitor` to ``fit(..., monitor=...)`` of every model
+whose ``fit`` takes one; the model calls it every ``eval_every`` steps (see
+:data:`zsbench.plugin.Monitor`). Each call generates one draw per request (the same seed at
+every step, so the curves compare like with like), recovers the draws' factors and records
+the hole's and the rim's fail rates and valid shares. :func:`emergence_step` reads the step
+at which the hole is learned off the curve: published work (Okawa et al. 2023, Park et al.
+2024) finds the capability emerges suddenly, and late.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from zsbench.plugin import Dataset, Model, Split
+from zsbench.recovery import judge_draws, validity_threshold
+from zsbench.seeds import derive_seed
+
+#: Requests per split (hole, rim) asked at every evaluation.
+EMERGENCE_REQUESTS = 64
+#: A draw fails when some factor is off by more than this share of its range (or the draw
+#: is no valid image of the family): the ``tolerance`` of ``conditional_generation``.
+TOLERANCE = 0.05
+
+
+def even_rows(n: int, cap: int | None) -> np.ndarray:
+    """Indices of an even, deterministic subsample of ``range(n)`` of at most ``cap``."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
+
+
+@dataclass
+class EmergenceMonitor:
+    """Records, at each call ``monitor(step, model)``, the fail rate and valid share of one
+    draw per request for ``requests`` (``{"hole": [n, F], "rim": [m, F]}``), judged with
+    :func:`zsbench.recovery.judge_draws` at ``tolerance`` against the validity bar of the
+    training images (computed once, at the first call). ``curve`` holds one row per call:
+    ``{"step", "hole_fail_rate", "hole_valid_share", "rim_fail_rate", "rim_valid_share"}``."""
+
+    dataset: Dataset
+    requests: dict[str, np.ndarray]
+    train_images: np.ndarray
+    seed: int
+    tolerance: float = TOLERANCE
+    curve: list[dict[str, float]] = field(default_factory=list)
+    threshold_: float | None = None
+
+    @classmethod
+    def for_splits(cls, dataset: Dataset, splits: dict[str, Split], *, seed: int,
+                   n: int = EMERGENCE_REQUESTS) -> EmergenceMonitor | None:
+        """The monitor for a run's splits: ``n`` evenly spaced hole and rim requests, or
+        None when there is no hole, no rim, or the dataset cannot ``recover``."""
+        from zsbench.plugin import capable
+
+        if not capable(dataset, "recover"):
+            return None
+        if any(s not in splits or len(splits[s]) == 0 for s in ("hole", "rim", "train")):
+            return None
+        requests = {s: splits[s].factors[even_rows(len(splits[s]), n)] for s in ("hole", "rim")}
+        return cls(dataset=dataset, requests=requests, train_images=splits["train"].images,
+                   seed=derive_seed(seed, "emergence"))
+
+    def __call__(self, step: int, model: Model) -> None:
+        if self.threshold_ is None:
+            self.threshold_ = validity_threshold(self.dataset, self.train_images)
+        row: dict[str, float] = {"step": int(step)}
+        for split, requests in self.requests.items():
+            draws = model.generate(requests, seed=self.seed)
+            judged = judge_draws(self.dataset, requests, draws, threshold=self.threshold_,
+                                 tolerance=self.tolerance)
+            row[f"{split}_fail_rate"] = float(judged["failed"].mean())
+            row[f"{split}_valid_share"] = float(judged["valid"].mean())
+        self.curve.append(row)
+
+    def record(self) -> dict[str, Any]:
+        """What the job result keeps (``training["emergence"]``, in metrics.json)."""
+        return {"tolerance": self.tolerance,
+                "requests": {s: len(r) for s, r in self.requests.items()},
+                "curve": list(self.curve)}
+
+
+def emergence_step(curve: list[dict[str, float]], *, margin: float = 0.1,
+                   rim_ceiling: float = 0.5) -> tuple[float, float]:
+    """``(hole_emergence_step, rim_learned_step)`` read off a monitor's ``curve``.
+
+    ``rim_learned_step``: the first evaluation from which the rim's fail rate stays at or
+    below ``rim_ceiling`` (the seen neighbourhood is drawn right). ``hole_emergence_step``:
+    the first evaluation from which, at every later evaluation, the rim is learned in that
+    sense *and* the hole's fail rate stays within ``margin`` of the rim's. A model that
+    fails everywhere has a hole "as good as its rim" from the start; the rim condition keeps
+    it from being scored as having learned the hole. NaN when never (or no curve)."""
+    if not curve:
+        return math.nan, math.nan
+    rows = sorted(curve, key=lambda r: r["step"])
+    rim_ok = [r["rim_fail_rate"] <= rim_ceiling for r in rows]
+    hole_ok = [ok and r["hole_fail_rate"] <= r["rim_fail_rate"] + margin
+               for ok, r in zip(rim_ok, rows)]
+
+    def first_stable(flags: list[bool]) -> float:
+        step = math.nan
+        for r, ok in zip(reversed(rows), reversed(flags)):
+            if not ok:
+                break
+            step = float(r["step"])
+        return step
+
+    return first_stable(hole_ok), first_stable(rim_ok)
