@@ -18,23 +18,24 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from zsbench.errors import DataError, TrainingError
+from zsbench.seeds import derive_seed
+
 
 Device = Literal["auto", "cpu", "cuda"]
-OptimizerName = Literal["adam", "rmsprop"]
+OptimizerName = Literal["adam", "adamw", "rmsprop"]
 Precision = Literal["fp32", "bf16"]
 
 logger = logging.getLogger("zsbench.training")
@@ -104,22 +105,6 @@ def native_bf16(dev: torch.device) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # not exposed by this build: assume it is
         return True
-
-
-_LOOP_STREAMS = {"init": 0, "shuffle": 1, "noise": 2, "validation": 3}
-
-
-def derive_seed(seed: int, stream: str) -> int:
-    """An independent 63-bit seed for the stream named ``stream`` (any string: the loop uses
-    "init", "shuffle", "noise" and "validation"; a model may add its own, e.g. "dropout"),
-    derived from ``seed`` and the name with :class:`numpy.random.SeedSequence`. The same
-    (seed, name) always gives the same value; different names give independent streams."""
-    key = _LOOP_STREAMS.get(stream)
-    if key is None:
-        digest = hashlib.sha256(stream.encode("utf-8")).digest()
-        key = int.from_bytes(digest[:8], "little") | (1 << 64)  # never one of the loop's
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, key])
-    return int(state.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def resolve_device(device: Device, label: str = "model") -> torch.device:
@@ -228,6 +213,7 @@ def train(
     label: str = "model",
     num_threads: int | None = None,
     precision: Precision = "fp32",
+    after_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``module`` in place by mini-batch gradient descent on ``loss_fn``.
 
@@ -242,7 +228,7 @@ def train(
             torch, numpy and random states are neither read nor changed.
         epochs: passes over ``images``; 0 is allowed and returns the module untrained.
         batch_size: samples per step; the last batch of an epoch may be smaller.
-        optimizer: "adam" or "rmsprop" (torch defaults besides ``lr``).
+        optimizer: "adam", "adamw" or "rmsprop" (torch defaults besides ``lr``).
         lr: learning rate of the first epoch.
         lr_decay: exponential decay: epoch ``e`` (from 1) uses ``lr * lr_decay ** (e - 1)``.
         weights: ``[N]`` non-negative per-sample weights, each multiplying that sample's loss
@@ -371,6 +357,10 @@ def train(
                                 f"epoch {epoch}/{epochs} loss {float(losses[:checked].mean()):.4g}",
                                 refresh=False)
                     opt.step()
+                    if after_step is not None:
+                        with torch.no_grad():
+                            after_step(result.steps + step + 1)
+                        module.train()
                 # Weighted mean over the epoch's steps (each step is a batch mean).
                 sizes = torch.full((steps_per_epoch,), float(batch_size), device=dev)
                 sizes[-1] = n - batch_size * (steps_per_epoch - 1)
@@ -410,6 +400,22 @@ def train(
     module.eval()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def monitor_hook(monitor: Callable[[int, Any], None] | None, model: Any,
+                 every: int) -> Callable[[int], None] | None:
+    """An ``after_step`` for :func:`train` that calls ``monitor(step, model)`` every
+    ``every`` steps (see :data:`zsbench.plugin.Monitor`); None when there is no monitor or
+    ``every`` is 0. A model that needs its own ``after_step`` too (an average of the
+    weights) calls this one from it."""
+    if monitor is None or not every:
+        return None
+
+    def hook(step: int) -> None:
+        if step % every == 0:
+            monitor(step, model)
+
+    return hook
 
 
 def batched(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
@@ -459,9 +465,14 @@ def _make_optimizer(name: str, params: Iterator[torch.nn.Parameter],
             return torch.optim.Adam(plist, lr=lr, fused=True)
         except (RuntimeError, TypeError, ValueError):
             return torch.optim.Adam(plist, lr=lr)
+    if name == "adamw":  # torch defaults besides lr (weight_decay 0.01)
+        try:
+            return torch.optim.AdamW(plist, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            return torch.optim.AdamW(plist, lr=lr)
     if name == "rmsprop":
         return torch.optim.RMSprop(plist, lr=lr, foreach=True)
-    raise DataError(f'unknown optimizer "{name}"; use "adam" or "rmsprop".')
+    raise DataError(f'unknown optimizer "{name}"; use "adam", "adamw" or "rmsprop".')
 
 
 def _guard(losses: torch.Tensor, lo: int, hi: int, epoch: int, label: str) -> None:
