@@ -258,3 +258,23 @@ def test_kit(dataset: object) -> None:
         except Exception as exc:  # collect every failing check, not only the first
             failures[check.name] = str(exc)
     assert failures == {}
+
+
+@pytest.mark.parametrize("name", ["bumps", "circles"])
+def test_validity_bar_rejects_blank_and_doubled_images_and_keeps_exact_ones(name) -> None:
+    from zsbench_plugins.datasets.bumps import BumpsDataset
+    from zsbench_plugins.datasets.circles import CirclesDataset
+
+    ds = BumpsDataset(n_samples=40) if name == "bumps" else CirclesDataset(n_per_class=10)
+    f = ds.factors(seed=0)
+    x = ds.render(f).astype(np.float32)
+    bar = ds.validity_threshold(x)
+    background = 1.0 if name == "bumps" else float(ds.background)
+    blank = np.full_like(x[:1], background)
+    # two objects: the second image's object pasted onto the first image
+    far = int(np.argmax(np.linalg.norm(f[:, :2] - f[:1, :2], axis=1)))
+    moved = np.abs(x[far:far + 1] - background) > 0.05
+    doubled = np.where(moved, x[far:far + 1], x[:1])
+    residual = ds.recover(np.concatenate([x[:8], blank, doubled])).residual
+    assert (residual[:8] < 0.2 * bar).all()
+    assert residual[8] > 1.2 * bar and residual[9] > 1.2 * bar

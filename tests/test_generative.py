@@ -249,10 +249,10 @@ def test_run_records_scores_and_notes(registry: Registry, tmp_path: Path) -> Non
     assert all(r.status == "ok" for r in outcome.results)
     assert by_label["identity"].scores["decoder_gap"]["value"] == pytest.approx(0.0, abs=1e-5)
     assert by_label["constant"].scores["hole_coverage_ratio"]["value"] == 0.0
-    notes = " ".join(by_label["identity"].warnings)
-    assert "prior_coverage" in notes and "`sample`" in notes  # no prior: a note, no score
-    notes = " ".join(by_label["linear"].warnings)
-    assert "reachability" in notes and "`invert`" in notes
+    # no prior, no latent search: not applicable (skipped with the reason), no failure
+    assert "`sample`" in by_label["identity"].skipped["metric prior_coverage"]
+    assert "`invert`" in by_label["linear"].skipped["metric reachability"]
+    assert not by_label["identity"].warnings and not by_label["identity"].failures
     files = set(by_label["constant"].files)
     assert {"pictures/constant/seed0/coverage_map.png",
             "pictures/constant/seed0/reachable_hole.png"} <= files

@@ -257,6 +257,24 @@ class Dataset(Configurable):
         by datasets that can render any point; see :func:`capable`."""
         raise NotImplementedError(f'dataset "{self.name}" cannot recover factors from images')
 
+    def validity_threshold(self, train_images: np.ndarray) -> float:
+        """The recovery residual below which an image counts as an image of the family
+        (a model's reconstruction or draw; used by ``prior_coverage``,
+        ``conditional_generation`` and ``factor_recovery``). The default: the residual of
+        the training images' ``[N, C, H, W]`` mean image. That mean is the blur that
+        averages the whole family, so an image no closer to some exact render than that
+        blur (a blurred generic blob, two shapes superposed) is no valid image of the
+        family; the bar depends on the data alone, never on the model. A dataset whose
+        objects are small on a plain background (where a blank frame sits closer to the
+        faintest render than the mean image does) overrides it, e.g. with half the
+        contrast of the faintest object it can draw (``bumps``, ``circles``). Infinite
+        without training images."""
+        x = np.asarray(train_images)
+        if len(x) == 0:
+            return float("inf")
+        mean = to_float(x).astype(np.float64).mean(axis=0, keepdims=True).astype(np.float32)
+        return float(np.asarray(self.recover(mean).residual, dtype=np.float64).reshape(-1)[0])
+
     def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
         """How far ``found [N, F]`` lies from ``truth [N, F]``, per factor, in factor units:
         ``float64 [N, F]``, 0 where the images cannot tell the two apart. The factor scores

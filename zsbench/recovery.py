@@ -420,17 +420,17 @@ def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
 
 
 def validity_threshold(dataset: Dataset, train_images: np.ndarray) -> float:
-    """The bar below which a recovery residual says "an image of the family": the residual
-    of the training images' mean image. That mean is the blur that averages the whole
-    family, so an image no closer to some exact render than that blur (a blurred generic
-    blob, a blank frame, two shapes superposed) is no valid image of the family. It depends
-    on the data alone, never on the model, so every model is judged by the same bar.
-    Infinite when there is no training image."""
-    x = np.asarray(train_images)
-    if len(x) == 0:
-        return float("inf")
-    mean = to_float(x).astype(np.float64).mean(axis=0, keepdims=True).astype(np.float32)
-    return float(np.asarray(dataset.recover(mean).residual, dtype=np.float64).reshape(-1)[0])
+    """The dataset's bar for "an image of the family" (a recovery residual), from its
+    training images: :meth:`zsbench.plugin.Dataset.validity_threshold`."""
+    return float(dataset.validity_threshold(np.asarray(train_images)))
+
+
+def context_validity_threshold(ctx: EvalContext) -> float:
+    """:func:`validity_threshold` of an evaluation's training split, memoised in ``ctx``
+    (the bar every score of the evaluation shares)."""
+    train = ctx.splits.get("train")
+    images = train.images if train is not None else np.zeros((0, 1, 1, 1), np.float32)
+    return ctx.cached("validity_threshold", lambda: validity_threshold(ctx.dataset, images))
 
 
 def judge_draws(dataset: Dataset, requests: np.ndarray, images: np.ndarray, *,

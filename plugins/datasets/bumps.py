@@ -239,6 +239,16 @@ class BumpsDataset(Dataset):
         bump = self._bump(f)
         return 1.0 - bump if self.invert else bump
 
+    def validity_threshold(self, train_images: np.ndarray) -> float:
+        """Half the RMS contrast of one bump in the middle of the frame against the plain
+        background: a draw whose recovery residual reaches it (a blank frame: about 0.78 of
+        the contrast; two bumps: about 1.0) is no image of the family. The mean-image rule
+        of the contract would let a blank frame pass here (its residual sits within 0.1 %
+        of that bar at the default size)."""
+        centre = np.full((1, 2), 0.5 * (int(self.image_size) - 1))
+        contrast = np.sqrt(np.mean(self._bump(centre) ** 2))
+        return 0.5 * float(contrast)
+
     # -- inverse rendering -----------------------------------------------------------------
     def recover(self, images: np.ndarray) -> Recovery:
         """Factors ``[N, 2]`` of ``images [N, 1, S, S]`` (uint8, or float in [0, 1]) by

@@ -271,6 +271,15 @@ class CirclesDataset(Dataset):
         delta = self.rgb(p[:, 3]) - bg  # [n, 3]
         return bg + m[:, None] * delta[:, :, None, None]
 
+    def validity_threshold(self, train_images: np.ndarray) -> float:
+        """Half the RMS contrast, against the grey background, of the faintest disc the
+        space draws (the smallest radius, red, in the middle): a draw whose recovery
+        residual reaches it (a blank grey frame, two discs) is no image of the family. The
+        mean-image rule of the contract would let a blank frame pass here."""
+        low = self.space.factors[2].bounds[0]
+        disc = self.render_float(np.array([[0.0, 0.0, low, 0.0]]))
+        return 0.5 * float(np.sqrt(np.mean((disc - float(self.background)) ** 2)))
+
     # -- inverse rendering -----------------------------------------------------------------
     def recover(self, images: np.ndarray) -> Recovery:
         """Factors ``[N, 4]`` of ``images [N, 3, S, S]`` (uint8, or float in [0, 1]) by

@@ -15,7 +15,12 @@ import numpy as np
 from zsbench.emergence import TOLERANCE, emergence_step, even_rows
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
-from zsbench.recovery import factor_spans, judge_draws, validity_threshold, verify_recover
+from zsbench.recovery import (
+    context_validity_threshold,
+    factor_spans,
+    judge_draws,
+    verify_recover,
+)
 from zsbench.seeds import derive_seed
 from zsbench_plugins.metrics._errors import nan_mean
 from zsbench_plugins.metrics.factor_recovery import ratio
@@ -43,15 +48,6 @@ class Draws:
     mse: np.ndarray
 
 
-def generation_threshold(ctx: EvalContext) -> float:
-    """The validity bar of this evaluation (memoised): the recovery residual of the training
-    images' mean image (:func:`zsbench.recovery.validity_threshold`)."""
-    train = ctx.splits.get("train")
-    images = train.images if train is not None else np.zeros((0,))
-    return ctx.cached("validity_threshold",
-                      lambda: validity_threshold(ctx.dataset, images))
-
-
 def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int | None,
                 tolerance: float, threshold: float | None = None) -> Draws | None:
     """The :class:`Draws` of ``split`` (memoised; None when the split is absent or empty):
@@ -59,7 +55,7 @@ def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int
     times in one ``generate`` call seeded from the job's seed and the split's name."""
     if split not in ctx.splits or len(ctx.splits[split]) == 0:
         return None
-    bar = generation_threshold(ctx) if threshold is None else float(threshold)
+    bar = context_validity_threshold(ctx) if threshold is None else float(threshold)
 
     def compute() -> Draws:
         verify_recover(ctx, 'metric "conditional_generation"')
@@ -107,10 +103,12 @@ class ConditionalGeneration(Metric):
     points each), the model's ``generate`` is asked for each point's true factors
     ``samples`` times (fresh noise per draw; seeded from the job's seed and the split), and
     each draw is read back with the dataset's ``recover``. A draw is **valid** when its
-    recovery residual is below the validity bar (the residual of the training images' mean
-    image: a draw no closer to an exact render than the family's average blur is no image
-    of the family; the bar ``prior_coverage`` uses) and **fails** when it is invalid or some
-    factor is off by more than ``tolerance`` of its range.
+    recovery residual is below the dataset's validity bar
+    (:meth:`zsbench.plugin.Dataset.validity_threshold`: by default the residual of the
+    training images' mean image, so a draw no closer to an exact render than the family's
+    average blur is no image of the family; the bar ``prior_coverage`` uses) or below
+    ``residual_threshold`` when given, and **fails** when it is invalid or some factor is
+    off by more than ``tolerance`` of its range.
 
     Scores per split ``s``: ``s_gen_fail_rate``, ``s_valid_share`` (higher is better),
     ``s_gen_err`` and ``s_gen_err_p90`` (per draw the mean over factors of the range-unit

@@ -8,6 +8,7 @@ import numpy as np
 
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
+from zsbench.recovery import context_validity_threshold, verify_recover
 from zsbench.space import LatentSpace
 from zsbench_plugins.metrics._generative import PRIOR_SAMPLES, prior_samples, recovered, require
 
@@ -63,16 +64,13 @@ def grid_cells(space: LatentSpace, factors: np.ndarray, cells: int) -> tuple[np.
 
 
 def default_threshold(ctx: EvalContext) -> float:
-    """The recovery residual of the training split's mean image (memoised): that mean is
-    the blur that averages the whole family, so a sample that sits no closer to some exact
-    render than that blur does is no valid image of the family. Depends on the data alone,
-    never on the model. Infinite when there is no training image."""
-    train = ctx.splits.get("train")
-    if train is None or len(train) == 0:
-        return float("inf")
-    mean = np.asarray(train.images, dtype=np.float64).mean(axis=0, keepdims=True)
-    rec = recovered(ctx, "train_mean", mean.astype(np.float32))
-    return float(rec.residual[0])
+    """The dataset's validity bar for this evaluation (memoised;
+    :meth:`zsbench.plugin.Dataset.validity_threshold`: by default the recovery residual of
+    the training split's mean image, the blur that averages the whole family, so a sample
+    no closer to some exact render than that blur is no valid image of the family).
+    Depends on the data alone, never on the model."""
+    verify_recover(ctx, 'metric "prior_coverage"')
+    return context_validity_threshold(ctx)
 
 
 def prior_recovery(ctx: EvalContext, n: int = PRIOR_SAMPLES,
