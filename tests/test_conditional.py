@@ -99,13 +99,13 @@ def test_an_exact_generator_scores_perfectly(run) -> None:
     _, results = run
     for split in ("train", "test", "rim", "hole"):
         assert _score(results, "exact", f"{split}_gen_fail_rate") == 0.0
-        assert _score(results, "exact", f"{split}_valid_share") == 1.0
+        assert _score(results, "exact", f"{split}_gen_valid_share") == 1.0
         assert _score(results, "exact", f"{split}_gen_err") < 0.01
         assert _score(results, "exact", f"{split}_diversity") == pytest.approx(0.0, abs=1e-12)
         assert _score(results, "exact", f"{split}_gen_mse") == pytest.approx(0.0, abs=1e-12)
     # a stochastic one spreads its draws, and still draws the family
     assert _score(results, "jitter", "hole_diversity") > 0.005
-    assert _score(results, "jitter", "hole_valid_share") == 1.0
+    assert _score(results, "jitter", "hole_gen_valid_share") == 1.0
 
 
 def test_a_generator_that_ignores_its_condition_fails_like_chance_everywhere(run) -> None:
@@ -113,7 +113,7 @@ def test_a_generator_that_ignores_its_condition_fails_like_chance_everywhere(run
     rates = [_score(results, "blind", f"{s}_gen_fail_rate") for s in ("train", "rim", "hole")]
     assert min(rates) > 0.8  # a random point of the space is rarely within 5 % of the request
     assert max(rates) - min(rates) < 0.15
-    assert _score(results, "blind", "hole_valid_share") == 1.0  # valid images, wrong ones
+    assert _score(results, "blind", "hole_gen_valid_share") == 1.0  # valid images, wrong ones
 
 
 def test_a_memoriser_fails_the_hole_and_not_the_rim(run) -> None:
@@ -137,11 +137,11 @@ def test_the_step_the_hole_is_learned_is_read_off_the_training_curve(run) -> Non
     # every hole point (55 of the 400, fewer than the 64 asked at most) and as many rim points
     assert learns.training["emergence"]["requests"] == {"hole": 55, "rim": 55}
     assert _score(results, "learns", "hole_emergence_step") == 6.0
-    assert _score(results, "learns", "rim_learned_step") == 2.0
+    assert _score(results, "learns", "control_learned_step") == 2.0
     # a model that fails everywhere is as bad in the hole as on the rim from the start:
     # that is no learned hole
     assert math.isnan(_score(results, "never", "hole_emergence_step"))
-    assert math.isnan(_score(results, "never", "rim_learned_step"))
+    assert math.isnan(_score(results, "never", "control_learned_step"))
     # the curve is in metrics.json
     stored = json.loads((outcome.run_dir / "metrics.json").read_text())["results"]
     assert next(r for r in stored if r["label"] == "learns")["training"]["emergence"]["curve"]
@@ -156,6 +156,9 @@ def test_emergence_needs_the_hole_to_stay_learned() -> None:
     assert emergence_step(curve) == (4.0, 1.0)
     assert emergence_step(curve, margin=0.01) == (5.0, 1.0)
     assert all(math.isnan(v) for v in emergence_step([]))
+    test_curve = [{"step": r["step"], "hole_fail_rate": r["hole_fail_rate"],
+                   "test_fail_rate": r["rim_fail_rate"]} for r in curve]
+    assert emergence_step(test_curve, control="test") == (4.0, 1.0)
 
 
 def test_conditional_scores_do_not_apply_to_an_autoencoder_and_latent_ones_not_to_a_generator(

@@ -33,10 +33,16 @@ SUITE = EXAMPLE / "suites" / "polar_baselines.toml"
 
 sys.path.insert(0, str(EXAMPLE / "src"))  # importable for the conformance kit, not installed
 
-from zsbench_baselines import NearestModel, PCAModel, PixelPSNR  # noqa: E402
+from zsbench_baselines import (  # noqa: E402
+    NearestFactorsModel,
+    NearestModel,
+    PCAModel,
+    PixelPSNR,
+)
 
 
-@parametrize_with_checks([PCAModel(latent_dim=3), NearestModel(latent_dim=8), PixelPSNR()])
+@parametrize_with_checks([PCAModel(latent_dim=3), NearestModel(latent_dim=8),
+                          NearestFactorsModel(), PixelPSNR()])
 def test_example_plugins_conform(plugin: object, check: Check) -> None:
     check()
 
@@ -138,7 +144,8 @@ def test_pip_install_run_and_uninstall(layered_env: Env, tmp_path: Path) -> None
         listed = env.zsbench("plugins")
         assert listed.returncode == 0, listed.stderr
         rows = _plugin_rows(listed.stdout)
-        for key in [("model", "pca"), ("model", "nearest"), ("metric", "pixel_psnr")]:
+        for key in [("model", "pca"), ("model", "nearest"), ("model", "nearest_factors"),
+                    ("metric", "pixel_psnr")]:
             assert rows[key] == ["zsbench-baselines", "0.1.0"], listed.stdout
         assert rows[("model", "vae")][0] == "zsbench"
         assert "broken plugins" not in listed.stdout
@@ -150,12 +157,22 @@ def test_pip_install_run_and_uninstall(layered_env: Env, tmp_path: Path) -> None
                           ZSBENCH_JSONL_LOG=str(log))
         assert ran.returncode == 0, ran.stdout + ran.stderr
         board = pd.read_csv(run_dir / "leaderboard.csv", index_col=0)
-        assert {"pca", "nearest", "vae"} <= set(board.index)
+        assert {"pca", "nearest", "nearest_factors", "vae"} <= set(board.index)
         for label in ("pca", "nearest"):
             assert board.loc[label, "status"] == "ok"
             for column in ("hole_bce", "test_bce", "hole_psnr", "test_psnr"):
                 assert math.isfinite(board.loc[label, column]), (label, column)
         assert board.loc["nearest", "test_psnr"] > board.loc["nearest", "hole_psnr"]
+        # a plugin that implements only fit and generate gets conditional scores; the
+        # scores it cannot have are n/a, not failures, and it keeps no checkpoint
+        stored = {r["label"]: r for r in json.loads((run_dir / "metrics.json").read_text())[
+            "results"]}
+        copier = stored["nearest_factors"]
+        assert copier["status"] == "ok" and copier["failures"] == {}
+        assert copier["scores"]["hole_gen_fail_rate"]["value"] > \
+            copier["scores"]["test_gen_fail_rate"]["value"]
+        assert "save" in copier["skipped"]["checkpoint"]
+        assert "generate" in stored["pca"]["skipped"]["metric conditional_generation"]
         manifest = json.loads((run_dir / "manifest.json").read_text())
         used = {(p["kind"], p["name"]): p for p in manifest["plugins"]}
         for key in [("model", "pca"), ("model", "nearest"), ("metric", "pixel_psnr")]:
@@ -165,11 +182,13 @@ def test_pip_install_run_and_uninstall(layered_env: Env, tmp_path: Path) -> None
         # the observer: one JSON line per event, in the file the variable names
         events = [json.loads(line) for line in log.read_text().splitlines()]
         assert [e["event"] for e in events] == ["run_start", "result", "result", "result",
-                                                "run_end"]
-        assert events[0]["jobs"] == ["pca/seed0", "nearest/seed0", "vae/seed0"]
+                                                "result", "run_end"]
+        assert events[0]["jobs"] == ["pca/seed0", "nearest/seed0", "nearest_factors/seed0",
+                                     "vae/seed0"]
         pca_event = next(e for e in events if e.get("label") == "pca")
         assert pca_event["status"] == "ok" and math.isfinite(pca_event["scores"]["hole_psnr"])
-        assert {row["model"] for row in events[-1]["leaderboard"]} == {"pca", "nearest", "vae"}
+        assert {row["model"] for row in events[-1]["leaderboard"]} == {"pca", "nearest",
+                                                                      "nearest_factors", "vae"}
         assert not (run_dir / "events.jsonl").exists()
 
         # reproducible runs: third-party plugins off

@@ -1,5 +1,7 @@
 """When is the hole learned? A conditional generator asked, during training, for a fixed set
-of hole and rim requests (the rim: fresh points just outside the hole, the hole's control).
+of hole requests and control requests: the rim (fresh points just outside the hole, the
+hole's fair control) or, where the run has no rim (a hole on the edge of the space, a held-out
+class), the test split (held-out points of the seen region).
 
 The runner hands an :class:`EmergenceMonitor` to ``fit(..., monitor=...)`` of every model
 whose ``fit`` takes one; the model calls it every ``eval_every`` steps (see
@@ -36,13 +38,19 @@ def even_rows(n: int, cap: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
 
 
+def control_split(splits: dict[str, Split]) -> str | None:
+    """The hole's control: "rim" when the run has one, else "test"; None without either."""
+    return next((s for s in ("rim", "test") if s in splits and len(splits[s]) > 0), None)
+
+
 @dataclass
 class EmergenceMonitor:
     """Records, at each call ``monitor(step, model)``, the fail rate and valid share of one
     draw per request for ``requests`` (``{"hole": [n, F], "rim": [m, F]}``), judged with
     :func:`zsbench.recovery.judge_draws` at ``tolerance`` against the validity bar of the
     training images (computed once, at the first call). ``curve`` holds one row per call:
-    ``{"step", "hole_fail_rate", "hole_valid_share", "rim_fail_rate", "rim_valid_share"}``."""
+    ``{"step", "hole_fail_rate", "hole_valid_share", "C_fail_rate", "C_valid_share"}`` with
+    ``C`` the control split ("rim" or "test")."""
 
     dataset: Dataset
     requests: dict[str, np.ndarray]
@@ -55,15 +63,18 @@ class EmergenceMonitor:
     @classmethod
     def for_splits(cls, dataset: Dataset, splits: dict[str, Split], *, seed: int,
                    n: int = EMERGENCE_REQUESTS) -> EmergenceMonitor | None:
-        """The monitor for a run's splits: ``n`` evenly spaced hole and rim requests, or
-        None when there is no hole, no rim, or the dataset cannot ``recover``."""
+        """The monitor for a run's splits: ``n`` evenly spaced hole requests and as many of
+        the control (:func:`control_split`), or None when there is no hole, no control, or
+        the dataset cannot ``recover``."""
         from zsbench.plugin import capable
 
-        if not capable(dataset, "recover"):
+        control = control_split(splits)
+        if not capable(dataset, "recover") or control is None:
             return None
-        if any(s not in splits or len(splits[s]) == 0 for s in ("hole", "rim", "train")):
+        if any(s not in splits or len(splits[s]) == 0 for s in ("hole", "train")):
             return None
-        requests = {s: splits[s].factors[even_rows(len(splits[s]), n)] for s in ("hole", "rim")}
+        requests = {s: splits[s].factors[even_rows(len(splits[s]), n)]
+                    for s in ("hole", control)}
         return cls(dataset=dataset, requests=requests, train_images=splits["train"].images,
                    seed=derive_seed(seed, "emergence"))
 
@@ -82,26 +93,29 @@ class EmergenceMonitor:
     def record(self) -> dict[str, Any]:
         """What the job result keeps (``training["emergence"]``, in metrics.json)."""
         return {"tolerance": self.tolerance,
+                "control": next(s for s in self.requests if s != "hole"),
                 "requests": {s: len(r) for s, r in self.requests.items()},
                 "curve": list(self.curve)}
 
 
 def emergence_step(curve: list[dict[str, float]], *, margin: float = 0.1,
-                   rim_ceiling: float = 0.5) -> tuple[float, float]:
-    """``(hole_emergence_step, rim_learned_step)`` read off a monitor's ``curve``.
+                   rim_ceiling: float = 0.5, control: str = "rim") -> tuple[float, float]:
+    """``(hole_emergence_step, control_learned_step)`` read off a monitor's ``curve``.
 
-    ``rim_learned_step``: the first evaluation from which the rim's fail rate stays at or
-    below ``rim_ceiling`` (the seen neighbourhood is drawn right). ``hole_emergence_step``:
-    the first evaluation from which, at every later evaluation, the rim is learned in that
-    sense *and* the hole's fail rate stays within ``margin`` of the rim's. A model that
-    fails everywhere has a hole "as good as its rim" from the start; the rim condition keeps
-    it from being scored as having learned the hole. NaN when never (or no curve)."""
-    if not curve:
+    ``control_learned_step``: the first evaluation from which the control's (``control``:
+    "rim" or "test") fail rate stays at or below ``rim_ceiling`` (the seen neighbourhood is
+    drawn right). ``hole_emergence_step``: the first evaluation from which, at every later
+    evaluation, the control is learned in that sense *and* the hole's fail rate stays within
+    ``margin`` of the control's. A model that fails everywhere has a hole "as good as its
+    rim" from the start; the control condition keeps it from being scored as having learned
+    the hole. NaN when never (or no curve)."""
+    key = f"{control}_fail_rate"
+    rows = sorted((r for r in curve if key in r), key=lambda r: r["step"])
+    if not rows:
         return math.nan, math.nan
-    rows = sorted(curve, key=lambda r: r["step"])
-    rim_ok = [r["rim_fail_rate"] <= rim_ceiling for r in rows]
-    hole_ok = [ok and r["hole_fail_rate"] <= r["rim_fail_rate"] + margin
-               for ok, r in zip(rim_ok, rows)]
+    control_ok = [r[key] <= rim_ceiling for r in rows]
+    hole_ok = [ok and r["hole_fail_rate"] <= r[key] + margin
+               for ok, r in zip(control_ok, rows)]
 
     def first_stable(flags: list[bool]) -> float:
         step = math.nan
@@ -111,4 +125,4 @@ def emergence_step(curve: list[dict[str, float]], *, margin: float = 0.1,
             step = float(r["step"])
         return step
 
-    return first_stable(hole_ok), first_stable(rim_ok)
+    return first_stable(hole_ok), first_stable(control_ok)

@@ -252,15 +252,17 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
     stage = "creating"
     try:
         model: Model = registry.create("model", job.plugin, job.params)
-        key = model_key(suite, registry, job) if cache is not None else ""
-        cached = cache.model_file(key) if cache is not None else None
+        savable = capable(model, "save")
+        key = model_key(suite, registry, job) if cache is not None and savable else ""
+        cached = cache.model_file(key) if key else None
         if cached is not None:
             try:
                 model = type(model).load(cached[0])
                 result.training = {**cached[1], "from_cache": True}
             except Exception as exc:
-                logger.warning("%s: the cached model could not be loaded (%s: %s); training "
-                               "it again", job.key, type(exc).__name__, exc)
+                cache.warn(f"cache entry models/{key[:12]} ({job.key}) is corrupt: it could "
+                           f"not be loaded ({type(exc).__name__}: {exc}); removed, and the "
+                           "model is trained again")
                 cache.discard_model(key)
                 cached = None
         if cached is None:
@@ -275,12 +277,15 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
             result.training = {**model.training_summary(), "from_cache": False}
             if monitor is not None and monitor.curve:
                 result.training["emergence"] = monitor.record()
-            if cache is not None:
+            if cache is not None and savable:
                 stage = "caching"
                 cache.save_model(key, model.save, f"model {job.key} ({job.plugin})",
                                  result.training)
         result.timings["train_s"] = time.perf_counter() - t0
-        if run_dir is not None:
+        if not savable:
+            result.skipped["checkpoint"] = (f'model "{job.plugin}" offers no `save`: no '
+                                            "checkpoint, and it is not cached")
+        elif run_dir is not None:
             stage = "saving"
             ckpt = run_dir / "checkpoints" / f"{_safe(job.label)}-seed{job.seed}.pt"
             ckpt.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ class ConditionalGeneration(Metric):
     ``residual_threshold`` when given, and **fails** when it is invalid or some factor is
     off by more than ``tolerance`` of its range.
 
-    Scores per split ``s``: ``s_gen_fail_rate``, ``s_valid_share`` (higher is better),
+    Scores per split ``s``: ``s_gen_fail_rate``, ``s_gen_valid_share`` (higher is better),
     ``s_gen_err`` and ``s_gen_err_p90`` (per draw the mean over factors of the range-unit
     error; mean and 90th percentile over *valid* draws only: an invalid image's recovered
     factors say nothing), ``s_F_gen_err`` per factor ``F`` (mean, range units, valid draws),
@@ -121,10 +121,12 @@ class ConditionalGeneration(Metric):
     (about 1: the hole is drawn as well as its surroundings). Training dynamics, when the
     model was fitted with ``eval_every`` > 0 (the run's emergence monitor):
     ``hole_emergence_step`` (the first evaluation from which the hole's fail rate stays
-    within ``margin`` of the rim's while the rim's stays at most ``rim_ceiling``; NaN if
-    never) and ``rim_learned_step``.
+    within ``margin`` of its control's while the control's stays at most ``rim_ceiling``;
+    NaN if never) and ``control_learned_step`` (from when the control's fail rate stays at
+    most ``rim_ceiling``). The control is the rim, or the test split in a run without a rim
+    (a hole on the edge of the space, such as a held-out class).
 
-    Headline: ``hole_gen_fail_rate``, ``hole_rim_gen_err_ratio``, ``hole_valid_share``.
+    Headline: ``hole_gen_fail_rate``, ``hole_rim_gen_err_ratio``, ``hole_gen_valid_share``.
     Needs a model that can ``generate`` and a dataset that can ``recover``; for any other
     model (a plain autoencoder) it is skipped as not applicable.
     """
@@ -168,11 +170,11 @@ class ConditionalGeneration(Metric):
     def score_names(self, plan: SuitePlan) -> list[str]:
         names = plan.space.names
         per_split = [f"{s}_{q}" for s in self.splits
-                     for q in ("gen_fail_rate", "valid_share", "gen_err", "gen_err_p90",
+                     for q in ("gen_fail_rate", "gen_valid_share", "gen_err", "gen_err_p90",
                                "gen_mse", "diversity", *(f"{f}_gen_err" for f in names))]
         return [*per_split, "hole_rim_gen_err_ratio", "hole_test_gen_err_ratio",
                 "hole_rim_gen_fail_ratio", "hole_rim_gen_mse_ratio", "hole_emergence_step",
-                "rim_learned_step"]
+                "control_learned_step"]
 
     def draws(self, ctx: EvalContext, split: str) -> Draws | None:
         """This metric's :class:`Draws` of ``split`` (shared with the pictures)."""
@@ -194,7 +196,7 @@ class ConditionalGeneration(Metric):
             mean_err = err.mean(axis=1) if len(err) else np.zeros(0)
             summary[split] = {
                 "gen_fail_rate": NAN if d is None else nan_mean(d.failed),
-                "valid_share": NAN if d is None else nan_mean(d.valid),
+                "gen_valid_share": NAN if d is None else nan_mean(d.valid),
                 "gen_err": nan_mean(mean_err),
                 "gen_err_p90": float(np.percentile(mean_err, 90)) if len(mean_err) else NAN,
                 "gen_mse": NAN if d is None else nan_mean(d.mse),
@@ -203,8 +205,8 @@ class ConditionalGeneration(Metric):
             }
             for quantity, value in summary[split].items():
                 put(f"{split}_{quantity}", value,
-                    higher=quantity == "valid_share",
-                    headline=split == "hole" and quantity in ("gen_fail_rate", "valid_share"))
+                    higher=quantity == "gen_valid_share",
+                    headline=split == "hole" and quantity in ("gen_fail_rate", "gen_valid_share"))
             for k, name in enumerate(ctx.space.names):
                 put(f"{split}_{name}_gen_err", nan_mean(err[:, k]) if len(err) else NAN)
 
@@ -217,9 +219,10 @@ class ConditionalGeneration(Metric):
         put("hole_rim_gen_fail_ratio",
             ratio(get("hole", "gen_fail_rate"), get("rim", "gen_fail_rate")))
         put("hole_rim_gen_mse_ratio", ratio(get("hole", "gen_mse"), get("rim", "gen_mse")))
-        curve = (ctx.training.get("emergence") or {}).get("curve", [])
-        hole_step, rim_step = emergence_step(curve, margin=float(self.margin),
-                                             rim_ceiling=float(self.rim_ceiling))
+        record = ctx.training.get("emergence") or {}
+        hole_step, control_step = emergence_step(
+            record.get("curve", []), margin=float(self.margin),
+            rim_ceiling=float(self.rim_ceiling), control=record.get("control", "rim"))
         put("hole_emergence_step", hole_step)
-        put("rim_learned_step", rim_step)
+        put("control_learned_step", control_step)
         return scores

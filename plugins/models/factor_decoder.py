@@ -325,6 +325,7 @@ class FactorDecoder(TrainedModule, Model):
 
     name = "factor_decoder"
     needs_factors: ClassVar[bool] = True
+    stochastic: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from zsbench import Metric, Model, hookimpl
 from zsbench_baselines.nearest import NearestModel
+from zsbench_baselines.nearest_factors import NearestFactorsModel
 from zsbench_baselines.pca import PCAModel
 from zsbench_baselines.psnr import PixelPSNR
 
 
 @hookimpl
 def zsbench_add_models() -> list[type[Model]]:
-    """The baseline models: ``pca`` and ``nearest``."""
-    return [PCAModel, NearestModel]
+    """The baseline models: ``pca``, ``nearest`` and ``nearest_factors``."""
+    return [PCAModel, NearestModel, NearestFactorsModel]
 
 
 @hookimpl
