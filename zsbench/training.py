@@ -402,6 +402,10 @@ def train(
     return result
 
 
+ROW_BATCH = 64
+"""Rows per network evaluation in :func:`rowwise_batched`: every batch is padded to this."""
+
+
 def monitor_hook(monitor: Callable[[int, Any], None] | None, model: Any,
                  every: int) -> Callable[[int], None] | None:
     """An ``after_step`` for :func:`train` that calls ``monitor(step, model)`` every
@@ -434,6 +438,26 @@ def batched(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
             return fn(x[:0].to(device)).to("cpu", torch.float32).numpy()
         # one transfer (and one synchronisation) at the end, not one per batch
         return torch.cat(out).to("cpu", torch.float32).numpy()
+
+
+def rowwise_batched(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
+                    data: np.ndarray, device: torch.device,
+                    batch_size: int = ROW_BATCH) -> np.ndarray:
+    """:func:`zsbench.training.batched` with every batch padded (with zero rows) to exactly
+    ``batch_size`` rows, so that row ``i`` of the result does not depend on how many rows
+    ``data`` has: ``rowwise_batched(..., data[:k], ...)`` is bit-for-bit the first ``k``
+    rows of ``rowwise_batched(..., data, ...)``. (Plain batching does not give that: the
+    CPU matrix kernels take other code paths, with another order of summation, for a batch
+    of a few rows than for a larger one, which changes the last bits.)"""
+    x = np.ascontiguousarray(data, dtype=np.float32)
+    n = int(x.shape[0])
+    if n == 0:
+        return batched(module, fn, x, device)
+    pad = (-n) % batch_size
+    if pad:
+        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), dtype=np.float32)])
+    out = batched(module, fn, x, device, batch_size=batch_size)
+    return np.ascontiguousarray(out[:n]) if pad else out
 
 
 def _as_tensor(images: np.ndarray, what: str, label: str) -> torch.Tensor:

@@ -17,7 +17,14 @@ from torch import nn
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model, Monitor, row_noise
 from zsbench.space import LatentSpace
-from zsbench.training import LossContext, init_module, monitor_hook, resolve_device, train
+from zsbench.training import (
+    LossContext,
+    init_module,
+    monitor_hook,
+    resolve_device,
+    rowwise_batched,
+    train,
+)
 from zsbench_plugins.models.base import TrainedModule, _check_images
 from zsbench_plugins.models.factor_decoder import (
     DEVICES,
@@ -28,7 +35,6 @@ from zsbench_plugins.models.factor_decoder import (
     check_space,
     check_training_factors,
     embedding_spec,
-    rowwise_batched,
 )
 from zsbench_plugins.models.nets import BODIES, Body, build_body
 from zsbench_plugins.models.vae import gaussian_kl

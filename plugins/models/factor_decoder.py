@@ -12,15 +12,14 @@ body (``architecture = "convt"``, ``depth``, ``channels``), a per-pixel MSE on t
 output (``loss = "mse"``) and AdamW (``optimizer = "adamw"``).
 
 Also here, shared with the other conditional generators (``cvae``): :class:`FactorCode` (how
-factors enter a network) and :func:`rowwise_batched` (inference whose rows do not depend on
-the other rows of the request).
+factors enter a network).
 """
 
 from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -34,10 +33,10 @@ from zsbench.plugin import Model, Monitor
 from zsbench.space import LatentSpace
 from zsbench.training import (
     LossContext,
-    batched,
     init_module,
     monitor_hook,
     resolve_device,
+    rowwise_batched,
     train,
 )
 from zsbench_plugins.models.base import TrainedModule, _check_images
@@ -48,8 +47,6 @@ FORMAT_VERSION = 2
 """2: the factor code is saved (``"code"``) and its buffers live under ``code.``; files of
 version 1 (the scaled code only, buffers ``low``/``span``) are still read."""
 
-GENERATE_BATCH = 64
-"""Rows per batch in :func:`rowwise_batched`: every batch is padded to exactly this size."""
 
 CODES = ("scaled", "raw", "population", "onehot")
 LOSSES = ("bce", "mse")
@@ -59,26 +56,6 @@ RECONSTRUCTIONS = ("bce_mean", "bce_sum")
 
 
 # -- shared pieces -------------------------------------------------------------------------
-
-def rowwise_batched(module: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
-                    data: np.ndarray, device: torch.device,
-                    batch_size: int = GENERATE_BATCH) -> np.ndarray:
-    """:func:`zsbench.training.batched` with every batch padded (with zero rows) to exactly
-    ``batch_size`` rows, so that row ``i`` of the result does not depend on how many rows
-    ``data`` has: ``rowwise_batched(..., data[:k], ...)`` is bit-for-bit the first ``k``
-    rows of ``rowwise_batched(..., data, ...)``. (Plain batching does not give that: the
-    CPU matrix kernels take other code paths, with another order of summation, for a batch
-    of a few rows than for a larger one, which changes the last bits.)"""
-    x = np.ascontiguousarray(data, dtype=np.float32)
-    n = int(x.shape[0])
-    if n == 0:
-        return batched(module, fn, x, device)
-    pad = (-n) % batch_size
-    if pad:
-        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), dtype=np.float32)])
-    out = batched(module, fn, x, device, batch_size=batch_size)
-    return np.ascontiguousarray(out[:n]) if pad else out
-
 
 def check_factors(factors: np.ndarray, n_factors: int, model: str) -> np.ndarray:
     """A request ``[N, n_factors]`` of finite numbers as float32, else :class:`DataError`."""

@@ -179,7 +179,7 @@ def check_generate_save_load_round_trip(h: ModelHarness) -> None:
 def check_generate_bad_request(h: ModelHarness) -> None:
     """A malformed request (wrong width, one axis, NaN) raises a clear error."""
     m = h.fitted()
-    for what, bad in ((f"generate(factors of width 3) [8, 3]", np.hstack([REQUESTS,
+    for what, bad in (("generate(factors of width 3) [8, 3]", np.hstack([REQUESTS,
                                                                           REQUESTS[:, :1]])),
                       ("generate(factors without the row axis [2])", REQUESTS[0]),
                       ("generate(factors with NaN)", np.where(np.eye(8, 2) > 0, np.nan,

@@ -5,7 +5,6 @@ state left alone, quiet without progress, exact save and load, clear errors."""
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import json
 import tempfile
@@ -16,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from zsbench.plugin import Model, capable, needs_factors
+from zsbench.plugin import capable
 from zsbench.testing._base import (
     Check,
     PluginLike,
-    Subject,
     _Fail,
-    as_array,
     bind,
     changed_rng_states,
     conformance_check,
