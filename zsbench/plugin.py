@@ -310,9 +310,9 @@ class Model(Configurable):
     ``generate`` draws no noise.
 
     A model that learns from the true factors (a conditional generator: a conditional
-    decoder, a conditional VAE, a diffusion model) takes ``factors`` in ``fit`` (or sets the
-    class attribute ``needs_factors = True``): the runner then calls ``fit(images, ...,
-    factors=[N, F])`` with the training images' factors. A model that offers ``generate``
+    decoder, a conditional variational autoencoder, a diffusion model) takes ``factors``
+    in ``fit`` (or sets the class attribute ``needs_factors = True``): the runner then
+    calls ``fit(images, ..., factors=[N, F])`` with the training images' factors. A model that offers ``generate``
     but no ``encode`` is evaluated through ``generate(factors, seed=...)``: its
     reconstruction of an image is a draw for the image's true factors, and the metrics and
     outputs that need latents (``encode``), a prior (``sample``) or a latent search
