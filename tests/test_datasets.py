@@ -412,3 +412,18 @@ def test_gaussian_experiment_order_split_and_float_pixels(tmp_path: Path) -> Non
         GaussianDataset(order="meshgrid")
     with pytest.raises(PluginParameterError, match="order"):
         GaussianDataset(order="experiment", sampling="uniform")
+
+
+def test_a_missing_data_folder_names_the_suite_file_and_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    suite = tmp_path / "mnist.toml"
+    suite.write_text('[suite]\nname = "m"\nseeds = [0]\n[dataset]\nplugin = "mnist"\n'
+                     f'path = "{tmp_path / "nowhere"}"\n[[model]]\nplugin = "ae"\n'
+                     'label = "ae"\n[[metric]]\nplugin = "holdout_reconstruction"\n')
+    proc = subprocess.run([sys.executable, "-m", "zsbench.cli", "validate", str(suite)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"{suite}: [dataset]: " in proc.stderr and "is not a directory" in proc.stderr
+    assert proc.stderr.count("Fix:") == 1

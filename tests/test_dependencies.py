@@ -100,3 +100,16 @@ def test_compare_names_plugin_and_dependency_version_differences(registry, tmp_p
             cmp.plugin_differences)
         text = format_comparison(cmp)
         assert "plugin versions differ:" in text and "numpy" in text
+
+
+def test_zsbench_plugins_lists_declared_dependencies(registry, monkeypatch, capsys) -> None:
+    from zsbench import cli
+
+    monkeypatch.setattr(cli, "_registry", lambda: registry)
+    assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "depends on" in out.splitlines()[0]
+    line = next(s for s in out.splitlines() if s.split()[:2] == ["model", "wrapping"])
+    assert f"numpy {np.__version__}, zsbench-no-such-distribution not installed" in line
+    plain = next(s for s in out.splitlines() if s.split()[:2] == ["model", "linear"])
+    assert plain.split()[4] == "-"

@@ -385,6 +385,16 @@ class FloatPixelsDataset(BlobsDataset):
         return super().recover(np.asarray(images) / np.float32(255.0))
 
 
+class Uint8MisreadDataset(BlobsDataset):
+    """Planted fault: renders uint8, but ``recover`` takes every input for floats in [0, 1]
+    (as procedural sprites once did: its own renders came back with wrong factors)."""
+
+    name = "uint8_misread"
+
+    def recover(self, images: np.ndarray) -> Recovery:
+        return super().recover(np.asarray(images, dtype=np.float32))
+
+
 class GlobalRandomDataset(BlobsDataset):
     """Planted fault: draws its points from numpy's global random state."""
 
@@ -466,6 +476,8 @@ PLANTED: dict[str, tuple[Any, set[str], str]] = {
                      "dtype float64; expected uint8"),
     "float_pixels_misread": (FloatPixelsDataset(), {"check_recover_inverts_render"},
                              "recover does not invert render"),
+    "uint8_misread": (Uint8MisreadDataset(), {"check_recover_accepts_render_output"},
+                      "other factors for the images as render returns them (uint8)"),
     "global_random_dataset": (GlobalRandomDataset(), {"check_load_deterministic"},
                               "two loads with seed=0 differ"),
     "unchecked_render": (UncheckedDataset(), {"check_render_rejects_bad_points"},

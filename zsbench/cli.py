@@ -33,11 +33,18 @@ def _registry():  # noqa: ANN202 - imported lazily so `zsbench --help` stays fas
     return Registry()
 
 
+def _depends(cls: type) -> str:
+    """The distributions a plugin declares it wraps, with their installed versions."""
+    deps = cls.dependencies() if hasattr(cls, "dependencies") else {}
+    return ", ".join(f"{name} {version}" for name, version in deps.items()) or "-"
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     registry = _registry()
-    rows = [[p.kind, p.name, p.distribution, p.version, p.summary] for p in registry.all()]
-    print(tabulate(rows, headers=["kind", "name", "distribution", "version", "summary"],
-                   tablefmt="simple"))
+    rows = [[p.kind, p.name, p.distribution, p.version, _depends(p.cls), p.summary]
+            for p in registry.all()]
+    print(tabulate(rows, headers=["kind", "name", "distribution", "version", "depends on",
+                                  "summary"], tablefmt="simple"))
     if registry.broken:
         print("\nbroken plugins (not loaded):")
         for b in registry.broken:

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import Dataset, Recovery
+from zsbench.plugin import Dataset, Recovery, to_float
 from zsbench.space import Factor, LatentSpace
 
 #: Names of the values of the ``shape`` factor, by value.
@@ -309,7 +309,8 @@ class SpritesDataset(Dataset):
 
     # -- inverse rendering -----------------------------------------------------------------
     def recover(self, images: np.ndarray) -> Recovery:
-        """Factors ``[N, 5]`` of ``images [N, 1, S, S]`` in [0, 1] by inverse rendering.
+        """Factors ``[N, 5]`` of ``images [N, 1, S, S]`` (uint8 as :meth:`render` writes them,
+        or float in [0, 1]) by inverse rendering.
 
         For each shape: the position from the intensity centroid (corrected for the shape's
         own centroid), the scale from the total intensity (the shape's area), the
@@ -319,7 +320,7 @@ class SpritesDataset(Dataset):
         Jacobians. The shape is the one whose refined render matches best. The orientation
         is reported in [0, period) of the shape (square pi/2, ellipse pi, heart 2 pi): the
         images cannot tell more. ``residual`` is the root-mean-square pixel difference."""
-        x = np.asarray(images, dtype=np.float64)
+        x = to_float(images).astype(np.float64)  # accepts its own uint8 renders too
         size = int(self.image_size)
         if x.ndim != 4 or x.shape[1:] != (1, size, size):
             raise DataError(f'dataset "sprites": recover takes images [N, 1, {size}, {size}]; '

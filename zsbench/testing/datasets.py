@@ -303,11 +303,38 @@ def check_recover_inverts_render(h: DatasetHarness) -> None:
                     "the shape's symmetry).")
 
 
+@dataset_check
+def check_recover_accepts_render_output(h: DatasetHarness) -> None:
+    """``recover`` reads what ``render`` returns (uint8, or float32 in [0, 1]) as it reads
+    the same images as floats, or refuses it with a clear error; it never returns other
+    factors without a word."""
+    ds = h.fresh()
+    if not capable(ds, "recover"):
+        return
+    pts = space_points(ds.space, h.seed + 3)
+    raw = np.asarray(ds.render(pts))
+    try:
+        found = as_array(ds.recover(raw).factors, "recover(render(points)).factors")
+    except Exception as exc:
+        if not str(exc).strip():
+            raise _Fail(f"recover(images as render returns them, {raw.dtype}) raised "
+                        f"{type(exc).__name__} with an empty message.") from exc
+        return
+    expected = np.asarray(ds.recover(to_float(raw)).factors, dtype=np.float64)
+    err = factor_errors(ds, expected, found) if found.shape == expected.shape else None
+    if err is None or not err.max() <= VERIFY_FACTOR_TOLERANCE:
+        raise _Fail(f"recover gives other factors for the images as render returns them "
+                    f"({raw.dtype}) than for the same images as floats in [0, 1] (largest "
+                    f"difference {'shape' if err is None else f'{err.max():.2f}'} of a "
+                    "factor's range): read both, e.g. with zsbench.plugin.to_float, or refuse "
+                    "the dtype you do not read with a clear error.")
+
+
 LOAD_CHECKS = (check_space, check_image_shape, check_load_shapes_and_dtypes,
                check_load_deterministic)
 RENDER_CHECKS = (check_render_shape_and_dtype, check_render_deterministic,
                  check_render_any_point, check_render_rejects_bad_points,
-                 check_recover_inverts_render)
+                 check_recover_inverts_render, check_recover_accepts_render_output)
 
 
 def check_dataset(dataset: PluginLike, *, seed: int = 0,
