@@ -90,9 +90,12 @@ class TrainedModule:
 
     def training_summary(self) -> dict[str, Any]:
         """Facts about the last fit: epochs_run, best_epoch, weights_epoch, final_train_loss,
-        final_val_loss, best_loss, monitor, stopped_early, device, seconds, steps (empty
-        before fit)."""
-        return dict(getattr(self, "training_", {}))
+        final_val_loss, best_loss, monitor, stopped_early, device, seconds, steps, and the
+        per-epoch ``history`` (epoch, train_loss, val_loss, lr, seconds) that trackers plot
+        (empty before fit)."""
+        summary = dict(getattr(self, "training_", {}))
+        history = list(getattr(self, "history_", []))
+        return {**summary, "history": history} if history else summary
 
 
 class TorchModel(TrainedModule, Model):
