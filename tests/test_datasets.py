@@ -29,7 +29,8 @@ GRID_POS = np.dstack(np.mgrid[-3:3:.17, -3:3:.17])
 def test_hook_contributes_all_datasets() -> None:
     classes = zsbench_add_datasets()
     assert {c.name for c in classes} == {"polar", "gaussian", "gaussian_t", "digits", "mnist",
-                                             "sprites", "dsprites", "circles", "bumps"}
+                                             "sprites", "dsprites", "circles", "bumps",
+                                             "shapes3d", "mpi3d"}
     for cls in classes:
         assert issubclass(cls, Dataset)
         assert cls.summary()

@@ -474,7 +474,8 @@ def test_hook_returns_all_metrics_with_the_contract() -> None:
     classes = zsbench_add_metrics()
     assert {c.name for c in classes} == {"holdout_reconstruction", "factor_recovery", "transect",
                                          "latent_covariance", "probe", "frobenius",
-                                         "mig", "dci", "sap", "reachability", "prior_coverage"}
+                                         "mig", "dci", "sap", "reachability", "prior_coverage",
+                                         "conditional_generation", "readout"}
     for cls in classes:
         assert issubclass(cls, Metric) and cls.summary()
         params = inspect.signature(cls.__init__).parameters

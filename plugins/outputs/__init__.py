@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from zsbench import hookimpl
-from zsbench.plugin import Output
+from zsbench_plugins.outputs.conditional_scatter import ConditionalScatter
+from zsbench_plugins.outputs.conditional_strips import ConditionalStrips
 from zsbench_plugins.outputs.coverage_map import CoverageMap
+from zsbench_plugins.outputs.emergence import Emergence
 from zsbench_plugins.outputs.error_map import ErrorMap
 from zsbench_plugins.outputs.latent_scatter import LatentScatter
 from zsbench_plugins.outputs.reachable_strips import ReachableStrips
@@ -12,13 +13,17 @@ from zsbench_plugins.outputs.trajectory import Trajectory
 from zsbench_plugins.outputs.transect_strips import TransectStrips
 from zsbench_plugins.outputs.traversal import Traversal
 
-__all__ = ["CoverageMap", "ErrorMap", "LatentScatter", "ReachableStrips", "Trajectory",
-           "TransectStrips", "Traversal"]
+from zsbench import hookimpl
+from zsbench.plugin import Output
+
+__all__ = ["ConditionalScatter", "ConditionalStrips", "CoverageMap", "Emergence", "ErrorMap",
+           "LatentScatter", "ReachableStrips", "Trajectory", "TransectStrips", "Traversal"]
 
 
 @hookimpl
 def zsbench_add_outputs() -> list[type[Output]]:
     """The standard outputs: transect strips, latent scatter, error map, trajectory, traversal,
-    reachable strips, coverage map."""
+    reachable strips, coverage map; for conditional generators: conditional strips,
+    conditional scatter (with the per-draw table) and the emergence curve."""
     return [TransectStrips, LatentScatter, ErrorMap, Trajectory, Traversal, ReachableStrips,
-            CoverageMap]
+            CoverageMap, ConditionalStrips, ConditionalScatter, Emergence]
