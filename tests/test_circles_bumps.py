@@ -278,3 +278,24 @@ def test_validity_bar_rejects_blank_and_doubled_images_and_keeps_exact_ones(name
     residual = ds.recover(np.concatenate([x[:8], blank, doubled])).residual
     assert (residual[:8] < 0.2 * bar).all()
     assert residual[8] > 1.2 * bar and residual[9] > 1.2 * bar
+
+
+def test_circles_validity_keeps_noisy_correct_discs_and_rejects_blank_and_doubled() -> None:
+    from zsbench.recovery import judge_draws
+    from zsbench_plugins.datasets.circles import CirclesDataset
+
+    ds = CirclesDataset(n_per_class=8)
+    f = ds.factors(seed=0)
+    x = ds.render(f).astype(np.float32)
+    bar = ds.validity_threshold(x)
+    noisy = np.clip(x[:8] + np.random.default_rng(0).normal(0, 0.05, x[:8].shape), 0, 1)
+    blank = np.full_like(x[:1], ds.background)
+    same_size = f[f[:, 2] == f[0, 2]]
+    other = int(np.argmax(np.linalg.norm(same_size[:, :2] - f[0, :2], axis=1)))
+    second = ds.render(same_size[other:other + 1]).astype(np.float32)
+    doubled = np.where(np.abs(second - ds.background) > 0.05, second, x[:1])
+    images = np.concatenate([x[:8], noisy, blank, doubled]).astype(np.float32)
+    requests = np.concatenate([f[:8], f[:8], f[:1], f[:1]])
+    judged = judge_draws(ds, requests, images, threshold=bar, tolerance=0.05)
+    assert judged["valid"][:16].all() and not judged["failed"][:16].any()
+    assert not judged["valid"][16] and not judged["valid"][17]

@@ -437,15 +437,16 @@ def judge_draws(dataset: Dataset, requests: np.ndarray, images: np.ndarray, *,
                 threshold: float, tolerance: float) -> dict[str, np.ndarray]:
     """Read generated ``images [N, C, H, W]`` back with the dataset's ``recover`` and judge
     them against their ``requests [N, F]``: ``factors [N, F]`` recovered, ``residual [N]``,
-    ``errors [N, F]`` (:func:`factor_errors`, range units), ``valid [N]`` (residual below
-    ``threshold``: an image of the family) and ``failed [N]`` (not valid, or some factor
+    ``errors [N, F]`` (:func:`factor_errors`, range units), ``valid [N]`` (an image of the
+    family: :meth:`zsbench.plugin.Dataset.valid`, by default a residual below ``threshold``) and ``failed [N]`` (not valid, or some factor
     off by more than ``tolerance`` of its range). An invalid image counts as failed and its
     factor errors say nothing (a blob recovers to some central point by accident)."""
     rec = dataset.recover(np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0))
     factors = np.asarray(rec.factors, dtype=np.float64)
     residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
     errors = factor_errors(dataset, requests, factors)
-    valid = residual < threshold
+    valid = np.asarray(dataset.valid(Recovery(factors=factors, residual=residual), threshold),
+                       dtype=bool).reshape(-1)
     failed = ~valid | (errors.max(axis=1) > tolerance)
     return {"factors": factors, "residual": residual, "errors": errors, "valid": valid,
             "failed": failed}

@@ -280,6 +280,22 @@ class CirclesDataset(Dataset):
         disc = self.render_float(np.array([[0.0, 0.0, low, 0.0]]))
         return 0.5 * float(np.sqrt(np.mean((disc - float(self.background)) ** 2)))
 
+    def valid(self, recovery: Recovery, threshold: float) -> np.ndarray:
+        """``bool [N]``: the recovery residual below half the RMS contrast (against the grey
+        background) of the disc the recovery found, or below ``threshold``. A correct disc
+        drawn with pixel noise passes (noise of RMS 0.05 around a small class disc, contrast
+        0.12); a blank frame (read back as the faintest disc, residual 0.040 against a bar
+        of 0.023) and two discs of one size do not. Two discs of very different sizes can
+        pass as the larger one."""
+        factors = np.asarray(recovery.factors, dtype=np.float64)
+        residual = np.asarray(recovery.residual, dtype=np.float64).reshape(-1)
+        if len(factors) == 0:
+            return np.zeros(0, dtype=bool)
+        low, high = np.array([f.bounds for f in self.space.factors], dtype=np.float64).T
+        drawn = self.render_float(np.clip(factors, low, high)) - float(self.background)
+        contrast = np.sqrt(np.mean(drawn.reshape(len(factors), -1) ** 2, axis=1))
+        return (residual < 0.5 * contrast) | (residual < threshold)
+
     # -- inverse rendering -----------------------------------------------------------------
     def recover(self, images: np.ndarray) -> Recovery:
         """Factors ``[N, 4]`` of ``images [N, 3, S, S]`` (uint8, or float in [0, 1]) by
