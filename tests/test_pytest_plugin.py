@@ -65,7 +65,8 @@ def test_leaderboard_fixture_runs_each_suite_once_per_session(toy_project, plugi
         @pytest.mark.zsbench("suite.toml", profile="smoke", seeds=[0], columns=["test_mse"])
         def test_other_seeds(zsbench_leaderboard):
             assert list(zsbench_leaderboard.columns) == ["seeds", "status", "test_mse",
-                                                         "test_mse_std"]
+                                                         "test_mse_std", "test_mse_lo",
+                                                         "test_mse_hi"]
             assert zsbench_leaderboard.loc["pca2", "seeds"] == "1/1"
     ''')
     results = toy_project.path / "runs"

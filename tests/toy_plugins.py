@@ -120,6 +120,76 @@ class MSEMetric(Metric):
         return out
 
 
+class ItemMSEMetric(Metric):
+    """Per-image mean squared reconstruction error per split, with the per-image values
+    (so every score gets a bootstrap interval over images)."""
+
+    name = "item_mse"
+
+    def __init__(self, *, splits: list[str] = ["test", "hole"]) -> None:  # noqa: B006
+        self.splits = splits
+
+    def compute(self, ctx: EvalContext) -> dict[str, Score]:
+        out = {}
+        for s in self.splits:
+            if s in ctx.splits and len(ctx.splits[s]):
+                x, r = ctx.splits[s].images, ctx.reconstructions[s]
+                err = ((np.asarray(r, np.float64) - x) ** 2).reshape(len(x), -1).mean(axis=1)
+                out[f"{s}_item_mse"] = Score(float(err.mean()), higher_is_better=False,
+                                             headline=True, items=err)
+            else:
+                out[f"{s}_item_mse"] = Score(float("nan"), higher_is_better=False, headline=True)
+        return out
+
+
+SEED_OFFSETS = {0: 0.0, 1: 0.2, 2: -0.1, 3: 0.1, 4: -0.05, 5: 0.15}
+"""PatternModel's error scale per training seed: ``scale * (1 + spread * offset)``."""
+
+
+class PatternModel(Model):
+    """Reconstructs an image plus a fixed, image-dependent pattern of amplitude ``scale``
+    (times ``1 + spread * SEED_OFFSETS[seed]``): its per-image squared error is exactly
+    proportional to the amplitude squared, so tests can plant a known change on the very
+    same images."""
+
+    name = "pattern"
+    # A planted code change: tests set it to scale every amplitude without touching the
+    # suite (as a change of the model's code would).
+    planted: float = 1.0
+
+    def __init__(self, *, scale: float = 1.0, spread: float = 0.0) -> None:
+        self.scale = scale
+        self.spread = spread
+
+    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
+            validation: np.ndarray | None = None) -> PatternModel:
+        self.amplitude_ = (0.05 * self.scale * self.planted
+                           * (1.0 + self.spread * SEED_OFFSETS.get(seed, 0.0)))
+        self.shape_ = tuple(images.shape[1:])
+        return self
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        x = np.asarray(latents, dtype=np.float64)
+        pattern = np.cos(7.0 * x + 3.0 * x.sum(axis=1, keepdims=True))
+        return (x + self.amplitude_ * pattern).reshape((len(x), *self.shape_))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"params": self.get_params(),
+                                          "amplitude": self.amplitude_,
+                                          "shape": list(self.shape_)}))
+
+    @classmethod
+    def load(cls, path: Path) -> PatternModel:
+        d = json.loads(Path(path).read_text())
+        m = cls(**d["params"])
+        m.amplitude_ = d["amplitude"]
+        m.shape_ = tuple(d["shape"])
+        return m
+
+
 @hookimpl
 def zsbench_add_datasets() -> list[type]:
     return [ToyDataset]
@@ -127,9 +197,9 @@ def zsbench_add_datasets() -> list[type]:
 
 @hookimpl
 def zsbench_add_models() -> list[type]:
-    return [LinearModel]
+    return [LinearModel, PatternModel]
 
 
 @hookimpl
 def zsbench_add_metrics() -> list[type]:
-    return [MSEMetric]
+    return [MSEMetric, ItemMSEMetric]

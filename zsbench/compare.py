@@ -19,6 +19,25 @@ are 0. Verdicts: ``same`` (equal), ``better``, ``worse within tolerance``, ``REG
 model or seed that failed in the new run but succeeded in the baseline is a regression too, as
 is a score whose metric plugin raised in the new run.
 
+A score that declares a ``target`` (e.g. 1 for a hole/rim ratio) is worse when it moves
+away from its target, whatever its direction.
+
+**Paired comparisons.** When both sides hold per-image scores of the same images (same
+data seed and experiment; a run folder's ``items/``, a baseline's ``NAME.items.npz``
+written by ``zsbench baseline``) and those values reproduce the recorded scores, a score
+is compared image by image: the difference of its means over seeds, with a paired 95 %
+bootstrap interval (one resample of the images shared by every seed of both sides:
+:func:`zsbench.intervals.paired_difference`). It is a ``REGRESSION`` only if it is worse by
+more than ``absolute + spread * std`` of its tolerance plus the seed allowance
+``2 sigma sqrt(1/n_base + 1/n_new)`` (``sigma``: the larger sample std over seeds; 0 with
+one seed each) *and* the paired interval excludes zero on the worse side. Pairing says
+whether two trained models differ on these images; the seed allowance whether the
+difference exceeds what another training seed gives. The ``relative`` part of a tolerance
+stands in for noise the tolerance rule cannot measure, so the paired rule leaves it out: a
+5 % change on the same images is caught, a rerun with other training seeds that moves
+within the recorded seed spread is not. Scores without per-image values on both sides
+(old run folders and baselines) keep the tolerance rule.
+
 Usage errors (exit code 2, :class:`ComparisonError`): runs of different suites (name,
 profile, or configuration apart from ``[tolerances]`` and ``[leaderboard]``), unless
 ``allow_suite_change``; a model or a score present on one side only (named).
@@ -37,12 +56,16 @@ import datetime as _dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from zsbench.errors import RegressionError, ZsbenchError, did_you_mean
+from zsbench.intervals import Items, paired_difference
+from zsbench.seeds import derive_seed
 
 try:
     import tomllib
@@ -163,11 +186,15 @@ class ScoreSummary:
     headline: bool = False
     metric: str | None = None
     n: int = 0
+    target: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"mean": _num(self.mean), "std": _num(self.std),
-                "higher_is_better": self.higher_is_better, "headline": self.headline,
-                "metric": self.metric, "n": self.n}
+        out = {"mean": _num(self.mean), "std": _num(self.std),
+               "higher_is_better": self.higher_is_better, "headline": self.headline,
+               "metric": self.metric, "n": self.n}
+        if self.target is not None:
+            out["target"] = self.target
+        return out
 
 
 @dataclass
@@ -192,6 +219,14 @@ class Summary:
     models: dict[str, ModelSummary]
     selected: list[str] | None = None  # the scores a baseline keeps (None: all)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)  # "kind name" -> facts
+    # (label, score) -> the per-item values of each seed (Items), or None when missing
+    items: Callable[[str, str], list[Items] | None] | None = field(default=None, repr=False)
+
+    def seed_items(self, label: str, score: str) -> list[Items] | None:
+        """The per-item values of ``score`` of model ``label``, one :class:`Items` per
+        successful seed (in seed order), when every seed has them and they average to the
+        recorded scores; else None (an old run folder or baseline: tolerances decide)."""
+        return self.items(label, score) if self.items is not None else None
 
 
 def _num(x: float) -> float | None:
@@ -281,9 +316,11 @@ def plugin_differences(a: Mapping[str, Mapping[str, Any]],
 
 
 def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
-                      suite_config: Mapping[str, Any] | None, *, source: str = "(in memory)"
-                      ) -> Summary:
-    """Reduce job results (``JobResult`` objects) and their manifest to a :class:`Summary`."""
+                      suite_config: Mapping[str, Any] | None, *, source: str = "(in memory)",
+                      run_dir: Path | None = None) -> Summary:
+    """Reduce job results (``JobResult`` objects) and their manifest to a :class:`Summary`;
+    with ``run_dir``, the summary can read the jobs' per-item values for paired
+    comparisons."""
     msuite = dict(manifest.get("suite", {}))
     profile = msuite.get("profile")
     suite = {"name": msuite.get("name"), "profile": profile,
@@ -295,6 +332,7 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
         columns = suite_config.get("leaderboard", {}).get("columns")
         suite["columns"] = list(columns) if isinstance(columns, list) else None
     suite["seeds"] = list(manifest.get("seeds", []))
+    suite["data_seed"] = manifest.get("data_seed")
     models: dict[str, ModelSummary] = {}
     for r in results:
         m = models.setdefault(r.label, ModelSummary(status="ok", seeds=[]))
@@ -303,9 +341,15 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
         else:
             m.failed_seeds.append(r.seed)
             m.errors[r.seed] = r.error or "failed"
-        for w in r.warnings:
-            if w.startswith('metric "'):
-                m.metric_failures.setdefault(w.split('"')[1], w)
+        failures = getattr(r, "failures", None) or {}
+        for what, message in failures.items():
+            kind, _, name = what.partition(" ")
+            if kind == "metric":
+                m.metric_failures.setdefault(name, f'metric "{name}" failed: {message}')
+        if not failures:  # an old run folder: the failures only in the warning text
+            for w in r.warnings:
+                if w.startswith('metric "') and '" failed' in w:
+                    m.metric_failures.setdefault(w.split('"')[1], w)
     for label, m in models.items():
         ok = [r for r in results if r.label == label and r.status == "ok"]
         names: list[str] = []
@@ -315,16 +359,47 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
             first = next(r.scores[name] for r in ok if name in r.scores)
             values = [_float(r.scores[name]["value"]) for r in ok if name in r.scores]
             mean, std = _mean_std(values)
+            target = first.get("target")
             m.scores[name] = ScoreSummary(mean=mean, std=std,
                                           higher_is_better=bool(first["higher_is_better"]),
                                           headline=bool(first.get("headline", False)),
-                                          metric=first.get("metric"), n=len(values))
+                                          metric=first.get("metric"), n=len(values),
+                                          target=None if target is None else float(target))
         if not m.seeds:
             m.status = "failed"
         elif m.failed_seeds:
             m.status = "partial"
+    loader = None
+    if run_dir is not None:
+        by_label: dict[str, list[Any]] = {}
+        for r in results:
+            if r.status == "ok":
+                by_label.setdefault(r.label, []).append(r)
+
+        def loader(label: str, score: str) -> list[Items] | None:
+            from zsbench.results import job_items
+
+            jobs = sorted(by_label.get(label, []), key=lambda r: r.seed)
+            out = []
+            for r in jobs:
+                if score not in r.scores:
+                    continue
+                it = job_items(run_dir, r, score)
+                if it is None or not _matches(it, r.scores[score].get("value")):
+                    return None
+                out.append(it)
+            return out or None
+
     return Summary(source=source, kind="run", suite=suite, environment=environment_of(manifest),
-                   tolerances=tolerances, models=models, plugins=plugins_of(manifest))
+                   tolerances=tolerances, models=models, plugins=plugins_of(manifest),
+                   items=loader)
+
+
+def _matches(items: Items, value: Any) -> bool:
+    """Whether per-item values give the recorded ``value`` (a hand-edited or damaged
+    results file breaks the pairing, never the check)."""
+    v, stat = _float(value), items.statistic()
+    return math.isfinite(v) and math.isfinite(stat) and abs(stat - v) <= 1e-9 * max(1.0, abs(v))
 
 
 def summarize_run(run_dir: str | Path) -> Summary:
@@ -349,7 +424,7 @@ def summarize_run(run_dir: str | Path) -> Summary:
             config = tomllib.loads(suite_file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ComparisonError(f"{suite_file}: is not valid TOML ({exc}).") from exc
-    return summarize_results(results, manifest, config, source=str(run_dir))
+    return summarize_results(results, manifest, config, source=str(run_dir), run_dir=run_dir)
 
 
 def load_summary(path: str | Path) -> Summary:
@@ -400,7 +475,7 @@ def make_baseline(summary: Summary, *, all_scores: bool = False,
     return {
         "format": BASELINE_FORMAT,
         "suite": {k: summary.suite.get(k) for k in
-                  ("name", "profile", "config_hash", "experiment_hash", "seeds")},
+                  ("name", "profile", "config_hash", "experiment_hash", "seeds", "data_seed")},
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "source_run": Path(summary.source).name,
         "environment": env,
@@ -429,7 +504,66 @@ def write_baseline(run_dir: str | Path, out: str | Path, *, all_scores: bool = F
 
     out = Path(out)
     atomic_write_text(out, dump_baseline(data))
+    write_baseline_items(out, summary, data["scores"])
     return data
+
+
+def baseline_items_path(path: str | Path) -> Path:
+    """The per-item values beside a baseline: ``NAME.items.npz`` next to ``NAME.json``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".items.npz")
+
+
+def write_baseline_items(path: str | Path, summary: Summary, keep: Sequence[str]) -> Path | None:
+    """Write the per-item values of the kept scores of every model and seed beside the
+    baseline (:func:`baseline_items_path`), so that ``check`` can pair a run with it image by
+    image; an old sidecar is removed when there is nothing to write."""
+    from zsbench.results import atomic_write_bytes
+
+    index: list[list[Any]] = []
+    arrays: dict[str, np.ndarray] = {}
+    for label in summary.models:
+        for name in keep:
+            per_seed = summary.seed_items(label, name)
+            for j, it in enumerate(per_seed or []):
+                for g, part in enumerate(it.parts):
+                    arrays[f"a{len(index)}"] = part
+                    index.append([label, name, j, it.kind, g])
+    target = baseline_items_path(path)
+    if not index:
+        target.unlink(missing_ok=True)
+        return None
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, __index__=np.array(json.dumps(index)), **arrays)
+    atomic_write_bytes(target, buf.getvalue())
+    return target
+
+
+def read_baseline_items(path: str | Path) -> Callable[[str, str], list[Items] | None] | None:
+    """A loader of the per-item values stored beside a baseline, or None without them."""
+    target = baseline_items_path(path)
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as data:
+            index = json.loads(str(data["__index__"]))
+            parts: dict[tuple[str, str, int], dict[int, np.ndarray]] = {}
+            kinds: dict[tuple[str, str, int], str] = {}
+            for i, (label, name, j, kind, g) in enumerate(index):
+                parts.setdefault((label, name, j), {})[g] = np.asarray(data[f"a{i}"], np.float64)
+                kinds[(label, name, j)] = kind
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise ComparisonError(f"{target}: the baseline's per-item values cannot be read "
+                              f"({type(exc).__name__}: {exc}). Fix: regenerate the baseline, "
+                              "or delete this file to compare by tolerances alone.") from None
+    table: dict[tuple[str, str], list[Items]] = {}
+    for (label, name, j) in sorted(parts, key=lambda k: k[2]):
+        got = parts[(label, name, j)]
+        table.setdefault((label, name), []).append(
+            Items(kinds[(label, name, j)], tuple(got[g] for g in sorted(got))))
+    return lambda label, name: table.get((label, name))
 
 
 def dump_baseline(data: Mapping[str, Any]) -> str:
@@ -508,18 +642,36 @@ def load_baseline(path: str | Path) -> Summary:
             scores = {n: ScoreSummary(mean=_float(s["mean"]), std=_float(s["std"]),
                                       higher_is_better=bool(s["higher_is_better"]),
                                       headline=bool(s.get("headline", False)),
-                                      metric=s.get("metric"), n=int(s.get("n", 0)))
+                                      metric=s.get("metric"), n=int(s.get("n", 0)),
+                                      target=None if s.get("target") is None
+                                      else float(s["target"]))
                       for n, s in m["scores"].items()}
             models[label] = ModelSummary(status=m.get("status", "ok"), seeds=list(m["seeds"]),
                                          failed_seeds=list(m.get("failed_seeds", [])),
                                          scores=scores)
+        loader = read_baseline_items(path)
+        if loader is not None:
+            stored = loader
+
+            def loader(label: str, name: str) -> list[Items] | None:
+                got = stored(label, name)
+                sc = models.get(label).scores.get(name) if label in models else None
+                if not got or sc is None or len(got) != len(models[label].seeds):
+                    return None
+                mean = float(np.mean([it.statistic() for it in got]))
+                if not (math.isfinite(sc.mean) and abs(mean - sc.mean)
+                        <= 1e-9 * max(1.0, abs(sc.mean))):
+                    return None
+                return got
+
         return Summary(source=str(path), kind="baseline", suite=dict(data["suite"]),
                        environment=dict(data.get("environment", {})),
                        tolerances=dict(data.get("tolerances", {})), models=models,
                        selected=list(data.get("scores", [])) or None,
                        plugins={key: {**facts, "dependencies": dict(
                            d.split("==", 1) for d in facts.get("dependencies", []))}
-                           for key, facts in data.get("plugins", {}).items()})
+                           for key, facts in data.get("plugins", {}).items()},
+                       items=loader)
     except ComparisonError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
@@ -550,6 +702,12 @@ class Row:
     verdict: str = SAME
     detail: str = ""
     tolerance_source: str = "builtin"
+    target: float | None = None
+    rule: str = "tolerance"  # or "paired": both runs hold per-image scores of the same images
+    paired_diff: float = math.nan  # new - base (for a target score: of |x - target|)
+    paired_lo: float = math.nan
+    paired_hi: float = math.nan
+    seed_allowance: float = 0.0
 
     @property
     def change(self) -> float:
@@ -574,10 +732,18 @@ class Row:
         rel = self.relative_change
         rel_text = f" ({rel:+.1%})" if math.isfinite(rel) else ""
         way = "higher" if self.higher_is_better else "lower"
-        return (f'model "{self.model}", score "{self.score}" ({way} is better): '
+        if self.target is not None:
+            way = f"closest to {self.target:g} is best"
+        else:
+            way = f"{way} is better"
+        text = (f'model "{self.model}", score "{self.score}" ({way}): '
                 f"{_fmt(self.base_mean)} -> {_fmt(self.new_mean)}{rel_text}, worse by "
-                f"{_fmt(abs(self.change))} where {_fmt(self.allowed)} is allowed "
+                f"{_fmt(abs(_worse_by(self)))} where {_fmt(self.allowed)} is allowed "
                 f"(tolerance {self.tolerance}, from {self.tolerance_source})")
+        if self.rule == "paired":
+            text += (f"; paired change {_signed(self.paired_diff)} "
+                     f"[{_signed(self.paired_lo)}, {_signed(self.paired_hi)}] on the same images")
+        return text
 
 
 @dataclass
@@ -613,7 +779,8 @@ class Comparison:
             "baseline": r.base_mean, "baseline_std": r.base_std, "new": r.new_mean,
             "new_std": r.new_std, "change": r.change, "relative_change": r.relative_change,
             "allowed": r.allowed, "tolerance": r.tolerance, "identical": r.identical,
-            "verdict": r.verdict} for r in self.rows])
+            "rule": r.rule, "paired_change": r.paired_diff, "paired_lo": r.paired_lo,
+            "paired_hi": r.paired_hi, "verdict": r.verdict} for r in self.rows])
 
     def raise_for_regressions(self) -> None:
         """Raise :class:`RegressionError` (exit code 1) naming every regression."""
@@ -663,13 +830,66 @@ def _same_suite(base: Summary, new: Summary, allow_change: bool, notes: list[str
             "--allow-suite-change.")
 
 
-def _score_verdict(row: Row, tol: Tolerance) -> None:
+def seed_allowance(base_std: float, base_n: int, new_std: float, new_n: int) -> float:
+    """How far two runs' means over seeds may differ by the choice of training seeds alone:
+    ``2 sigma sqrt(1/n_base + 1/n_new)``, ``sigma`` the larger sample std over seeds of the
+    sides with two seeds or more (from the recorded population std); 0 when neither has."""
+    sigmas = [std * math.sqrt(n / (n - 1)) for std, n in ((base_std, base_n), (new_std, new_n))
+              if n >= 2 and math.isfinite(std)]
+    if not sigmas:
+        return 0.0
+    return 2.0 * max(sigmas) * math.sqrt(1.0 / max(base_n, 1) + 1.0 / max(new_n, 1))
+
+
+def _worse_by(row: Row) -> float:
+    """How much worse the new mean is (negative: better): farther from the target for a
+    score with one, else in the score's worse direction."""
+    a, b = row.base_mean, row.new_mean
+    if row.target is not None:
+        return abs(b - row.target) - abs(a - row.target)
+    return (a - b) if row.higher_is_better else (b - a)
+
+
+def _score_verdict(row: Row, tol: Tolerance, paired: tuple[float, float, float] | None = None,
+                   counts: tuple[int, int] = (0, 0)) -> None:
+    """The verdict of one score. Without ``paired`` (the tolerance rule): worse by more than
+    the tolerance. With ``paired`` (``(difference, lo, hi)`` of the score between the two
+    runs on the same images, a paired bootstrap; for a target score the change of the
+    distance to it) the paired rule: worse by more than ``absolute + spread x std`` plus
+    :func:`seed_allowance`, *and* the paired interval excludes zero on the worse side."""
     a, b = row.base_mean, row.new_mean
     std = max(x for x in (row.base_std, row.new_std, 0.0) if math.isfinite(x))
     row.allowed = tol.allowed(a, std)
     row.tolerance = tol.describe()
     row.tolerance_source = tol.source
     row.identical = (_bits(a) == _bits(b)) and (_bits(row.base_std) == _bits(row.new_std))
+    if paired is not None and math.isfinite(a) and math.isfinite(b):
+        row.rule = "paired"
+        row.paired_diff, row.paired_lo, row.paired_hi = paired
+        row.seed_allowance = seed_allowance(row.base_std, counts[0], row.new_std, counts[1])
+        row.allowed = tol.absolute + tol.spread * std + row.seed_allowance
+        row.tolerance = " + ".join(p for p in (
+            f"{tol.absolute:.3g}" if tol.absolute else "",
+            f"{tol.spread:.3g}σ" if tol.spread else "",
+            "seed spread" if row.seed_allowance else "") if p) or "exact"
+        row.tolerance += ", paired"
+        if a == b:
+            row.verdict = SAME
+            return
+        worse_by = _worse_by(row)
+        # the worse side of the difference: up for a lower-is-better or target score
+        worse_lo = row.paired_lo if (row.target is not None or not row.higher_is_better) \
+            else -row.paired_hi
+        significant = math.isfinite(worse_lo) and worse_lo > 0
+        if worse_by < 0:
+            row.verdict = BETTER
+        elif worse_by > row.allowed and significant:
+            row.verdict = REGRESSION
+        else:
+            row.verdict = WORSE_OK
+            row.detail = ("within the seed spread" if significant else
+                          "the paired interval of the change includes 0")
+        return
     if math.isnan(a) and math.isnan(b):
         row.verdict = SAME
     elif math.isnan(b):
@@ -682,13 +902,39 @@ def _score_verdict(row: Row, tol: Tolerance) -> None:
     elif a == b:
         row.verdict = SAME
     else:
-        worse_by = (a - b) if row.higher_is_better else (b - a)
+        worse_by = _worse_by(row)
         if worse_by < 0:
             row.verdict = BETTER
         elif worse_by <= row.allowed:
             row.verdict = WORSE_OK
         else:
             row.verdict = REGRESSION
+
+
+def _same_images(base: Summary, new: Summary) -> bool:
+    """Whether the two sides evaluated the same images: same data seed and the same
+    experiment (configuration apart from tolerances and leaderboard)."""
+    a, b = base.suite, new.suite
+    if a.get("data_seed") is None or a.get("data_seed") != b.get("data_seed"):
+        return False
+    ha, hb = a.get("experiment_hash"), b.get("experiment_hash")
+    if ha and hb:
+        return ha == hb
+    return bool(a.get("config_hash")) and a.get("config_hash") == b.get("config_hash")
+
+
+def _paired(base: Summary, new: Summary, label: str, name: str,
+            target: float | None) -> tuple[float, float, float] | None:
+    """The paired difference of a score between the two sides, or None without per-item
+    values on both (or when they do not line up)."""
+    a, b = base.seed_items(label, name), new.seed_items(label, name)
+    if not a or not b:
+        return None
+    try:
+        return paired_difference(a, b, derive_seed(0, f"paired:{label}:{name}"),
+                                 target=target)
+    except ValueError:
+        return None
 
 
 def _first_line(text: str, limit: int = 240) -> str:
@@ -758,6 +1004,8 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
             wanted += [n for n in baseline_scores(new) if n not in wanted]
 
     rows: list[Row] = []
+    pairable = _same_images(base, new)
+    n_paired = 0
     for label, bm in base.models.items():
         nm = new.models.get(label)
         if nm is None:
@@ -807,9 +1055,15 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
                     f'score "{name}" changed direction between {base.source} and {new.source} '
                     f"(higher_is_better {bs.higher_is_better} vs {ns.higher_is_better}). Fix: "
                     "regenerate the baseline.")
+            target = ns.target if ns.target is not None else bs.target
             row = Row(model=label, score=name, higher_is_better=bs.higher_is_better,
-                      base_mean=bs.mean, base_std=bs.std, new_mean=ns.mean, new_std=ns.std)
-            _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric))
+                      base_mean=bs.mean, base_std=bs.std, new_mean=ns.mean, new_std=ns.std,
+                      target=target)
+            paired = _paired(base, new, label, name, target) if pairable else None
+            if paired is not None:
+                n_paired += 1
+            _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric),
+                           paired, (bs.n or len(bm.seeds), ns.n or len(nm.seeds)))
             rows.append(row)
 
     diffs = environment_differences(base.environment, new.environment)
@@ -823,6 +1077,19 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
     if plugin_diffs:
         notes.insert(0, "plugin versions differ: " + "; ".join(plugin_diffs) + ".")
     score_rows = [r for r in rows if r.score != "(model)"]
+    if score_rows:
+        if n_paired:
+            notes.append(f"{n_paired} of {len(score_rows)} score(s) compared image by image "
+                         "(paired bootstrap over the same images): a regression must be worse "
+                         "than the tolerance's absolute part plus the seed spread, and its "
+                         "paired 95 % interval must exclude 0; the others by tolerance.")
+        elif not pairable:
+            notes.append("no paired comparison (the two sides are not known to hold the same "
+                         "images: data seeds or configurations differ, or one side is a "
+                         "baseline of an older format): tolerances decide.")
+        else:
+            notes.append("no per-image scores on both sides (an old run folder or a baseline "
+                         "without its .items.npz): tolerances decide.")
     if same_env and score_rows:
         n_same = sum(r.identical for r in score_rows)
         device = str(new.environment.get("device"))
@@ -860,6 +1127,12 @@ def _fmt(x: float) -> str:
     return f"{x:.3e}"
 
 
+def _signed(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return "0" if x == 0 else f"{x:+.3g}"
+
+
 def _pm(mean: float, std: float, n_seeds: int) -> str:
     text = _fmt(mean)
     if n_seeds > 1 and math.isfinite(mean) and math.isfinite(std):
@@ -879,20 +1152,25 @@ def format_comparison(cmp: Comparison) -> str:
     for r in cmp.rows:
         if r.score == "(model)":
             table.append([markdown_cell(r.model), "(model)", "", "ok", "failed", "", "", "",
-                          r.verdict])
+                          "", r.verdict])
             continue
-        arrow = "↑" if r.higher_is_better else "↓"
+        arrow = f"→ {r.target:g}" if r.target is not None else (
+            "↑" if r.higher_is_better else "↓")
+        paired = "-"
+        if r.rule == "paired":
+            paired = (f"{_signed(r.paired_diff)} [{_signed(r.paired_lo)}, "
+                      f"{_signed(r.paired_hi)}]")
         rel = r.relative_change
         change = "0" if r.change == 0 else (
             f"{r.change:+.3g}" + (f" ({rel:+.1%})" if math.isfinite(rel) else ""))
         if not (math.isfinite(r.base_mean) and math.isfinite(r.new_mean)):
             change = "-"
         table.append([markdown_cell(r.model), f"{markdown_cell(r.score)} {arrow}", _pm(r.base_mean, r.base_std, nb),
-                      _pm(r.new_mean, r.new_std, nn), change,
+                      _pm(r.new_mean, r.new_std, nn), change, paired,
                       f"±{_fmt(r.allowed)}" if math.isfinite(r.base_mean) else "",
                       r.tolerance, "yes" if r.identical else "no", r.verdict])
-    headers = ["model", "score", "baseline", "new", "change", "allowed", "tolerance",
-               "identical", "verdict"]
+    headers = ["model", "score", "baseline", "new", "change", "paired change [95 %]",
+               "allowed", "tolerance", "identical", "verdict"]
     lines = [f"baseline: {cmp.base.source}", f"new:      {cmp.new.source}", ""]
     lines.append(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
                  if table else "(nothing to compare)")

@@ -275,6 +275,14 @@ class Dataset(Configurable):
         mean = to_float(x).astype(np.float64).mean(axis=0, keepdims=True).astype(np.float32)
         return float(np.asarray(self.recover(mean).residual, dtype=np.float64).reshape(-1)[0])
 
+    def valid(self, recovery: Recovery, threshold: float) -> np.ndarray:
+        """``bool [N]``: which images, read back as ``recovery``, are images of the family.
+        The default: a recovery residual below ``threshold`` (:meth:`validity_threshold`).
+        A dataset whose objects vary a lot in size overrides it to judge each image against
+        the object its recovery found (``circles``: the residual below half that disc's
+        contrast, so pixel noise around a large disc is not held against it)."""
+        return np.asarray(recovery.residual, dtype=np.float64).reshape(-1) < threshold
+
     def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
         """How far ``found [N, F]`` lies from ``truth [N, F]``, per factor, in factor units:
         ``float64 [N, F]``, 0 where the images cannot tell the two apart. The factor scores
@@ -399,11 +407,51 @@ class Model(Configurable):
 class Score:
     """One named metric value and the direction in which it improves.
 
-    ``headline`` scores are the leaderboard's default columns."""
+    ``headline`` scores are the leaderboard's default columns.
+
+    **Uncertainty.** A score that is a mean over items (images, prior draws, transect
+    points) hands the runner its per-item values, and the runner computes a 95 % bootstrap
+    interval over them (:mod:`zsbench.intervals`), stores the interval in ``metrics.json``
+    and the values in the run folder (``items/LABEL-seedN.npz``), so that the leaderboard
+    can combine seeds (a stratified bootstrap) and ``zsbench compare``/``check`` can pair
+    two runs image by image. Declare at most one of:
+
+    - ``items``: float ``[N]``, one value per item, whose mean is ``value``. NaN marks an
+      item that does not count (e.g. the factor error of an image that is no image of the
+      family): ``value`` is then the mean of the finite items. Keep the items in the
+      split's own order, one per image (NaN, not dropped), so two runs line up.
+    - ``ratio_of``: ``(numerator_items, denominator_items)``, two groups of different items
+      (e.g. hole and rim images), ``value = nanmean(num) / nanmean(den)``; each group is
+      resampled on its own.
+    - ``difference_of``: ``(a_items, b_items)``, likewise, ``value = nanmean(a) -
+      nanmean(b)``.
+
+    A score with none of them (a percentile, a correlation, a count of units) gets an
+    interval over seeds only (a t interval, with two seeds or more) or none; the
+    leaderboard and ``metrics.json`` say which (``interval``: ``bootstrap``,
+    ``seeds`` or ``none``). A conditional-generation score that averages several draws per
+    request gives one item per draw (``samples`` consecutive draws per request, NaN for an
+    invalid draw where the score covers valid draws only).
+
+    **Ranking.** ``target``: the value that is best (e.g. 1.0 for a hole/rim ratio: "as good
+    in the hole as next to it"); the leaderboard then ranks by the distance to it, and
+    ``compare`` calls a change worse when it moves away from it. ``control``: ``(score
+    name, limit)``, a score of the same job that must be at least as good as ``limit`` (in
+    its own direction) for this one to mean anything, e.g. ``("rim_fail_rate", 0.5)``
+    for a hole/rim ratio: a model whose control fails is shown "control failed" in that
+    column and is never marked best; a model without the control score is ranked as
+    usual."""
 
     value: float
     higher_is_better: bool
     headline: bool = False
+    items: np.ndarray | None = field(default=None, compare=False, repr=False)
+    ratio_of: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False,
+                                                           repr=False)
+    difference_of: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False,
+                                                                repr=False)
+    target: float | None = None
+    control: tuple[str, float] | None = None
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

@@ -18,7 +18,17 @@ from typing import Any
 
 from zsbench.errors import ZsbenchError
 from zsbench.jobs import JobResult
-from zsbench.results import atomic_write_text, leaderboard_frame, load_results
+from zsbench.results import (
+    LEGEND,
+    atomic_write_text,
+    best_marks,
+    cell_text,
+    column_header,
+    leaderboard_frame,
+    load_results,
+    skip_notes,
+    sort_frame,
+)
 
 REPORT = "report.html"
 
@@ -47,6 +57,8 @@ th:first-child, td:first-child { text-align: left; white-space: nowrap; }
 th { background: #f3f3f3; }
 td.best { font-weight: bold; background: #eaf6ea; }
 td.failed { color: #b00; text-align: left; }
+td.control { color: #8a5300; }
+td.na { color: #777; }
 .meta { color: #555; font-size: 0.9em; }
 .meta code { background: #f3f3f3; padding: 0 0.3em; }
 figure { margin: 1em 0; }
@@ -109,42 +121,44 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 def _leaderboard(results: Sequence[JobResult], columns: Sequence[str] | None,
-                 sort: str | None) -> str:
-    df = leaderboard_frame(results, columns)
+                 sort: str | None, run_dir: Path | None = None) -> str:
+    df = leaderboard_frame(results, columns, run_dir=run_dir)
     if df.empty:
         return "<p>(no results)</p>"
     cols: list[str] = df.attrs.get("columns", [])
-    directions: dict[str, bool] = df.attrs.get("directions", {})
-    if sort and sort in df.columns:
-        df = df.sort_values(sort, ascending=not directions.get(sort, False), na_position="last")
-    best = {}
-    for c in cols:
-        vals = df[c].dropna()
-        if len(vals) and len(df) > 1:
-            best[c] = vals.max() if directions.get(c) else vals.min()
+    df = sort_frame(df, sort)
+    marks = best_marks(df)
+    na = df.attrs.get("na", {})
     rows, classes = [], []
     for label, row in df.iterrows():
         cells = [f'<a href="#{_anchor("model-" + str(label))}">{_e(label)}</a>', _e(row["seeds"])]
         cls = ["", ""]
-        n_ok = int(str(row["seeds"]).split("/")[0])
         for c in cols:
-            text = _fmt(row[c])
-            if n_ok > 1 and not math.isnan(row[c]):
-                text += f" ± {_fmt(row[f'{c}_std'])}"
+            mark = marks.get(c, {}).get(label)
+            text = _e(cell_text(df, label, c, mark))
+            reason = na.get(c, {}).get(label)
+            if reason and text == "n/a":
+                text = f'<span title="{_e(reason)}">n/a</span>'
             cells.append(text)
-            cls.append("best" if c in best and row[c] == best[c] else "")
+            cls.append("best" if mark in ("best", "tie") else
+                       "control" if mark == "control failed" else "na" if reason else "")
         status = str(row["status"])
         cells.append(_e(status))
         cls.append("" if status == "ok" else "failed")
         rows.append(cells)
         classes.append(cls)
-    headers = (["model", "seeds"] + [f"{_e(c)} {'↑' if directions.get(c) else '↓'}" for c in cols]
-               + ["status"])
+    headers = ["model", "seeds"] + [_e(column_header(df, c)) for c in cols] + ["status"]
     return _table(headers, rows, classes)
 
 
+def _skip_reason(r: JobResult, metric: str) -> str | None:
+    return (getattr(r, "skipped", None) or {}).get(f"metric {metric}")
+
+
 def _score_tables(results: Sequence[JobResult]) -> str:
-    """One table per metric plugin: a row per model x seed, a column per score."""
+    """One table per metric plugin: a row per model x seed, a column per score (value and
+    its 95 % interval over items, when it has one); "n/a" (the reason on hover) for a
+    model the metric does not apply to."""
     by_metric: dict[str, list[str]] = {}
     directions: dict[str, bool] = {}
     for r in results:
@@ -162,12 +176,45 @@ def _score_tables(results: Sequence[JobResult]) -> str:
         for r in results:
             if r.status != "ok":
                 continue
-            rows.append([_e(r.label), str(r.seed)]
-                        + [_fmt(r.scores[n]["value"]) if n in r.scores else "–" for n in names])
+            reason = _skip_reason(r, metric)
+            if reason and not any(n in r.scores for n in names):
+                rows.append([_e(r.label), str(r.seed),
+                             f'<span title="{_e(reason)}">n/a</span>: {_e(reason)}']
+                            + [""] * (len(names) - 1))
+                continue
+            rows.append([_e(r.label), str(r.seed)] + [_score_cell(r.scores.get(n)) for n in names])
         headers = ["model", "seed"] + [f"{_e(n)} {'↑' if directions[n] else '↓'}" for n in names]
         parts.append(f'<h3 id="{_anchor("metric-" + metric)}">{_e(metric)}</h3>'
                      + _table(headers, rows))
     return "".join(parts) if parts else "<p>(no scores)</p>"
+
+
+def _score_cell(score: dict[str, Any] | None) -> str:
+    if score is None:
+        return "–"
+    text = _fmt(score.get("value"))
+    lo, hi = score.get("lo"), score.get("hi")
+    if lo is not None and hi is not None:
+        text += f" [{_fmt(lo)}, {_fmt(hi)}]"
+    return text
+
+
+def _notes(results: Sequence[JobResult]) -> str:
+    """Metrics and outputs that do not apply (n/a, once per reason) and those that failed."""
+    parts = []
+    skips = skip_notes(results)
+    if skips:
+        parts.append("<h2 id=\"notes\">Not applicable (n/a)</h2><ul>" + "".join(
+            f"<li>{_e(what)}: n/a for {_e(', '.join(labels))}: {_e(reason)}</li>"
+            for what, reason, labels in skips) + "</ul>")
+    failures = [(r, what, msg) for r in results
+                for what, msg in (getattr(r, "failures", None) or {}).items()]
+    if failures:
+        parts.append("<h2>Failed metrics and outputs</h2>" + _table(
+            ["model", "seed", "what", "error"],
+            [[_e(r.label), str(r.seed), _e(what), _e(msg)] for r, what, msg in failures],
+            [["", "", "", "failed"] for _ in failures]))
+    return "".join(parts)
 
 
 def _picture_key(path: Path) -> tuple[int, str]:
@@ -198,8 +245,11 @@ def _model_sections(run_dir: Path, results: Sequence[JobResult], *, embed: bool)
         parts.append(f"{head}{_e(r.label)} <small>(seed {r.seed}, {_e(r.plugin)})</small></h3>")
         if r.status != "ok":
             parts.append(f'<p class="failed">failed: {_e(r.error)}</p>')
+        failed_what = {f'{k.split(" ", 1)[0]} "{k.split(" ", 1)[-1]}" failed'
+                       for k in (getattr(r, "failures", None) or {})}
         for w in r.warnings:
-            parts.append(f'<p class="warn">note: {_e(w)}</p>')
+            if not any(w.startswith(f) for f in failed_what):  # listed under the failures
+                parts.append(f'<p class="warn">note: {_e(w)}</p>')
         folder = run_dir / "pictures" / _safe(r.label) / f"seed{r.seed}"
         pictures = sorted(folder.glob("*.png"), key=_picture_key) if folder.is_dir() else []
         if not pictures:
@@ -248,10 +298,12 @@ def render_report(run_dir: Path, *, embed: bool = True) -> str:
 <nav><a href="#leaderboard">leaderboard</a><a href="#scores">all scores</a>
 <a href="#models">pictures per model</a><a href="#timings">timings</a></nav>
 <h2 id="leaderboard">Leaderboard</h2>
-{_leaderboard(results, board_cfg.get("columns"), board_cfg.get("sort"))}
-<p class="meta">Mean ± std over seeds; the best value of each column in bold; ↑/↓ says which
-way is better.</p>
+{_leaderboard(results, board_cfg.get("columns"), board_cfg.get("sort"), run_dir)}
+<p class="meta">Mean over seeds, {_e(LEGEND)}. "n/a": the score does not apply to the model
+(the reason on hover, and below); "control failed": the score's control (e.g. the rim's
+fail rate for a hole/rim ratio) is too poor for the score to be ranked.</p>
 {failed_html}
+{_notes(results)}
 <h2 id="scores">All scores, by metric</h2>
 {_score_tables(results)}
 <h2 id="models">Pictures per model</h2>

@@ -1,8 +1,10 @@
 """Run folders: what a run writes, how to read it back, and the leaderboard.
 
 A run folder holds ``suite.toml`` (the suite as given), ``manifest.json``, ``metrics.json``
-and ``metrics.csv`` (every score of every job), ``leaderboard.md`` and ``leaderboard.csv``,
-``checkpoints/`` and ``pictures/``. Files are written atomically.
+and ``metrics.csv`` (every score of every job, with its interval), ``leaderboard.md`` and
+``leaderboard.csv``, ``items/`` (per job and metric, the per-item values behind its scores:
+``items/LABEL-seedN/METRIC.npz``), ``checkpoints/`` and ``pictures/``. Files are written
+atomically.
 """
 
 from __future__ import annotations
@@ -11,18 +13,29 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from zsbench.errors import ZsbenchError
+from zsbench.intervals import (
+    Items,
+    distance_interval,
+    load_items,
+    seed_interval,
+    stratified_interval,
+)
 from zsbench.jobs import JobResult
+from zsbench.seeds import derive_seed
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
+ITEMS = "items"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -41,40 +54,167 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write_text`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def scores_frame(results: Sequence[JobResult]) -> pd.DataFrame:
-    """Long table: one row per (label, seed, score)."""
+    """Long table: one row per (label, seed, score), with the score's 95 % interval over
+    items (``lo``, ``hi``; empty without one) and how it was made (``interval``)."""
     rows = []
     for r in results:
         for name, s in r.scores.items():
             rows.append({"label": r.label, "plugin": r.plugin, "seed": r.seed,
                          "metric": s["metric"], "score": name, "value": s["value"],
+                         "lo": s.get("lo"), "hi": s.get("hi"),
+                         "interval": s.get("interval", "none"),
                          "higher_is_better": s["higher_is_better"], "headline": s["headline"]})
     return pd.DataFrame(rows, columns=["label", "plugin", "seed", "metric", "score", "value",
-                                       "higher_is_better", "headline"])
+                                       "lo", "hi", "interval", "higher_is_better", "headline"])
 
 
-def leaderboard_frame(results: Sequence[JobResult],
-                      columns: Sequence[str] | None = None) -> pd.DataFrame:
+def items_path(run_dir: Path, label: str, seed: int, metric: str) -> Path:
+    """Where a job's per-item values of one metric live: ``items/LABEL-seedN/METRIC.npz``."""
+    from zsbench.suite import file_safe
+
+    return Path(run_dir) / ITEMS / f"{file_safe(label)}-seed{int(seed)}" / f"{file_safe(metric)}.npz"
+
+
+def write_items(run_dir: Path, label: str, seed: int, metric: str,
+                arrays: dict[str, np.ndarray]) -> Path:
+    """Write one job's per-item values of one metric (``{key: float [N]}``, keys as
+    :meth:`zsbench.intervals.Items.arrays` names them), compressed and atomically; return
+    the path."""
+    path = items_path(run_dir, label, seed, metric)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.asarray(v, dtype=np.float64)
+                                       for k, v in arrays.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+_ITEMS_CACHE: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+
+
+def read_items(run_dir: Path, label: str, seed: int, metric: str) -> dict[str, np.ndarray]:
+    """The per-item values a job stored for one metric (empty when there are none: an old
+    run folder, or a metric without per-item scores). Read files are cached by path, size
+    and modification time."""
+    path = items_path(run_dir, label, seed, metric)
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _ITEMS_CACHE:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                _ITEMS_CACHE[key] = {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return {}
+        if len(_ITEMS_CACHE) > 256:
+            _ITEMS_CACHE.pop(next(iter(_ITEMS_CACHE)))
+    return _ITEMS_CACHE[key]
+
+
+def job_items(run_dir: Path | None, result: JobResult, name: str) -> Items | None:
+    """The :class:`~zsbench.intervals.Items` of score ``name`` of one job, or None."""
+    if run_dir is None or name not in result.scores:
+        return None
+    metric = result.scores[name].get("metric")
+    if not metric:
+        return None
+    return load_items(read_items(Path(run_dir), result.label, result.seed, metric), name)
+
+
+def _interval_over_seeds(label: str, name: str, ok: Sequence[JobResult],
+                         run_dir: Path | None) -> tuple[float, float, str]:
+    """``(lo, hi, method)`` of the mean over the seeds ``ok`` of score ``name``."""
+    have = [r for r in ok if name in r.scores and r.scores[name].get("value") is not None]
+    if not have:
+        return math.nan, math.nan, "none"
+    if len(have) == 1:
+        s = have[0].scores[name]
+        lo, hi = _num(s.get("lo")), _num(s.get("hi"))
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi, s.get("interval", "bootstrap")
+        return math.nan, math.nan, "none"
+    per_seed = [job_items(run_dir, r, name) for r in have]
+    if all(it is not None for it in per_seed):
+        lo, hi = stratified_interval(per_seed, [r.seed for r in have],
+                                     derive_seed(0, f"seeds:{label}:{name}"))
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi, "bootstrap"
+    lo, hi = seed_interval([_num(r.scores[name]["value"]) for r in have])
+    return (lo, hi, "seeds") if math.isfinite(lo) else (math.nan, math.nan, "none")
+
+
+def _num(x: Any) -> float:
+    try:
+        return math.nan if x is None else float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def leaderboard_frame(results: Sequence[JobResult], columns: Sequence[str] | None = None,
+                      *, run_dir: Path | None = None) -> pd.DataFrame:
     """One row per model label (in first-seen order): ``status``, ``seeds``, and for each
-    score ``S`` the columns ``S`` (mean over successful seeds) and ``S_std``.
-    ``df.attrs["directions"]`` maps each score to higher_is_better."""
+    score ``S`` the columns ``S`` (mean over successful seeds), ``S_std`` (population std
+    over seeds), ``S_lo`` and ``S_hi`` (its 95 % interval: see :mod:`zsbench.intervals`;
+    NaN when there is none). With several seeds the interval is the stratified bootstrap
+    over seeds and images when ``run_dir`` holds the jobs' per-item values, else a t
+    interval over the seeds.
+
+    ``df.attrs``: ``directions`` (score -> higher_is_better), ``columns``, ``targets``
+    (score -> target), ``controls`` (score -> (control score, limit)), ``control``
+    (score -> label -> "ok", "failed" or "unknown"), ``methods`` (score -> label ->
+    "bootstrap", "seeds" or "none") and ``na`` (score -> label -> the reason the score does
+    not apply to that model: its metric was skipped)."""
     labels: list[str] = []
     for r in results:
         if r.label not in labels:
             labels.append(r.label)
     directions: dict[str, bool] = {}
     headline: list[str] = []
+    metric_of: dict[str, str] = {}
+    targets: dict[str, float] = {}
+    controls: dict[str, tuple[str, float]] = {}
     for r in results:
         for name, s in r.scores.items():
             directions.setdefault(name, s["higher_is_better"])
+            metric_of.setdefault(name, s.get("metric"))
+            if s.get("target") is not None:
+                targets.setdefault(name, float(s["target"]))
+            if s.get("control"):
+                controls.setdefault(name, (str(s["control"][0]), float(s["control"][1])))
             if s["headline"] and name not in headline:
                 headline.append(name)
     wanted = list(columns) if columns else headline
     rows = []
+    control_state: dict[str, dict[str, str]] = {c: {} for c in wanted if c in controls}
+    methods: dict[str, dict[str, str]] = {c: {} for c in wanted}
+    na: dict[str, dict[str, str]] = {c: {} for c in wanted}
     for label in labels:
         mine = [r for r in results if r.label == label]
         ok = [r for r in mine if r.status == "ok"]
@@ -92,11 +232,147 @@ def leaderboard_frame(results: Sequence[JobResult],
             series = pd.Series(values, dtype=float)
             row[name] = float(series.mean()) if len(series) else math.nan
             row[f"{name}_std"] = float(series.std(ddof=0)) if len(series) else math.nan
+            lo, hi, method = _interval_over_seeds(label, name, ok, run_dir)
+            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+            methods[name][label] = method
+            if name in controls:
+                control_state[name][label] = _control_state(ok, *controls[name])
+            if not len(series) and ok:
+                reason = _skip_reason(ok, metric_of.get(name))
+                if reason:
+                    na[name][label] = reason
         rows.append(row)
     df = pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
     df.attrs["directions"] = {k: directions.get(k, False) for k in wanted}
     df.attrs["columns"] = wanted
+    df.attrs["targets"] = {k: targets[k] for k in wanted if k in targets}
+    df.attrs["controls"] = {k: controls[k] for k in wanted if k in controls}
+    df.attrs["control"] = control_state
+    df.attrs["methods"] = methods
+    df.attrs["na"] = na
     return df
+
+
+def _control_state(ok: Sequence[JobResult], control: str, limit: float) -> str:
+    """"ok" when the mean over seeds of score ``control`` is at least as good as ``limit``
+    (in its own direction), "failed" when not (or undefined), "unknown" without it."""
+    values = [_num(r.scores[control]["value"]) for r in ok if control in r.scores]
+    if not values:
+        return "unknown"
+    higher = bool(next(r.scores[control]["higher_is_better"] for r in ok
+                       if control in r.scores))
+    mean = float(np.mean(values))
+    if not math.isfinite(mean):
+        return "failed"
+    return "ok" if (mean >= limit if higher else mean <= limit) else "failed"
+
+
+def _skip_reason(ok: Sequence[JobResult], metric: str | None) -> str | None:
+    """Why ``metric`` does not apply to this model (its first seed's skip note), or None."""
+    if not metric:
+        return None
+    for r in ok:
+        reason = (getattr(r, "skipped", None) or {}).get(f"metric {metric}")
+        if reason:
+            return reason
+    return None
+
+
+def _key_interval(df: pd.DataFrame, label: Any, c: str) -> tuple[float, float, float] | None:
+    """``(key, key_lo, key_hi)`` of a cell, lower is better: the distance to the column's
+    target, or the value signed by its direction; None for an empty cell."""
+    v = float(df.at[label, c])
+    if math.isnan(v):
+        return None
+    lo, hi = float(df.at[label, f"{c}_lo"]), float(df.at[label, f"{c}_hi"])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo = hi = v
+    lo, hi = min(lo, v), max(hi, v)
+    target = df.attrs.get("targets", {}).get(c)
+    if target is not None:
+        klo, khi = distance_interval(lo, hi, target)
+        return abs(v - target), klo, khi
+    if df.attrs.get("directions", {}).get(c):
+        return -v, -hi, -lo
+    return v, lo, hi
+
+
+def best_marks(df: pd.DataFrame) -> dict[str, dict[Any, str]]:
+    """Per column, the marked cells: ``"best"`` (the best value), ``"tie"`` (a model
+    whose interval overlaps the best one's: not distinguishable from it) and ``"control
+    failed"`` (the column's control score is worse than its limit for that model: never
+    ranked). Best means highest or lowest as the score declares, or closest to its target
+    (intervals compared as distances to it). Nothing is marked with fewer than two models."""
+    marks: dict[str, dict[Any, str]] = {}
+    if df.empty:
+        return marks
+    for c in df.attrs.get("columns", []):
+        states = df.attrs.get("control", {}).get(c, {})
+        cell: dict[Any, str] = {label: "control failed" for label in df.index
+                                if states.get(label) == "failed"
+                                and not math.isnan(float(df.at[label, c]))}
+        keys = {label: k for label in df.index if label not in cell
+                and (k := _key_interval(df, label, c)) is not None}
+        if len(df) > 1 and keys:
+            best = min(keys, key=lambda lb: keys[lb][0])
+            for label, (_, klo, _) in keys.items():
+                if label == best:
+                    cell[label] = "best"
+                elif klo <= keys[best][2]:
+                    cell[label] = "tie"
+        marks[c] = cell
+    return marks
+
+
+def sort_frame(df: pd.DataFrame, sort: str | None) -> pd.DataFrame:
+    """``df`` sorted by column ``sort`` (if it is one), best first as :func:`best_marks`
+    ranks it: by distance to the target for a score with one, models whose control
+    failed after the others, empty cells last."""
+    if df.empty or not sort or sort not in df.columns:
+        return df
+    state = df.attrs.get("control", {}).get(sort, {})
+
+    def rank(label: Any) -> tuple[int, float]:
+        if sort not in df.attrs.get("columns", []):
+            v = float(df.at[label, sort])
+            if math.isnan(v):
+                return (2, 0.0)
+            return (0, -v if df.attrs.get("directions", {}).get(sort) else v)
+        k = _key_interval(df, label, sort)
+        if k is None:
+            return (2, 0.0)
+        return (1 if state.get(label) == "failed" else 0, k[0])
+
+    order = sorted(df.index, key=rank)
+    out = df.loc[order]
+    out.attrs = df.attrs
+    return out
+
+
+def format_interval(value: float, lo: float, hi: float) -> str:
+    """``value [lo, hi]``, or the value alone without an interval."""
+    text = _fmt(value)
+    if math.isfinite(value) and math.isfinite(lo) and math.isfinite(hi):
+        text += f" [{_fmt(lo)}, {_fmt(hi)}]"
+    return text
+
+
+def cell_text(df: pd.DataFrame, label: Any, c: str, mark: str | None) -> str:
+    """The text of a leaderboard cell (without emphasis): ``value [lo, hi]``, "n/a" for a
+    score that does not apply to the model, "(control failed)" after a value whose
+    control failed."""
+    value = float(df.at[label, c])
+    if math.isnan(value) and label in df.attrs.get("na", {}).get(c, {}):
+        return "n/a"
+    text = format_interval(value, float(df.at[label, f"{c}_lo"]), float(df.at[label, f"{c}_hi"]))
+    if mark == "control failed":
+        text += " (control failed)"
+    return text
+
+
+LEGEND = ("value [95 % interval]; bold: the best model and every model whose interval "
+          "overlaps its interval (a tie); ↑/↓: higher/lower is better, → t: closest to t "
+          "is best")
 
 
 def _fmt(x: float) -> str:
@@ -114,36 +390,50 @@ def markdown_cell(text: str) -> str:
     return " ".join(text.replace("\r", "\n").split("\n"))
 
 
+def column_header(df: pd.DataFrame, c: str) -> str:
+    """A column's name with its direction: ``↑``, ``↓``, or ``→ t`` for a target."""
+    target = df.attrs.get("targets", {}).get(c)
+    if target is not None:
+        return f"{c} → {target:g}"
+    return f"{c} {'↑' if df.attrs.get('directions', {}).get(c) else '↓'}"
+
+
 def format_leaderboard(df: pd.DataFrame, *, sort: str | None = None) -> str:
-    """A Markdown (GitHub) table: mean ± std per score, the best value per column in bold
-    (higher or lower, as the score declares)."""
+    """A Markdown (GitHub) table: per score the mean over seeds and its 95 % interval
+    ``value [lo, hi]``; bold on the best value of each column and on every value whose
+    interval overlaps the best one's (ties), as :func:`best_marks` decides (see
+    :data:`LEGEND`)."""
     if df.empty:
         return "(no results)"
     columns: list[str] = df.attrs.get("columns", [])
-    directions: dict[str, bool] = df.attrs.get("directions", {})
-    if sort and sort in df.columns:
-        df = df.sort_values(sort, ascending=not directions.get(sort, False), na_position="last")
-    best: dict[str, float] = {}
-    for c in columns:
-        vals = df[c].dropna()
-        if len(vals):
-            best[c] = vals.max() if directions.get(c) else vals.min()
+    df = sort_frame(df, sort)
+    marks = best_marks(df)
     table = []
     for label, row in df.iterrows():
         line = [markdown_cell(label), row["seeds"]]
         for c in columns:
-            text = _fmt(row[c])
-            if row["seeds"].split("/")[0] not in ("0", "1") and not math.isnan(row[c]):
-                text += f" ± {_fmt(row[f'{c}_std'])}"
-            if c in best and row[c] == best[c] and len(df) > 1:
+            mark = marks.get(c, {}).get(label)
+            text = markdown_cell(cell_text(df, label, c, mark))
+            if mark in ("best", "tie"):
                 text = f"**{text}**"
             line.append(text)
         line.append(markdown_cell(row["status"]))
         table.append(line)
-    headers = ["model", "seeds"] + [f"{markdown_cell(c)} {'↑' if directions.get(c) else '↓'}"
-                                    for c in columns]
+    headers = ["model", "seeds"] + [markdown_cell(column_header(df, c)) for c in columns]
     headers.append("status")
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def skip_notes(results: Sequence[JobResult]) -> list[tuple[str, str, list[str]]]:
+    """``(what, reason, models)`` once per metric or output that did not apply and reason
+    (the models it did not apply to, in first-seen order): not failures."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        for what, reason in (getattr(r, "skipped", None) or {}).items():
+            labels = seen.setdefault((what, reason), [])
+            if r.label not in labels:
+                labels.append(r.label)
+    return [(what, reason, labels) for (what, reason), labels in seen.items()]
 
 
 def load_results(run_dir: Path) -> tuple[dict[str, Any], list[JobResult]]:
@@ -172,7 +462,7 @@ def write_results(run_dir: Path, results: Sequence[JobResult],
     its text."""
     write_json(run_dir / METRICS, {"results": [r.to_dict() for r in results]})
     atomic_write_text(run_dir / "metrics.csv", scores_frame(results).to_csv(index=False))
-    board = leaderboard_frame(results, columns)
+    board = leaderboard_frame(results, columns, run_dir=run_dir)
     text = format_leaderboard(board, sort=sort)
     atomic_write_text(run_dir / "leaderboard.md", text + "\n")
     atomic_write_text(run_dir / "leaderboard.csv", board.to_csv())

@@ -25,6 +25,7 @@ from zsbench.results import (
     MANIFEST,
     METRICS,
     load_results,
+    skip_notes,
     write_json,
     write_results,
 )
@@ -404,6 +405,9 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
             raise RunInterrupted(str(suite.path), suite.profile, str(run_dir), len(results),
                                  len(jobs)) from None
         manifest, board, text = save("finished")
+    for what, reason, labels in skip_notes(ordered()):
+        logger.info("note: %s does not apply to %s (n/a, not a failure): %s", what,
+                    ", ".join(labels), reason)
     try:
         from zsbench.report import write_report
 

@@ -22,7 +22,7 @@ import numpy as np
 import zsbench
 from zsbench.cache import Cache, code_hash, content_key
 from zsbench.emergence import EmergenceMonitor
-from zsbench.errors import MissingCapability, ZsbenchError
+from zsbench.errors import DataError, MissingCapability, SuiteError, ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.plugin import (
     Dataset,
@@ -92,6 +92,19 @@ def _dependencies(cls: type) -> dict[str, Any]:
     return {"dependencies": deps} if deps else {}
 
 
+@contextlib.contextmanager
+def _naming_the_suite(suite: Suite) -> Iterator[None]:
+    """A :class:`DataError` of the dataset while loading (a missing file, a wrong path) as a
+    :class:`SuiteError` that names the suite file and its ``[dataset]`` table."""
+    try:
+        yield
+    except DataError as exc:
+        problem, _, fix = str(exc).partition(" Fix: ")
+        raise SuiteError(suite.path, "dataset", problem,
+                         fix or "correct the [dataset] table (e.g. its path), or provide the "
+                         "file it names.") from exc
+
+
 def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                  cache: Cache | None = None) -> PreparedData:
     """Load the dataset and split it: the hole is every point inside the holdout; of the
@@ -102,19 +115,20 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
     only factors are computed (for validation) where the dataset allows it."""
     dataset: Dataset = registry.create("dataset", suite.dataset.plugin, suite.dataset.params)
     space = dataset.space
-    if render or not dataset.renderable:
-        key = dataset_key(suite, registry) if cache is not None else ""
-        found = cache.load_dataset(key) if cache is not None else None
-        if found is not None:
-            factors, images = found
+    with _naming_the_suite(suite):
+        if render or not dataset.renderable:
+            key = dataset_key(suite, registry) if cache is not None else ""
+            found = cache.load_dataset(key) if cache is not None else None
+            if found is not None:
+                factors, images = found
+            else:
+                factors, images = dataset.load(seed=suite.data_seed)
+                if cache is not None:
+                    cache.save_dataset(key, np.asarray(factors), np.asarray(images),
+                                       f"dataset {suite.dataset.plugin} "
+                                       f"{suite.dataset.params} seed {suite.data_seed}")
         else:
-            factors, images = dataset.load(seed=suite.data_seed)
-            if cache is not None:
-                cache.save_dataset(key, np.asarray(factors), np.asarray(images),
-                                   f"dataset {suite.dataset.plugin} {suite.dataset.params} "
-                                   f"seed {suite.data_seed}")
-    else:
-        factors, images = dataset.factors(seed=suite.data_seed), None
+            factors, images = dataset.factors(seed=suite.data_seed), None
     factors = np.asarray(factors, dtype=np.float64)
     n = len(factors)
     cut = split_indices(factors, suite.holdout, space,
@@ -318,11 +332,7 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
         if metric is None:
             continue
         try:
-            for name, score in metric.compute(ctx).items():
-                result.scores[name] = {"value": float(score.value),
-                                       "higher_is_better": bool(score.higher_is_better),
-                                       "headline": bool(score.headline),
-                                       "metric": spec.plugin}
+            _record_scores(result, ctx, spec.plugin, metric.compute(ctx), run_dir)
         except MissingCapability as exc:
             result.skipped[f"metric {spec.plugin}"] = exc.message
         except Exception as exc:
@@ -348,6 +358,59 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
     for w in result.warnings:
         logger.warning("%s: %s", job.key, w)
     return result
+
+
+def _record_scores(result: JobResult, ctx: EvalContext, metric: str,
+                   scores: dict[str, Any], run_dir: Path | None) -> None:
+    """Record a metric's scores in ``result.scores``, each with its 95 % bootstrap interval
+    over items (``lo``, ``hi``; ``interval`` "bootstrap") when it declares per-item values
+    (:class:`~zsbench.plugin.Score`), else ``interval`` "none" (the leaderboard may add one
+    over seeds). Resamples are seeded from the job's seed (:func:`zsbench.intervals.group_seed`)
+    and shared by the metrics of the job through ``ctx.memo``. The per-item values go to
+    ``RUN_DIR/items/LABEL-seedN/METRIC.npz`` for the leaderboard and ``compare``."""
+    from zsbench import intervals
+    from zsbench.results import write_items
+
+    named: dict[str, intervals.Items] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for name, score in scores.items():
+        value = float(score.value)
+        rec: dict[str, Any] = {"value": value,
+                               "higher_is_better": bool(score.higher_is_better),
+                               "headline": bool(score.headline), "metric": metric,
+                               "lo": None, "hi": None, "interval": "none", "n": None}
+        if getattr(score, "target", None) is not None:
+            rec["target"] = float(score.target)
+        if getattr(score, "control", None) is not None:
+            rec["control"] = [str(score.control[0]), float(score.control[1])]
+        try:
+            items = intervals.items_of(score)
+        except ValueError as exc:
+            result.warnings.append(f'metric "{metric}": score "{name}": {exc}; no interval')
+            items = None
+        if items is not None and np.isfinite(value):
+            stat = items.statistic()
+            if not (np.isfinite(stat) and abs(stat - value) <= 1e-9 * max(1.0, abs(value))):
+                result.warnings.append(
+                    f'metric "{metric}": score "{name}": its per-item values give {stat!r}, '
+                    f"not its value {value!r}; no interval")
+            else:
+                named[name] = items
+                rec["n"] = items.n
+        records[name] = rec
+    if named:
+        cache = ctx.memo.setdefault("bootstrap:counts", {})
+        for name, (lo, hi) in intervals.job_intervals(named, ctx.seed,
+                                                      counts_cache=cache).items():
+            if np.isfinite(lo) and np.isfinite(hi):
+                records[name].update(lo=lo, hi=hi, interval="bootstrap")
+        if run_dir is not None:
+            arrays: dict[str, np.ndarray] = {}
+            for name, it in named.items():
+                arrays.update(it.arrays(name))
+            path = write_items(run_dir, result.label, result.seed, metric, arrays)
+            result.files.append(str(path.relative_to(run_dir)))
+    result.scores.update(records)
 
 
 def _applicable(registry: Registry, kind: str, spec: Any, ctx: EvalContext,

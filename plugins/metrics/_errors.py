@@ -3,6 +3,8 @@
 Every function takes ``images [N, ...]`` and ``reconstructions [N, ...]`` of one shape (in
 practice ``[N, C, H, W]`` float in [0, 1]) and returns one float64 value per image ``[N]``.
 Work is done in float64 over chunks of images, so memory stays bounded for large splits.
+:func:`mean_score`, :func:`ratio_score` and :func:`difference_score` turn such per-image
+values into scores that carry them (for their bootstrap intervals).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zsbench.errors import DataError
+from zsbench.plugin import Score
 
 if TYPE_CHECKING:
     from zsbench.plugin import EvalContext
@@ -125,6 +128,67 @@ def nan_mean(values: np.ndarray) -> float:
     """Mean of ``values [N]`` as a python float; NaN for an empty array (undefined)."""
     values = np.asarray(values, dtype=np.float64)
     return float(values.mean()) if values.size else float("nan")
+
+
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values of ``values [N]`` (NaN marks an item that does not count,
+    e.g. an invalid image's factor error); NaN when there is none."""
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    ok = np.isfinite(x)
+    if ok.all():
+        return nan_mean(x)
+    return float(x[ok].mean()) if ok.any() else float("nan")
+
+
+RIM_CONTROL_LIMIT: float = 0.5
+"""A hole/rim (or hole/test) ratio means "as good in the hole as next to it" only when the
+model is good next to it: its control, the rim's (or test split's) ``fail_rate`` from
+``factor_recovery``, must be at most this (the model draws most of the control's images
+right). A model whose control fails is shown "control failed" in the ratio's column."""
+
+
+def mean_score(items: np.ndarray | None, *, higher_is_better: bool = False,
+               headline: bool = False, **extra: object) -> Score:
+    """The :class:`~zsbench.plugin.Score` that is the mean of per-item values ``items [N]``
+    (NaN items do not count; None or no finite item: NaN), carrying the items for its
+    bootstrap interval. ``extra``: ``target``, ``control``."""
+    if items is None:
+        return Score(float("nan"), higher_is_better=higher_is_better, headline=headline,
+                     **extra)
+    x = np.asarray(items, dtype=np.float64).reshape(-1)
+    return Score(finite_mean(x), higher_is_better=higher_is_better, headline=headline,
+                 items=x, **extra)
+
+
+def ratio_score(num: np.ndarray | None, den: np.ndarray | None, *,
+                higher_is_better: bool = False, headline: bool = False,
+                **extra: object) -> Score:
+    """The Score ``mean(num) / mean(den)`` of two groups of items (e.g. hole and rim
+    images; NaN items do not count), carrying both groups for its bootstrap interval; NaN
+    when a group is missing or the denominator is not positive."""
+    if num is None or den is None:
+        return Score(float("nan"), higher_is_better=higher_is_better, headline=headline,
+                     **extra)
+    a = np.asarray(num, dtype=np.float64).reshape(-1)
+    b = np.asarray(den, dtype=np.float64).reshape(-1)
+    top, bottom = finite_mean(a), finite_mean(b)
+    value = top / bottom if np.isfinite(top) and np.isfinite(bottom) and bottom > 0 \
+        else float("nan")
+    return Score(float(value), higher_is_better=higher_is_better, headline=headline,
+                 ratio_of=(a, b), **extra)
+
+
+def difference_score(a: np.ndarray | None, b: np.ndarray | None, *,
+                     higher_is_better: bool = False, headline: bool = False,
+                     **extra: object) -> Score:
+    """The Score ``mean(a) - mean(b)`` of two groups of items, carrying both."""
+    if a is None or b is None:
+        return Score(float("nan"), higher_is_better=higher_is_better, headline=headline,
+                     **extra)
+    x = np.asarray(a, dtype=np.float64).reshape(-1)
+    y = np.asarray(b, dtype=np.float64).reshape(-1)
+    return Score(finite_mean(x) - finite_mean(y), higher_is_better=higher_is_better,
+                 headline=headline, difference_of=(x, y), **extra)
 
 
 def split_images(ctx: EvalContext, split: str, *,

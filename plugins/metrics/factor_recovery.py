@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
-from zsbench.recovery import factor_errors, factor_spans, recovered, require_recover
-from zsbench_plugins.metrics._errors import nan_mean
-from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_means, spearman
+from zsbench.plugin import Dataset, EvalContext, Metric, Recovery, Score, SuitePlan, to_float
+from zsbench.recovery import (
+    context_validity_threshold,
+    factor_errors,
+    factor_spans,
+    recovered,
+    require_recover,
+)
+from zsbench_plugins.metrics._errors import RIM_CONTROL_LIMIT, mean_score, ratio_score
+from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_items, spearman
 
 NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
@@ -19,6 +25,66 @@ def ratio(num: float, den: float) -> float:
     if not (np.isfinite(num) and np.isfinite(den)) or den <= 0:
         return NAN
     return float(num / den)
+
+
+RELATIVE_RESIDUAL_MAX: float = 0.5
+"""An image is of the family only if its recovery residual is at most this share of the
+root-mean-square intensity of its best exact render: the part of the render's energy left
+unexplained, ``(residual / RMS)^2``, is at most a quarter. Measured on 64-pixel polar
+curves (``tests/test_intervals.py``): a blank frame scores 1, two distinct curves of
+comparable ink superposed 0.9 to 1, a Gaussian blur of 1.5 pixels about 0.7, of 1 pixel
+about 0.6, while a blur of 0.5 pixel (as sharp as a good model's reconstruction) scores
+about 0.25 and exact images 0.03. The limit of any residual rule: a small circle drawn
+inside a large starfish scores about 0.3 (the starfish explains most of the ink) and
+passes."""
+
+
+def validity_bar(ctx: EvalContext) -> float:
+    """The dataset's validity bar of this evaluation (memoised, shared with
+    ``prior_coverage`` and ``conditional_generation``):
+    :func:`zsbench.recovery.context_validity_threshold`, by default the recovery residual of
+    the training images' mean image."""
+    return context_validity_threshold(ctx)
+
+
+def render_rms(ctx: EvalContext, key: str, factors: np.ndarray) -> np.ndarray | None:
+    """Root-mean-square intensity ``[N]`` of the exact renders of ``factors [N, F]``
+    (memoised under ``"render_rms:" + key``); None when the dataset cannot render."""
+    def compute() -> np.ndarray | None:
+        try:
+            out = np.empty(len(factors))
+            for start in range(0, len(factors), 512):
+                x = to_float(ctx.dataset.render(factors[start:start + 512]))
+                x = x.reshape(len(x), -1).astype(np.float64)
+                out[start:start + 512] = np.sqrt((x * x).mean(axis=1))
+            return out
+        except NotImplementedError:
+            return None
+
+    return ctx.cached(f"render_rms:{key}", compute)
+
+
+def family_validity(ctx: EvalContext, key: str, factors: np.ndarray, residual: np.ndarray,
+                    threshold: float | None = None) -> np.ndarray:
+    """Which images are images of the family, ``bool [N]``, from their recovery
+    (``factors [N, F]``, ``residual [N]``; ``key`` names the images for the memo): the
+    dataset's judgement (:meth:`zsbench.plugin.Dataset.valid` against ``threshold``,
+    default :func:`validity_bar`). For a dataset that keeps the contract's default rule (a
+    residual below the bar), the residual must also be at most
+    :data:`RELATIVE_RESIDUAL_MAX` times the RMS intensity of the best exact render: the
+    default bar alone lets thin-line images through (on polar curves a blank frame, residual
+    0.06 at 64 px, and heavy blur sit below the mean image's 0.11, since a thin line holds
+    little ink). A dataset that overrides ``valid`` (``circles``) has the last word."""
+    residual = np.asarray(residual, dtype=np.float64).reshape(-1)
+    factors = np.asarray(factors, dtype=np.float64)
+    bar = validity_bar(ctx) if threshold is None else float(threshold)
+    valid = np.asarray(ctx.dataset.valid(Recovery(factors=factors, residual=residual), bar),
+                       dtype=bool).reshape(-1)
+    if getattr(type(ctx.dataset), "valid", None) is Dataset.valid:
+        rms = render_rms(ctx, key, factors)
+        if rms is not None:
+            valid &= residual <= RELATIVE_RESIDUAL_MAX * rms
+    return valid
 
 
 def reconstruction_recovery(ctx: EvalContext, split: str, rows: np.ndarray | None = None):
@@ -45,7 +111,16 @@ class FactorRecovery(Metric):
     split: ``s_factor_err`` (mean over factors of the range-unit error), ``s_fail_rate``
     (share of images with some factor off by more than ``tolerance`` of its range) and
     ``s_recovery_residual`` (mean RMS pixel difference between the reconstruction and its
-    best exact render: large when the model draws something outside the family).
+    best exact render: large when the model draws something outside the family) and
+    ``s_valid_share`` (higher is better: the share of reconstructions that are images of
+    the family, :func:`family_validity`).
+
+    **Invalid images.** A reconstruction that is no image of the family (a blurred blob, a
+    blank frame, two curves superposed) has no meaningful factors: its recovered point
+    depends on the recovery method, not on the model. It counts as failed in
+    ``s_fail_rate`` and is left out of every factor error (``s_f_err``, ``s_f_err_p90``,
+    ``s_f_rel_err``, ``s_factor_err``, the ratios and the depth scores), which then cover
+    the valid images only, beside ``s_valid_share``.
 
     Headline: ``hole_rim_factor_err_ratio`` (hole over rim: the rim is fresh points just
     outside the hole at the same depths, so about 1 means the model draws the hole as well
@@ -56,6 +131,12 @@ class FactorRecovery(Metric):
     the hole) and ``hole_factor_err_depth0..k-1`` (mean in ``depth_bins`` bins, 0 at the
     boundary). All lower is better. Scores of an absent split are NaN. Needs a dataset that
     can recover factors (polar, gaussian, gaussian_t); others make it fail with a note.
+
+    Every score but the p90s and the depth correlation carries its per-image values (NaN
+    for an invalid image's factor error) for its bootstrap interval. The hole/rim and
+    hole/test ratios declare ``target = 1`` and the control split's ``fail_rate`` as
+    control (at most ``RIM_CONTROL_LIMIT``, 0.5): a model equally bad in the hole and on
+    the rim scores about 1 but its control fails, so it is never marked best.
     """
 
     name = "factor_recovery"
@@ -88,16 +169,17 @@ class FactorRecovery(Metric):
         per_factor = [f"{s}_{f}_{q}" for s in SPLITS for f in names
                       for q in ("err", "err_p90", "rel_err")]
         per_split = [f"{s}_{q}" for s in SPLITS
-                     for q in ("factor_err", "fail_rate", "recovery_residual")]
+                     for q in ("factor_err", "fail_rate", "recovery_residual", "valid_share")]
         return [*per_factor, *per_split, "hole_rim_factor_err_ratio",
                 "hole_test_factor_err_ratio", *(f"hole_rim_{f}_err_ratio" for f in names),
                 "hole_factor_err_depth_corr",
                 *(f"hole_factor_err_depth{b}" for b in range(int(self.depth_bins)))]
 
     def split_errors(self, ctx: EvalContext, split: str) -> tuple[np.ndarray, np.ndarray,
-                                                                   np.ndarray] | None:
-        """``(|Δ| [N, F] in factor units, |Δ| / range [N, F], residual [N])`` of ``split``'s
-        reconstructions, or None when the split is absent or empty."""
+                                                                   np.ndarray, np.ndarray] | None:
+        """``(|Δ| [N, F] in factor units, |Δ| / range [N, F], residual [N], valid [N])`` of
+        ``split``'s reconstructions (:func:`family_validity`), or None when the split is
+        absent or empty."""
         if split not in ctx.splits or len(ctx.splits[split]) == 0:
             return None
         if split not in ctx.reconstructions:
@@ -114,58 +196,70 @@ class FactorRecovery(Metric):
             raise DataError(f'factor_recovery: recover gave factors of shape '
                             f"{list(rec.factors.shape)} for {list(truth.shape)} true factors.")
         rel = factor_errors(ctx.dataset, truth, rec.factors)
-        return rel * factor_spans(ctx.space), rel, np.asarray(rec.residual, dtype=np.float64)
+        residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
+        key = f"reconstructions:{split}" + ("" if rows is None else f":{len(rows)}")
+        valid = family_validity(ctx, key, rec.factors, residual)
+        return rel * factor_spans(ctx.space), rel, residual, valid
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         require_recover(ctx.dataset, f'metric "{self.name}"')
         names = ctx.space.names
         scores: dict[str, Score] = {}
-        per_image: dict[str, np.ndarray | None] = {}
-        summary: dict[str, dict[str, float]] = {}
-
-        def put(key: str, value: float, headline: bool = False) -> None:
-            scores[key] = Score(float(value), higher_is_better=False, headline=headline)
+        factor_err: dict[str, np.ndarray | None] = {}
+        per_factor: dict[tuple[str, int], np.ndarray | None] = {}
 
         for split in SPLITS:
             found = self.split_errors(ctx, split)
             if found is None:
-                err = rel = None
-                per_image[split] = None
+                err = rel = residual = valid = None
             else:
-                err, rel, residual = found
-                per_image[split] = rel.mean(axis=1)
+                err, rel, residual, valid = found
+                # an image that is no image of the family has no factor error: NaN (not
+                # counted) in the factor errors, failed in the fail rate
+                err = np.where(valid[:, None], err, np.nan)
+                rel = np.where(valid[:, None], rel, np.nan)
             for k, name in enumerate(names):
-                put(f"{split}_{name}_err", NAN if err is None else nan_mean(err[:, k]))
-                put(f"{split}_{name}_err_p90",
-                    NAN if err is None else float(np.percentile(err[:, k], 90)))
-                put(f"{split}_{name}_rel_err", NAN if rel is None else nan_mean(rel[:, k]))
-            summary[split] = {
-                "factor_err": NAN if rel is None else nan_mean(rel.mean(axis=1)),
-                "fail_rate": NAN if rel is None else nan_mean(
-                    (rel > float(self.tolerance)).any(axis=1)),
-                "recovery_residual": NAN if rel is None else nan_mean(residual),
-            }
-            for quantity, value in summary[split].items():
-                put(f"{split}_{quantity}", value,
-                    headline=split == "hole" and quantity in ("factor_err", "fail_rate"))
+                per_factor[(split, k)] = None if err is None else err[:, k]
+                scores[f"{split}_{name}_err"] = mean_score(per_factor[(split, k)])
+                ok = None if err is None else err[valid, k]
+                scores[f"{split}_{name}_err_p90"] = Score(
+                    NAN if ok is None or ok.size == 0 else float(np.percentile(ok, 90)),
+                    higher_is_better=False)
+                scores[f"{split}_{name}_rel_err"] = mean_score(
+                    None if rel is None else rel[:, k])
+            factor_err[split] = None if rel is None else rel.mean(axis=1)
+            hole = split == "hole"
+            scores[f"{split}_factor_err"] = mean_score(factor_err[split], headline=hole)
+            failed = None if rel is None else (
+                ~valid | (np.nan_to_num(rel, nan=np.inf) > float(self.tolerance)).any(axis=1))
+            scores[f"{split}_fail_rate"] = mean_score(
+                None if failed is None else failed.astype(np.float64), headline=hole)
+            scores[f"{split}_recovery_residual"] = mean_score(residual)
+            scores[f"{split}_valid_share"] = mean_score(
+                None if valid is None else valid.astype(np.float64), higher_is_better=True)
 
-        put("hole_rim_factor_err_ratio",
-            ratio(summary["hole"]["factor_err"], summary["rim"]["factor_err"]), headline=True)
-        put("hole_test_factor_err_ratio",
-            ratio(summary["hole"]["factor_err"], summary["test"]["factor_err"]))
-        for name in names:
-            put(f"hole_rim_{name}_err_ratio",
-                ratio(scores[f"hole_{name}_err"].value, scores[f"rim_{name}_err"].value))
+        rim_control = ("rim_fail_rate", RIM_CONTROL_LIMIT)
+        scores["hole_rim_factor_err_ratio"] = ratio_score(
+            factor_err["hole"], factor_err["rim"], headline=True, target=1.0,
+            control=rim_control)
+        scores["hole_test_factor_err_ratio"] = ratio_score(
+            factor_err["hole"], factor_err["test"], target=1.0,
+            control=("test_fail_rate", RIM_CONTROL_LIMIT))
+        for k, name in enumerate(names):
+            scores[f"hole_rim_{name}_err_ratio"] = ratio_score(
+                per_factor[("hole", k)], per_factor[("rim", k)], target=1.0,
+                control=rim_control)
 
-        hole = per_image["hole"]
+        hole = factor_err["hole"]
         depth = ctx.splits["hole"].depth if hole is not None else None
         if hole is None or depth is None:
-            corr, bins = NAN, [NAN] * int(self.depth_bins)
+            corr, bins = NAN, [None] * int(self.depth_bins)
         else:
             depth = np.asarray(depth, dtype=np.float64).reshape(-1)
-            corr = spearman(hole, depth)
-            bins = depth_bin_means(hole, depth, int(self.depth_bins))
-        put("hole_factor_err_depth_corr", corr)
-        for b, value in enumerate(bins):
-            put(f"hole_factor_err_depth{b}", value)
+            ok = np.isfinite(hole)
+            corr = spearman(hole[ok], depth[ok])
+            bins = depth_bin_items(hole, depth, int(self.depth_bins))
+        scores["hole_factor_err_depth_corr"] = Score(corr, higher_is_better=False)
+        for b, values in enumerate(bins):
+            scores[f"hole_factor_err_depth{b}"] = mean_score(values)
         return scores

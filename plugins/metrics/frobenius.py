@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
-from zsbench_plugins.metrics._errors import per_image_frobenius, split_images
+from zsbench_plugins.metrics._errors import mean_score, per_image_frobenius, split_images
 
 NAN = float("nan")
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
@@ -21,6 +21,8 @@ class Frobenius(Metric):
     typical image (1: every image equally bad). It is a shape, not a quality: a model that
     fails every image alike scores 1, so read it next to ``frob_mean``. With ``split =
     "hole"`` and no hole the scores are NaN; any other missing split is an error.
+    ``frob_mean`` carries its per-image norms (a bootstrap interval over images); the
+    percentiles and the tail ratio get an interval over seeds only.
     """
 
     name = "frobenius"
@@ -37,12 +39,11 @@ class Frobenius(Metric):
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         pair = split_images(ctx, self.split, required=self.split != "hole")
         if pair is None:
-            mean, tail = NAN, [NAN] * len(PERCENTILES)
+            norms, tail = None, [NAN] * len(PERCENTILES)
         else:
             norms = per_image_frobenius(*pair)
-            mean = float(norms.mean())
             tail = [float(v) for v in np.percentile(norms, PERCENTILES)]
-        scores = {"frob_mean": Score(mean, higher_is_better=False, headline=True)}
+        scores = {"frob_mean": mean_score(norms, headline=True)}
         for p, value in zip(PERCENTILES, tail):
             scores[f"frob_p{p}"] = Score(value, higher_is_better=False, headline=p == 99)
         p50, p99 = tail[PERCENTILES.index(50)], tail[PERCENTILES.index(99)]

@@ -8,6 +8,8 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._errors import (
+    RIM_CONTROL_LIMIT,
+    mean_score,
     nan_mean,
     per_image_bce,
     per_image_excess_bce,
@@ -15,11 +17,13 @@ from zsbench_plugins.metrics._errors import (
     per_image_intensity_error,
     per_image_mse,
     per_image_peak_error,
+    ratio_score,
     split_images,
 )
 
 NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
+QUANTITIES: tuple[str, ...] = ("bce", "excess_bce", "mse", "frob", "intensity_err", "peak_err")
 #: The leaderboard's default columns among these scores.
 HEADLINE: frozenset[str] = frozenset({"hole_excess_bce", "hole_rim_excess_ratio",
                                       "test_peak_err"})
@@ -60,6 +64,21 @@ def depth_bin_means(values: np.ndarray, depth: np.ndarray, bins: int) -> list[fl
     return [nan_mean(values[idx == b]) for b in range(bins)]
 
 
+def depth_bin_items(values: np.ndarray, depth: np.ndarray, bins: int) -> list[np.ndarray]:
+    """Per bin of :func:`depth_bin_means`, ``values [N]`` with NaN outside the bin: the
+    per-item values of the bin's mean (an empty bin is all NaN: its mean is NaN)."""
+    values = np.asarray(values, dtype=np.float64)
+    depth = np.asarray(depth, dtype=np.float64)
+    if values.size == 0:
+        return [values.copy() for _ in range(bins)]
+    top = float(depth.max())
+    if top <= 0:
+        idx = np.zeros(depth.shape, dtype=int)
+    else:
+        idx = np.clip(np.floor(depth / top * bins).astype(int), 0, bins - 1)
+    return [np.where(idx == b, values, np.nan) for b in range(bins)]
+
+
 class HoldoutReconstruction(Metric):
     """Reconstruction error on train, test, rim and hole, net of the BCE floor, and vs depth.
 
@@ -82,6 +101,12 @@ class HoldoutReconstruction(Metric):
     ``hole_excess_bce_depth0`` .. ``hole_excess_bce_depth{k-1}`` (mean in ``depth_bins``
     equal-width bins over [0, max depth], bin 0 at the boundary). All lower is better.
     Without a hole (or rim) those scores are NaN, as is an empty depth bin.
+
+    Every score but ``hole_depth_corr`` is a mean over images and carries its per-image
+    values (the ratios both groups), so each gets a bootstrap interval. The three ratios
+    declare ``target = 1`` (as good in the hole as next to it; the leaderboard ranks by the
+    distance to 1) and the control split's ``fail_rate`` (``factor_recovery``) as their
+    control: at most ``RIM_CONTROL_LIMIT`` for the ratio to be ranked.
     """
 
     name = "holdout_reconstruction"
@@ -103,49 +128,50 @@ class HoldoutReconstruction(Metric):
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         scores: dict[str, Score] = {}
-        excess: dict[str, np.ndarray | None] = {}
+        per_image: dict[str, dict[str, np.ndarray] | None] = {}
         for split in SPLITS:
             pair = split_images(ctx, split, required=split in ("train", "test"))
             if pair is None:
-                excess[split] = None
-                values = dict.fromkeys(("bce", "excess_bce", "mse", "frob", "intensity_err",
-                                        "peak_err"),
-                                       NAN)
+                per_image[split] = None
             else:
                 x, r = pair
-                excess[split] = per_image_excess_bce(x, r)
-                values = {
-                    "bce": nan_mean(per_image_bce(x, r)),
-                    "excess_bce": nan_mean(excess[split]),
-                    "mse": nan_mean(per_image_mse(x, r)),
-                    "frob": nan_mean(per_image_frobenius(x, r)),
-                    "intensity_err": nan_mean(per_image_intensity_error(x, r)),
-                    "peak_err": nan_mean(per_image_peak_error(x, r)),
+                per_image[split] = {
+                    "bce": per_image_bce(x, r),
+                    "excess_bce": per_image_excess_bce(x, r),
+                    "mse": per_image_mse(x, r),
+                    "frob": per_image_frobenius(x, r),
+                    "intensity_err": per_image_intensity_error(x, r),
+                    "peak_err": per_image_peak_error(x, r),
                 }
-            for quantity, value in values.items():
+            for quantity in QUANTITIES:
                 key = f"{split}_{quantity}"
-                scores[key] = Score(value, higher_is_better=False, headline=key in HEADLINE)
+                values = None if per_image[split] is None else per_image[split][quantity]
+                scores[key] = mean_score(values, headline=key in HEADLINE)
 
-        def put(key: str, value: float) -> None:
-            scores[key] = Score(value, higher_is_better=False, headline=key in HEADLINE)
+        def items(split: str, quantity: str) -> np.ndarray | None:
+            return None if per_image[split] is None else per_image[split][quantity]
 
-        v = {k: s.value for k, s in scores.items()}
-        put("hole_rim_excess_ratio", ratio(v["hole_excess_bce"], v["rim_excess_bce"]))
-        put("hole_test_excess_ratio", ratio(v["hole_excess_bce"], v["test_excess_bce"]))
-        put("hole_test_bce_ratio", ratio(v["hole_bce"], v["test_bce"]))
+        for key, num, den, control in (
+                ("hole_rim_excess_ratio", ("hole", "excess_bce"), ("rim", "excess_bce"), "rim"),
+                ("hole_test_excess_ratio", ("hole", "excess_bce"), ("test", "excess_bce"),
+                 "test"),
+                ("hole_test_bce_ratio", ("hole", "bce"), ("test", "bce"), "test")):
+            scores[key] = ratio_score(items(*num), items(*den), headline=key in HEADLINE,
+                                      target=1.0,
+                                      control=(f"{control}_fail_rate", RIM_CONTROL_LIMIT))
 
-        hole_errors = excess["hole"]
+        hole_errors = items("hole", "excess_bce")
         depth = ctx.splits["hole"].depth if hole_errors is not None else None
         if hole_errors is None or depth is None:
-            corr, bins = NAN, [NAN] * self.depth_bins
+            corr, bins = NAN, [None] * self.depth_bins
         else:
             depth = np.asarray(depth, dtype=np.float64).reshape(-1)
             if depth.shape != hole_errors.shape:
                 raise DataError(f'the "hole" split has {hole_errors.size} images but '
                                 f"{depth.size} depths.")
             corr = spearman(hole_errors, depth)
-            bins = depth_bin_means(hole_errors, depth, self.depth_bins)
-        put("hole_depth_corr", corr)
-        for b, value in enumerate(bins):
-            put(f"hole_excess_bce_depth{b}", value)
+            bins = depth_bin_items(hole_errors, depth, self.depth_bins)
+        scores["hole_depth_corr"] = Score(corr, higher_is_better=False)
+        for b, values in enumerate(bins):
+            scores[f"hole_excess_bce_depth{b}"] = mean_score(values)
         return scores

@@ -10,9 +10,14 @@ from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.recovery import context_validity_threshold, verify_recover
 from zsbench.space import LatentSpace
+from zsbench_plugins.metrics._errors import mean_score
 from zsbench_plugins.metrics._generative import PRIOR_SAMPLES, prior_samples, recovered, require
+from zsbench_plugins.metrics.factor_recovery import family_validity
 
 NAN = float("nan")
+INVALID_CONTROL_LIMIT: float = 0.5
+"""``hole_coverage_ratio`` is ranked only for a prior whose samples are mostly images of the
+family: ``prior_invalid_share`` at most this."""
 DATA_SPLITS: tuple[str, ...] = ("train", "validation", "test", "hole")
 """The splits made of the dataset's own points (the rim is drawn afresh, so it is not)."""
 
@@ -68,7 +73,8 @@ def default_threshold(ctx: EvalContext) -> float:
     :meth:`zsbench.plugin.Dataset.validity_threshold`: by default the recovery residual of
     the training split's mean image, the blur that averages the whole family, so a sample
     no closer to some exact render than that blur is no valid image of the family).
-    Depends on the data alone, never on the model."""
+    Depends on the data alone, never on the model. A sample must also pass the rest of
+    :func:`~zsbench_plugins.metrics.factor_recovery.family_validity`."""
     verify_recover(ctx, 'metric "prior_coverage"')
     return context_validity_threshold(ctx)
 
@@ -76,13 +82,14 @@ def default_threshold(ctx: EvalContext) -> float:
 def prior_recovery(ctx: EvalContext, n: int = PRIOR_SAMPLES,
                    residual_threshold: float | None = None) -> PriorRecovery:
     """Sample ``n`` images from the model's prior, recover their factors (both memoised)
-    and classify them: valid when the recovery residual is below ``residual_threshold``
-    (None: :func:`default_threshold`), in the hole when valid and inside the holdout."""
+    and classify them: valid when they are images of the family (:func:`family_validity`
+    against ``residual_threshold``, None: :func:`default_threshold`), in the hole when
+    valid and inside the holdout."""
     samples = prior_samples(ctx, n)
     rec = recovered(ctx, f"prior:{n}", samples)
     threshold = (default_threshold(ctx) if residual_threshold is None
                  else float(residual_threshold))
-    valid = rec.residual < threshold
+    valid = family_validity(ctx, f"prior:{n}", rec.factors, rec.residual, threshold)
     if ctx.holdout is not None and n:
         inside = np.asarray(ctx.holdout.contains(rec.factors, ctx.space), dtype=bool)
     else:
@@ -106,13 +113,19 @@ class PriorCoverage(Metric):
     difference to the best exact render, reaches ``residual_threshold``: not a valid image
     of the family; lower is better).
 
-    ``residual_threshold`` absent: the recovery residual of the training split's mean image.
-    That mean is the blur averaging the whole family, so a sample counts as valid only when
-    it is closer to its nearest exact render than that blur is; the bar depends on the data
-    alone, so every model is judged by the same one. (On thin-line polar images even a good
-    model's reconstructions of real images sit at 80-90 % of that bar: the residual mostly
-    measures blur.) A number sets it in the residual's units (RMS pixel difference,
-    intensities in [0, 1]).
+    Validity (:func:`~zsbench_plugins.metrics.factor_recovery.family_validity`): the
+    dataset judges the sample against the bar ``residual_threshold`` (absent: the
+    dataset's :meth:`~zsbench.plugin.Dataset.validity_threshold`, by default the recovery
+    residual of the training split's mean image; a number sets it in the residual's units,
+    RMS pixel difference with intensities in [0, 1]); under the contract's default rule
+    the residual must also be at most half the RMS intensity of the sample's best exact
+    render (the bar alone lets thin-line blobs through: a blank polar frame sits below
+    it). Both depend on the data alone, so every model is judged by the same rule.
+
+    ``hole_coverage_ratio`` declares ``target = 1`` (visiting the hole more often than the
+    data does is no better) and ``prior_invalid_share`` as its control (at most
+    ``INVALID_CONTROL_LIMIT``). The shares and the ratio carry one value per sample for a
+    bootstrap interval over samples; the grid coverage gets one over seeds only.
 
     Needs a model with a prior (``sample``) and a dataset that can ``recover``; otherwise
     the run's warnings say which is missing.
@@ -146,16 +159,21 @@ class PriorCoverage(Metric):
         require(ctx.dataset, "recover", "dataset", 'metric "prior_coverage"')
         pr = prior_recovery(ctx, self.n_samples, self.residual_threshold)
         n = len(pr.factors)
-        prior_share = float(pr.in_hole.mean()) if n and ctx.holdout is not None else NAN
+        has_hole = bool(n) and ctx.holdout is not None
         space_share = hole_share_of_space(ctx)
-        ratio = prior_share / space_share if space_share > 0 else NAN
+        in_hole = pr.in_hole.astype(np.float64)
         cells, total = grid_cells(ctx.space, pr.factors[pr.valid], self.grid_cells)
         coverage = len(np.unique(cells)) / total
         return {
-            "prior_hole_share": Score(prior_share, higher_is_better=True),
+            "prior_hole_share": mean_score(in_hole if has_hole else None,
+                                           higher_is_better=True),
             "hole_space_share": Score(space_share, higher_is_better=True),
-            "hole_coverage_ratio": Score(ratio, higher_is_better=True, headline=True),
+            # per sample: in the hole / the hole's share, so that the mean is the ratio
+            "hole_coverage_ratio": mean_score(
+                in_hole / space_share if has_hole and space_share > 0 else None,
+                higher_is_better=True, headline=True, target=1.0,
+                control=("prior_invalid_share", INVALID_CONTROL_LIMIT)),
             "prior_grid_coverage": Score(coverage, higher_is_better=True, headline=True),
-            "prior_invalid_share": Score(float((~pr.valid).mean()) if n else NAN,
-                                         higher_is_better=False),
+            "prior_invalid_share": mean_score((~pr.valid).astype(np.float64) if n else None,
+                                              higher_is_better=False),
         }

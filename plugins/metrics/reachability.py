@@ -7,7 +7,12 @@ import numpy as np
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan, capable
 from zsbench.recovery import factor_errors
-from zsbench_plugins.metrics._errors import nan_mean, per_image_bce, per_image_excess_bce
+from zsbench_plugins.metrics._errors import (
+    difference_score,
+    mean_score,
+    per_image_bce,
+    per_image_excess_bce,
+)
 from zsbench_plugins.metrics._generative import (
     REACH_LR,
     REACH_MAX_IMAGES,
@@ -50,8 +55,9 @@ class Reachability(Metric):
     the factor error, where the control is the rim when the run has one, else the test
     split: a decoder that can draw the hole as well as its surroundings scores 0.
 
-    A model without ``invert`` (see :func:`zsbench.plugin.capable`) gets a clear note in
-    the run's warnings instead of these scores.
+    A model without ``invert`` (see :func:`zsbench.plugin.capable`) is skipped: "n/a",
+    with the reason, no failure. Every score carries its per-image values (the gaps both
+    groups) for a bootstrap interval over images.
     """
 
     name = "reachability"
@@ -90,42 +96,40 @@ class Reachability(Metric):
         require(ctx.model, "invert", "model", 'metric "reachability"')
         can_recover = capable(ctx.dataset, "recover")
         scores: dict[str, Score] = {}
-        excess: dict[str, float] = {}
-        ferr: dict[str, float] = {}
+        excess: dict[str, np.ndarray | None] = {}
+        ferr: dict[str, np.ndarray | None] = {}
         for split in SPLITS:
             if split == "rim" and split not in ctx.splits:
                 continue
             reach = reachable(ctx, split, steps=self.steps, lr=self.lr,
                               max_images=self.max_images)
-            if reach is None:
-                values = {"reach_bce": NAN, "reach_excess": NAN, "encoder_gap": NAN,
-                          "reach_factor_err": NAN, "reachable_share": NAN}
-            else:
+            values: dict[str, np.ndarray | None] = dict.fromkeys(
+                ("reach_bce", "reach_excess", "encoder_gap", "reach_factor_err",
+                 "reachable_share"))
+            if reach is not None:
                 reach_bce = per_image_bce(reach.images, reach.decoded)
                 recon_bce = per_image_bce(reach.images, reach.reconstructions)
-                values = {"reach_bce": nan_mean(reach_bce),
-                          "reach_excess": nan_mean(per_image_excess_bce(reach.images,
-                                                                        reach.decoded)),
-                          "encoder_gap": nan_mean(recon_bce - reach_bce),
-                          "reach_factor_err": NAN, "reachable_share": NAN}
+                values.update(reach_bce=reach_bce,
+                              reach_excess=per_image_excess_bce(reach.images, reach.decoded),
+                              encoder_gap=recon_bce - reach_bce)
                 if can_recover:
                     rec = recovered(ctx, f"reachable:{split}:{self.steps}:{self.lr}:"
                                          f"{self.max_images}", reach.decoded,
                                     who='metric "reachability"')
                     err = factor_errors(ctx.dataset, ctx.splits[split].factors[reach.index],
                                         rec.factors)
-                    values["reach_factor_err"] = nan_mean(err.mean(axis=1))
-                    values["reachable_share"] = nan_mean(
-                        (err.max(axis=1) <= self.factor_tolerance).astype(np.float64))
+                    values["reach_factor_err"] = err.mean(axis=1)
+                    values["reachable_share"] = (err.max(axis=1) <= self.factor_tolerance
+                                                 ).astype(np.float64)
             excess[split] = values["reach_excess"]
             ferr[split] = values["reach_factor_err"]
-            for quantity, value in values.items():
+            for quantity, items in values.items():
                 key = f"{split}_{quantity}"
-                scores[key] = Score(value, higher_is_better=quantity == "reachable_share",
-                                    headline=key in {"hole_reach_excess", "hole_encoder_gap"})
+                scores[key] = mean_score(
+                    items, higher_is_better=quantity == "reachable_share",
+                    headline=key in {"hole_reach_excess", "hole_encoder_gap"})
         control = control_split(ctx)
-        scores["decoder_gap"] = Score(excess["hole"] - excess[control], higher_is_better=False,
-                                      headline=True)
-        scores["decoder_factor_gap"] = Score(ferr["hole"] - ferr[control],
-                                             higher_is_better=False)
+        scores["decoder_gap"] = difference_score(excess["hole"], excess[control],
+                                                 headline=True)
+        scores["decoder_factor_gap"] = difference_score(ferr["hole"], ferr[control])
         return scores

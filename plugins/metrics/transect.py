@@ -8,7 +8,7 @@ import numpy as np
 
 from zsbench.errors import DataError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
-from zsbench_plugins.metrics._errors import nan_mean, per_image_bce
+from zsbench_plugins.metrics._errors import mean_score, per_image_bce, ratio_score
 
 NAN = float("nan")
 OVERALL: tuple[str, ...] = ("transect_in_bce", "transect_out_bce", "transect_in_out_ratio")
@@ -39,7 +39,8 @@ class Transect(Metric):
     ``<name>_out_bce`` per transect (name sanitised for a flat key), and
     ``transect_in_bce``, ``transect_out_bce`` pooled over the points of all transects, with
     ``transect_in_out_ratio`` = in / out. All lower is better. A mean over no points (no
-    transect, no hole, or a transect that misses it) is NaN.
+    transect, no hole, or a transect that misses it) is NaN. Every score carries its
+    per-point values (the ratio both groups) for a bootstrap interval over points.
     """
 
     name = "transect"
@@ -65,11 +66,10 @@ class Transect(Metric):
                 if full in scores or full in OVERALL:
                     raise DataError(f'two transects give the score name "{full}"; rename '
                                     f'transect "{tr.name}".')
-                scores[full] = Score(nan_mean(values), higher_is_better=False)
-        inside = nan_mean(np.concatenate(pooled_in)) if pooled_in else NAN
-        outside = nan_mean(np.concatenate(pooled_out)) if pooled_out else NAN
-        ratio = inside / outside if np.isfinite(inside) and outside > 0 else NAN
-        scores["transect_in_bce"] = Score(inside, higher_is_better=False, headline=True)
-        scores["transect_out_bce"] = Score(outside, higher_is_better=False)
-        scores["transect_in_out_ratio"] = Score(ratio, higher_is_better=False, headline=True)
+                scores[full] = mean_score(values)
+        inside = np.concatenate(pooled_in) if pooled_in else None
+        outside = np.concatenate(pooled_out) if pooled_out else None
+        scores["transect_in_bce"] = mean_score(inside, headline=True)
+        scores["transect_out_bce"] = mean_score(outside)
+        scores["transect_in_out_ratio"] = ratio_score(inside, outside, headline=True)
         return scores
