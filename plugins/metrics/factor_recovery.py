@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
-from zsbench.plugin import Dataset, EvalContext, Metric, Recovery, Score, SuitePlan, to_float
+from zsbench.plugin import EvalContext, Metric, Recovery, Score, SuitePlan
 from zsbench.recovery import (
     context_validity_threshold,
     factor_errors,
@@ -27,16 +27,6 @@ def ratio(num: float, den: float) -> float:
     return float(num / den)
 
 
-RELATIVE_RESIDUAL_MAX: float = 0.5
-"""An image is of the family only if its recovery residual is at most this share of the
-root-mean-square intensity of its best exact render: the part of the render's energy left
-unexplained, ``(residual / RMS)^2``, is at most a quarter. Measured on 64-pixel polar
-curves (``tests/test_intervals.py``): a blank frame scores 1, two distinct curves of
-comparable ink superposed 0.9 to 1, a Gaussian blur of 1.5 pixels about 0.7, of 1 pixel
-about 0.6, while a blur of 0.5 pixel (as sharp as a good model's reconstruction) scores
-about 0.25 and exact images 0.03. The limit of any residual rule: a small circle drawn
-inside a large starfish scores about 0.3 (the starfish explains most of the ink) and
-passes."""
 
 
 def validity_bar(ctx: EvalContext) -> float:
@@ -47,44 +37,20 @@ def validity_bar(ctx: EvalContext) -> float:
     return context_validity_threshold(ctx)
 
 
-def render_rms(ctx: EvalContext, key: str, factors: np.ndarray) -> np.ndarray | None:
-    """Root-mean-square intensity ``[N]`` of the exact renders of ``factors [N, F]``
-    (memoised under ``"render_rms:" + key``); None when the dataset cannot render."""
-    def compute() -> np.ndarray | None:
-        try:
-            out = np.empty(len(factors))
-            for start in range(0, len(factors), 512):
-                x = to_float(ctx.dataset.render(factors[start:start + 512]))
-                x = x.reshape(len(x), -1).astype(np.float64)
-                out[start:start + 512] = np.sqrt((x * x).mean(axis=1))
-            return out
-        except NotImplementedError:
-            return None
-
-    return ctx.cached(f"render_rms:{key}", compute)
-
-
 def family_validity(ctx: EvalContext, key: str, factors: np.ndarray, residual: np.ndarray,
                     threshold: float | None = None) -> np.ndarray:
     """Which images are images of the family, ``bool [N]``, from their recovery
     (``factors [N, F]``, ``residual [N]``; ``key`` names the images for the memo): the
-    dataset's judgement (:meth:`zsbench.plugin.Dataset.valid` against ``threshold``,
-    default :func:`validity_bar`). For a dataset that keeps the contract's default rule (a
-    residual below the bar), the residual must also be at most
-    :data:`RELATIVE_RESIDUAL_MAX` times the RMS intensity of the best exact render: the
-    default bar alone lets thin-line images through (on polar curves a blank frame, residual
-    0.06 at 64 px, and heavy blur sit below the mean image's 0.11, since a thin line holds
-    little ink). A dataset that overrides ``valid`` (``circles``) has the last word."""
-    residual = np.asarray(residual, dtype=np.float64).reshape(-1)
-    factors = np.asarray(factors, dtype=np.float64)
+    dataset's judgement, :meth:`zsbench.plugin.Dataset.valid` against ``threshold``
+    (default :func:`validity_bar`)."""
     bar = validity_bar(ctx) if threshold is None else float(threshold)
-    valid = np.asarray(ctx.dataset.valid(Recovery(factors=factors, residual=residual), bar),
-                       dtype=bool).reshape(-1)
-    if getattr(type(ctx.dataset), "valid", None) is Dataset.valid:
-        rms = render_rms(ctx, key, factors)
-        if rms is not None:
-            valid &= residual <= RELATIVE_RESIDUAL_MAX * rms
-    return valid
+
+    def compute() -> np.ndarray:
+        rec = Recovery(factors=np.asarray(factors, dtype=np.float64),
+                       residual=np.asarray(residual, dtype=np.float64).reshape(-1))
+        return np.asarray(ctx.dataset.valid(rec, bar), dtype=bool).reshape(-1)
+
+    return ctx.cached(f"valid:{key}:{bar}", compute)
 
 
 def reconstruction_recovery(ctx: EvalContext, split: str, rows: np.ndarray | None = None):
