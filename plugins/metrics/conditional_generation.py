@@ -27,6 +27,15 @@ from zsbench_plugins.metrics.factor_recovery import ratio
 
 NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
+RATIOS: tuple[tuple[str, str, str], ...] = (
+    ("hole_rim_gen_err_ratio", "gen_err", "rim"),
+    ("hole_test_gen_err_ratio", "gen_err", "test"),
+    ("hole_rim_gen_fail_ratio", "gen_fail_rate", "rim"),
+    ("hole_rim_gen_mse_ratio", "gen_mse", "rim"),
+)
+"""The hole against its control: ``(score, per-split quantity, control split)``. Each is
+best at 1 (``target``) and ranked only among models whose control's fail rate is at most
+``rim_ceiling`` (``control``)."""
 
 
 @dataclass
@@ -184,41 +193,47 @@ class ConditionalGeneration(Metric):
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         scores: dict[str, Score] = {}
+        items: dict[tuple[str, str], np.ndarray] = {}  # (split, quantity) -> one per draw
 
-        def put(key: str, value: float, *, higher: bool = False, headline: bool = False) -> None:
-            scores[key] = Score(float(value), higher_is_better=higher, headline=headline)
+        def put(key: str, value: float, *, higher: bool = False, headline: bool = False,
+                **extra: object) -> None:
+            scores[key] = Score(float(value), higher_is_better=higher, headline=headline,
+                                **extra)  # type: ignore[arg-type]
 
-        summary: dict[str, dict[str, float]] = {}
         for split in self.splits:
             d = self.draws(ctx, split)
-            valid = d.valid if d is not None else np.zeros(0, dtype=bool)
-            err = d.errors[valid] if d is not None else np.zeros((0, ctx.space.dim))
-            mean_err = err.mean(axis=1) if len(err) else np.zeros(0)
-            summary[split] = {
-                "gen_fail_rate": NAN if d is None else nan_mean(d.failed),
-                "gen_valid_share": NAN if d is None else nan_mean(d.valid),
-                "gen_err": nan_mean(mean_err),
-                "gen_err_p90": float(np.percentile(mean_err, 90)) if len(mean_err) else NAN,
-                "gen_mse": NAN if d is None else nan_mean(d.mse),
-                "diversity": NAN if d is None else diversity(d, self.samples,
-                                                             factor_spans(ctx.space)),
-            }
-            for quantity, value in summary[split].items():
-                put(f"{split}_{quantity}", value,
-                    higher=quantity == "gen_valid_share",
-                    headline=split == "hole" and quantity in ("gen_fail_rate", "gen_valid_share"))
+            if d is None:
+                for quantity in ("gen_fail_rate", "gen_valid_share", "gen_err", "gen_err_p90",
+                                 "gen_mse", "diversity",
+                                 *(f"{f}_gen_err" for f in ctx.space.names)):
+                    put(f"{split}_{quantity}", NAN, higher=quantity == "gen_valid_share")
+                continue
+            # one item per draw; NaN where a draw does not count (the factor error of an
+            # invalid draw)
+            err = np.where(d.valid[:, None], d.errors, np.nan)
+            per_draw = {"gen_fail_rate": d.failed.astype(np.float64),
+                        "gen_valid_share": d.valid.astype(np.float64),
+                        "gen_err": err.mean(axis=1), "gen_mse": d.mse}
+            for quantity, values in per_draw.items():
+                items[(split, quantity)] = values
+                put(f"{split}_{quantity}", nan_mean(values[np.isfinite(values)]),
+                    higher=quantity == "gen_valid_share", items=values,
+                    headline=split == "hole" and quantity in ("gen_fail_rate",
+                                                              "gen_valid_share"))
+            valid_err = per_draw["gen_err"][d.valid]
+            put(f"{split}_gen_err_p90",
+                float(np.percentile(valid_err, 90)) if len(valid_err) else NAN)
+            put(f"{split}_diversity", diversity(d, self.samples, factor_spans(ctx.space)))
             for k, name in enumerate(ctx.space.names):
-                put(f"{split}_{name}_gen_err", nan_mean(err[:, k]) if len(err) else NAN)
+                put(f"{split}_{name}_gen_err", nan_mean(err[d.valid, k]), items=err[:, k])
 
-        def get(split: str, quantity: str) -> float:
-            return summary.get(split, {}).get(quantity, NAN)
-
-        put("hole_rim_gen_err_ratio", ratio(get("hole", "gen_err"), get("rim", "gen_err")),
-            headline=True)
-        put("hole_test_gen_err_ratio", ratio(get("hole", "gen_err"), get("test", "gen_err")))
-        put("hole_rim_gen_fail_ratio",
-            ratio(get("hole", "gen_fail_rate"), get("rim", "gen_fail_rate")))
-        put("hole_rim_gen_mse_ratio", ratio(get("hole", "gen_mse"), get("rim", "gen_mse")))
+        for key, quantity, control in RATIOS:
+            num, den = items.get(("hole", quantity)), items.get((control, quantity))
+            value = NAN if num is None or den is None else ratio(
+                scores[f"hole_{quantity}"].value, scores[f"{control}_{quantity}"].value)
+            put(key, value, headline=key == "hole_rim_gen_err_ratio",
+                ratio_of=None if num is None or den is None else (num, den), target=1.0,
+                control=(f"{control}_gen_fail_rate", float(self.rim_ceiling)))
         record = ctx.training.get("emergence") or {}
         hole_step, control_step = emergence_step(
             record.get("curve", []), margin=float(self.margin),
