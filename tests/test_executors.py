@@ -84,6 +84,7 @@ def test_a_run_needs_no_optional_executor(write_suite, tmp_path: Path, monkeypat
     assert out.manifest["executor"]["name"] == "pool"
 
 
+@pytest.mark.slow
 def test_default_layout_is_bit_identical_to_local_on_the_smoke_profile(
         tmp_path: Path) -> None:
     """The whole-machine default (here: as many jobs side by side as there are cores)

@@ -36,6 +36,7 @@ def test_leaderboard_columns_are_scores_and_show_collapse(path: Path) -> None:
         assert any(re.fullmatch(r"hole_(rim|test)_\w*ratio", c) for c in columns), columns
 
 
+@pytest.mark.slow
 def test_default_tolerances_catch_a_dimmed_decoder(tmp_path: Path, monkeypatch) -> None:
     """A decoder that dims every image by 20 % is a regression of every model of the
     polar_hole smoke suite under the suite's (default) tolerances."""

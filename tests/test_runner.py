@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -61,6 +63,7 @@ def test_run_writes_the_run_folder(toy_registry, write_suite, tmp_path: Path) ->
     assert "pca2" in out.leaderboard and " [" in out.leaderboard and "**" in out.leaderboard
 
 
+@pytest.mark.slow
 def test_same_suite_and_seed_give_identical_metrics(toy_registry, write_suite,
                                                     tmp_path: Path) -> None:
     suite = load_suite(write_suite(), registry=toy_registry)
@@ -69,6 +72,7 @@ def test_same_suite_and_seed_give_identical_metrics(toy_registry, write_suite,
     assert [r.scores for r in a.results] == [r.scores for r in b.results]
 
 
+@pytest.mark.slow
 def test_failing_models_are_recorded_and_the_others_finish(toy_registry, write_suite,
                                                            tmp_path: Path) -> None:
     text = TOY_SUITE + """
@@ -142,6 +146,7 @@ def test_cli_errors_exit_2_with_one_paragraph(write_suite, tmp_path: Path, capsy
     assert "not a zsbench run folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_exit_3_when_a_job_failed(write_suite, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
     path = write_suite(TOY_SUITE + '\n[[model]]\nplugin = "linear"\nlabel = "x"\nmode = "boom"\n')

@@ -26,6 +26,7 @@ def _scores(outcome) -> list:  # noqa: ANN001
     return [(r.label, r.seed, r.status, r.scores) for r in outcome.results]
 
 
+@pytest.mark.slow
 def test_local_and_process_executors_give_identical_metrics(toy_registry, write_suite,
                                                             tmp_path: Path) -> None:
     suite = load_suite(write_suite(), registry=toy_registry)
@@ -39,6 +40,7 @@ def test_local_and_process_executors_give_identical_metrics(toy_registry, write_
     assert manifest["torch_threads"] == 1
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_identical_metrics(toy_registry, write_suite, tmp_path: Path,
                                               monkeypatch) -> None:
     pytest.importorskip("ray")
@@ -58,6 +60,7 @@ def test_ray_executor_gives_identical_metrics(toy_registry, write_suite, tmp_pat
     assert "ray task failed" in dead[0].error
 
 
+@pytest.mark.slow
 def test_process_executor_isolates_a_dead_worker(toy_registry, write_suite,
                                                  tmp_path: Path) -> None:
     text = TOY_SUITE.replace("seeds = [0, 1]", "seeds = [1]") + \
@@ -124,6 +127,7 @@ def _cli(*args: str, env: dict) -> subprocess.Popen:  # noqa: D103
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_leaderboard(write_suite, tmp_path: Path) -> None:
     text = TOY_SUITE.replace('label = "pca2"', 'label = "pca2"\nsleep = 0.6').replace(
         'latent_dim = 1\nweighting', 'latent_dim = 1\nsleep = 0.6\nweighting')

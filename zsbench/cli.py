@@ -186,7 +186,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
         columns = None
     sort = args.sort or board_cfg.get("sort")
-    frame = leaderboard_frame(results, columns)
+    frame = leaderboard_frame(results, columns, run_dir=Path(args.run_dir))
     known = sorted({n for r in results for n in r.scores})
     for name in [*(columns or []), *([args.sort] if args.sort else [])]:
         if results and name not in known:

@@ -136,7 +136,7 @@ class SuiteRun:
             wanted = list(dict.fromkeys(n for r in self.results for n in r.scores))
         key = tuple(wanted) if wanted else None
         if key not in self._boards:
-            self._boards[key] = leaderboard_frame(self.results, wanted)
+            self._boards[key] = leaderboard_frame(self.results, wanted, run_dir=self.run_dir)
         return self._boards[key].copy()
 
     def scores(self) -> pd.DataFrame:
