@@ -29,10 +29,10 @@ def _heavy_modules_imported() -> None:
 
     from zsbench.compare import compare  # noqa: F401
     from zsbench.registry import Registry
-    from zsbench.run import deterministic_torch
+    from zsbench.torch_env import deterministic_algorithms
 
     Registry()
-    with deterministic_torch():  # imports torch._inductor, lazily
+    with deterministic_algorithms():  # imports torch._inductor, lazily
         pass
 
 

@@ -42,10 +42,17 @@ def default_root() -> Path:
     return Path(base) / "zsbench"
 
 
-def content_key(payload: Any) -> str:
-    """sha256 of the canonical JSON of ``payload``."""
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+def content_key(payload: Any, *, length: int | None = None, spaced: bool = False) -> str:
+    """sha256 (hex, cut to ``length`` characters) of the canonical JSON of ``payload``:
+    sorted keys, anything not JSON as ``str``. The one place zsbench hashes a configuration.
+
+    ``spaced=True`` keeps json's default ``", "``/``": "`` separators: the form a suite's
+    ``config_hash`` and ``experiment_hash`` have always been computed in; they are stored in
+    run manifests and committed baselines, so their values must not change."""
+    separators = (", ", ": ") if spaced else (",", ":")
+    blob = json.dumps(payload, sort_keys=True, separators=separators, default=str).encode()
+    digest = hashlib.sha256(blob).hexdigest()
+    return digest if length is None else digest[:length]
 
 
 def _library_dirs() -> tuple[Path, ...]:

@@ -44,6 +44,14 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def did_you_mean_hint(name: str, candidates: Iterable[str],
+                      template: str = 'did you mean "{}"? ') -> str:
+    """``template`` filled with :func:`did_you_mean`'s guess, or "" when nothing is close
+    (the default starts a "Fix: ..." sentence)."""
+    guess = did_you_mean(name, candidates)
+    return template.format(guess) if guess else ""
+
+
 class SuiteError(ZsbenchError):
     """A suite file that cannot be used: names the file, the key and what was expected."""
 

@@ -90,7 +90,7 @@ def scores_frame(results: Sequence[JobResult]) -> pd.DataFrame:
 
 def items_path(run_dir: Path, label: str, seed: int, metric: str) -> Path:
     """Where a job's per-item values of one metric live: ``items/LABEL-seedN/METRIC.npz``."""
-    from zsbench.suite import file_safe
+    from zsbench.names import file_safe
 
     return Path(run_dir) / ITEMS / f"{file_safe(label)}-seed{int(seed)}" / f"{file_safe(metric)}.npz"
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import logging
 import platform
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from zsbench.results import (
 )
 from zsbench.runner import Job, JobResult, JobTask, RunInfo, jobs_of, prepare_data
 from zsbench.suite import Suite, plain_name
+from zsbench.torch_env import deterministic_algorithms
 
 DEFAULT_RESULTS = Path("results") / "runs"
 logger = logging.getLogger(__name__)
@@ -111,19 +111,6 @@ def device_description() -> str:
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
     return "cpu"
-
-
-@contextlib.contextmanager
-def deterministic_torch() -> Iterator[bool]:
-    """Turn on torch's deterministic algorithms for the duration of a run."""
-    import torch
-
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield True
-    finally:
-        torch.use_deterministic_algorithms(before)
 
 
 def new_run_dir(root: Path, suite: Suite) -> Path:
@@ -367,7 +354,7 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
     def save(state: str) -> tuple[dict[str, Any], pd.DataFrame, str]:
         timings["total_s"] = time.perf_counter() - t0
         manifest = build_manifest(suite, registry, results=ordered(), counts=data.counts,
-                                  timings=timings, deterministic=deterministic, argv=argv,
+                                  timings=timings, deterministic=True, argv=argv,
                                   executor=executor, cache=cache, reused=set(kept), state=state,
                                   threads=threads, layout=layout.to_dict())
         board, text = write_results(run_dir, ordered(), columns, sort)
@@ -394,7 +381,7 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
                    cache_root=str(cache.root) if cache is not None else None,
                    plugin_modules=modules, threads=layout.threads, workers=layout.workers)
     task.attach(suite, registry, data, cache)
-    with deterministic_torch() as deterministic:
+    with deterministic_algorithms():  # every job runs under it too (JobTask)
         save("running")
         logger.info("%d job(s) on executor %s: %d side by side, %d torch thread(s) each",
                     len(pending), executor.name, layout.workers, layout.threads)

@@ -38,6 +38,7 @@ from zsbench.plugin import (
 from zsbench.regions import rim_points
 from zsbench.registry import Registry
 from zsbench.seeds import derive_seed
+from zsbench.torch_env import deterministic_algorithms, torch_threads
 from zsbench.splits import SPLIT_NAMES, split_indices
 from zsbench.suite import Suite, describe_split_problem, file_safe
 
@@ -493,37 +494,9 @@ class JobTask:
         except Exception as exc:
             return failed_result(job, f"preparing the worker: {type(exc).__name__}: {exc}",
                                  traceback.format_exc())
-        with torch_threads(self.threads), deterministic_algorithms():
+        with torch_threads(max(1, int(self.threads))), deterministic_algorithms():
             return run_job(job, data, suite, registry,
                            Path(self.run_dir) if self.run_dir else None, cache=cache)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, then restore the previous count. The count
-    changes the last bits of float results, so every executor uses the run's one value."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def deterministic_algorithms() -> Iterator[None]:
-    """Run with torch's deterministic algorithms (warnings only where none exists), in
-    whichever process the job runs; restore the previous setting."""
-    import torch
-
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=True)
 
 
 _safe = file_safe

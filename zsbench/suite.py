@@ -2,20 +2,17 @@
 outputs a run uses. ``load_suite`` reads, applies a profile and validates everything it can
 before any training starts; every problem is a :class:`SuiteError` naming the file, the key
 and what was expected.
-"""
 
+The schema constants and name helpers live in :mod:`zsbench.names`, holdout regions and
+transects in :mod:`zsbench.suite_regions`, profiles and sweeps in :mod:`zsbench.profiles`;
+this module re-exports their public names.
+"""
 from __future__ import annotations
 
-import copy
 import fnmatch
-import hashlib
-import itertools
-import json
 import math
 import os
-import re
 import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,47 +22,57 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-
-from zsbench.errors import DataError, PluginParameterError, SuiteError, ZsbenchError, did_you_mean
+from zsbench.cache import content_key
+from zsbench.errors import (
+    PluginParameterError,
+    SuiteError,
+    ZsbenchError,
+    did_you_mean_hint,
+)
+from zsbench.names import (
+    BYTES_PER_PIXEL,
+    LEADERBOARD_KEYS,
+    MODEL_RESERVED,
+    PLAIN_NAME,
+    SECTIONS,
+    SPLIT_KEYS,
+    SUITE_KEYS,
+    TRANSECT_KEYS,
+    file_safe,
+    plain_name,
+)
 from zsbench.plugin import Dataset, Metric, SuitePlan
-from zsbench.regions import REGION_SHAPES, Region, Transect, region_from_config, union_of
-from zsbench.registry import Registry, check_params, value_fits
+from zsbench.profiles import _apply_profile, _sweep
+from zsbench.regions import Region, Transect, union_of
+from zsbench.registry import Registry, check_params
 from zsbench.space import LatentSpace
 from zsbench.splits import SPLIT_NAMES
+from zsbench.suite_checker import _Checker, _type_name
+from zsbench.suite_regions import _region, _transect
+from zsbench.tolerances import parse_tolerances
 
-SECTIONS: dict[str, str] = {
-    "suite": "table",
-    "dataset": "table",
-    "splits": "table",
-    "holdout": "array of tables",
-    "transect": "array of tables",
-    "model": "array of tables",
-    "metric": "array of tables",
-    "output": "array of tables",
-    "leaderboard": "table",
-    "tolerances": "table",
-    "executor": "table",
-    "profiles": "table",
-}
-SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
-SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float, "rim_points": int}
-LEADERBOARD_KEYS = {"columns": list, "sort": str}
-TRANSECT_KEYS = {"name", "start", "end", "through", "direction", "points", "fixed"}
-MODEL_RESERVED = {"plugin", "label", "weighting"}
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,99}")
-"""A suite or profile name: letters, digits and ``._=+-``, no path separators, not ``..``."""
-BYTES_PER_PIXEL = 5  # uint8 images plus their float32 copies in the splits
-
-
-def plain_name(name: str) -> bool:
-    """Whether ``name`` can be a file name as is (no ``/``, ``\\``, ``..`` or leading dot)."""
-    return bool(PLAIN_NAME.fullmatch(name)) and ".." not in name
-
-
-def file_safe(label: str) -> str:
-    """A model label as a file name: characters other than letters, digits and ``-_.=``
-    become ``_``."""
-    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
+__all__ = [
+    "BYTES_PER_PIXEL",
+    "LEADERBOARD_KEYS",
+    "MODEL_RESERVED",
+    "PLAIN_NAME",
+    "SECTIONS",
+    "SPLIT_KEYS",
+    "SUITE_KEYS",
+    "TRANSECT_KEYS",
+    "ModelSpec",
+    "PluginSpec",
+    "SplitSpec",
+    "Suite",
+    "check_seeds",
+    "describe_split_problem",
+    "file_safe",
+    "load_suite",
+    "physical_memory",
+    "plain_name",
+    "split_plan",
+    "tomllib",
+]
 
 
 @dataclass
@@ -122,77 +129,7 @@ class Suite:
     @property
     def config_hash(self) -> str:
         """sha256 of the resolved configuration (profile applied), canonical JSON."""
-        blob = json.dumps(self.config, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------------------
-def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
-
-
-class _Checker:
-    """Validation helpers that know the file being read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, key: str, problem: str, fix: str | None = None) -> SuiteError:
-        return SuiteError(str(self.path), key, problem, fix)
-
-    def keys(self, table: Mapping[str, Any], allowed: typing.Iterable[str], key: str) -> None:
-        allowed = list(allowed)
-        for k in table:
-            if k not in allowed:
-                guess = did_you_mean(k, allowed)
-                hint = f'did you mean "{guess}"? ' if guess else ""
-                raise self.fail(f"{key}.{k}" if key else k, "unknown key.",
-                                f"{hint}allowed keys here: {', '.join(allowed)}.")
-
-    def typed(self, table: Mapping[str, Any], key: str, name: str, kind: type,
-              required: bool = False) -> Any:
-        if name not in table:
-            if required:
-                raise self.fail(f"{key}.{name}", "is missing.",
-                                f"add {name} = ... ({_type_name(kind())}).")
-            return None
-        value = table[name]
-        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise self.fail(f"{key}.{name}", f"expected {_type_name(kind())}, got "
-                            f"{_type_name(value)} ({value!r}).")
-        return value
-
-    def point(self, value: Any, key: str, space: LatentSpace, *, partial: bool = True,
-              inside: bool = True) -> dict[str, float]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table of factor values like "
-                            f"{{ {space.names[0]} = ... }}, got {_type_name(value)}.")
-        for name, v in value.items():
-            if name not in space.names:
-                guess = did_you_mean(name, space.names)
-                hint = f'did you mean "{guess}"? ' if guess else ""
-                raise self.fail(f"{key}.{name}", f'"{name}" is not a factor of this dataset.',
-                                f"{hint}factors: {', '.join(space.names)}.")
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise self.fail(f"{key}.{name}", f"expected a number, got {_type_name(v)}.")
-            if not math.isfinite(v):
-                raise self.fail(f"{key}.{name}", f"expected a finite number, got {v!r}.")
-            if inside:
-                lo, hi = space[name].bounds
-                if not lo - 1e-9 <= v <= hi + 1e-9:
-                    raise self.fail(f"{key}.{name}",
-                                    f"{v:g} lies outside the latent space ({name} in "
-                                    f"[{lo:g}, {hi:g}]).", "choose a value inside the bounds.")
-        if not partial:
-            missing = [n for n in space.names if n not in value]
-            if missing:
-                raise self.fail(key, f"misses factor(s) {', '.join(missing)}.",
-                                "name every factor, or give the rest in `fixed = {...}`.")
-        return {k: float(v) for k, v in value.items()}
+        return content_key(self.config, length=16, spaced=True)
 
 
 def _read(path: Path) -> tuple[str, dict[str, Any]]:
@@ -225,85 +162,6 @@ def _read(path: Path) -> tuple[str, dict[str, Any]]:
                          "fix the syntax at the line and column given.") from exc
 
 
-def _apply_profile(check: _Checker, config: dict[str, Any], profile: str,
-                   registry: Registry) -> dict[str, Any]:
-    """Overlay ``[profiles.NAME]`` on the config. In an array section (``model``,
-    ``metric``, ...) ``section.LABEL.KEY`` targets one entry (by label, name or plugin) and
-    ``section.KEY`` sets KEY on every entry whose plugin accepts it."""
-    profiles = config.get("profiles", {})
-    if profile not in profiles:
-        listed = ", ".join(sorted(profiles)) or "none"
-        guess = did_you_mean(profile, profiles)
-        hint = f'did you mean "{guess}"? ' if guess else ""
-        raise check.fail(f"profiles.{profile}", f'no profile "{profile}" in this suite.',
-                         f"{hint}profiles defined: {listed}.")
-    if not isinstance(profiles[profile], dict):
-        raise check.fail(f"profiles.{profile}", f"expected a table of overrides, got "
-                         f"{_type_name(profiles[profile])}.",
-                         f"write [profiles.{profile}] with lines like model.epochs = 2.")
-    config = copy.deepcopy(config)
-    for section, values in profiles[profile].items():
-        key = f"profiles.{profile}.{section}"
-        check.keys({section: 0}, [s for s in SECTIONS if s != "profiles"], f"profiles.{profile}")
-        if not isinstance(values, dict):
-            raise check.fail(key, f"expected overrides like {section}.KEY = VALUE.")
-        if SECTIONS[section] == "table":
-            config.setdefault(section, {}).update(values)
-            continue
-        entries = config.get(section, [])
-        by_label = {str(e.get("label", e.get("name", e.get("plugin")))): e for e in entries}
-        for k, v in values.items():
-            if k in by_label and isinstance(v, dict):
-                by_label[k].update(v)
-                continue
-            takers = [e for e in entries if _accepts_key(registry, section, e, k)]
-            if not takers:
-                raise check.fail(f"{key}.{k}", f'no [[{section}]] entry is labelled "{k}" or '
-                                 f'accepts the key "{k}".',
-                                 f"labels: {', '.join(by_label) or 'none'}.")
-            for e in takers:
-                e[k] = copy.deepcopy(v)
-    return config
-
-
-def _accepts_key(registry: Registry, section: str, entry: dict[str, Any], key: str) -> bool:
-    if section == "transect":
-        return key in TRANSECT_KEYS
-    if section == "holdout":
-        return key in REGION_SHAPES.get(entry.get("shape", ""), (None, {}))[1]
-    if key in MODEL_RESERVED - {"plugin"}:
-        return True
-    try:
-        return key in registry.get(section, str(entry.get("plugin"))).cls.parameters()
-    except ZsbenchError:
-        return False
-
-
-def _sweep(check: _Checker, spec_key: str, cls: type, params: dict[str, Any]
-           ) -> list[dict[str, Any]]:
-    """Expand list values of parameters that do not take lists into a grid of variants."""
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:
-        hints = {}
-    swept = {}
-    for k, v in params.items():
-        if isinstance(v, list) and k in hints:
-            if not value_fits(v, hints[k]):
-                if not v:
-                    raise check.fail(f"{spec_key}.{k}", "an empty sweep list.",
-                                     "give at least one value.")
-                swept[k] = v
-    if not swept:
-        return [params]
-    variants = []
-    for combo in itertools.product(*swept.values()):
-        p = dict(params)
-        p.update(dict(zip(swept, combo)))
-        variants.append(p)
-    return variants
-
-
 def load_suite(path: str | Path, *, profile: str | None = None,
                registry: Registry | None = None) -> Suite:
     """Read, resolve and validate a suite file.
@@ -317,6 +175,33 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     registry = registry or Registry()
     check = _Checker(path)
     text, config = _read(path)
+    _check_sections(check, config)
+    if profile is not None:
+        config = _apply_profile(check, config, profile, registry)
+    resolved = {k: v for k, v in config.items() if k != "profiles"}
+    name, description, seeds, data_seed = _suite_table(check, config, path)
+    dataset_spec, dataset, space, image_shape = _dataset(check, registry, config, data_seed)
+    splits = _splits(check, config)
+    holdout = union_of([_region(check, r, f"holdout[{i}]", space)
+                        for i, r in enumerate(config.get("holdout", []))])
+    transects = _transects(check, config, dataset, dataset_spec, space, holdout)
+    models = _models(check, registry, config, dataset, dataset_spec, image_shape)
+    plan = SuitePlan(space=space, splits=split_plan(splits, holdout, dataset.renderable),
+                     transects=tuple(t.name for t in transects))
+    metrics, outputs, declared, undeclared = _metrics_and_outputs(check, registry, config, plan)
+    board = _leaderboard(check, config, declared, undeclared)
+    tolerances = config.get("tolerances", {})
+    _check_tolerances(check, tolerances, declared, undeclared, [m.plugin for m in metrics])
+    return Suite(path=path, text=text, profile=profile, config=resolved, name=name,
+                 description=description, seeds=list(seeds), data_seed=data_seed,
+                 dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
+                 models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
+                 tolerances=dict(tolerances),
+                 executor=_executor_table(check, registry, config.get("executor", {})))
+
+
+def _check_sections(check: _Checker, config: dict[str, Any]) -> None:
+    """Every section is known and of its kind; profile names are plain names."""
     for section, value in config.items():
         if section not in SECTIONS:
             check.keys({section: value}, SECTIONS, "")
@@ -330,11 +215,11 @@ def load_suite(path: str | Path, *, profile: str | None = None,
         if not plain_name(str(name)):
             raise check.fail(f"profiles.{name}", "is not a plain name (it becomes part of the "
                              "run folder's name).", "use letters, digits and ._-= only.")
-    if profile is not None:
-        config = _apply_profile(check, config, profile, registry)
-    resolved = {k: v for k, v in config.items() if k != "profiles"}
 
-    # [suite]
+
+def _suite_table(check: _Checker, config: dict[str, Any], path: Path
+                 ) -> tuple[str, str, list[Any], int]:
+    """``[suite]``: name, description, seeds and data seed."""
     meta = config.get("suite", {})
     check.keys(meta, SUITE_KEYS, "suite")
     name = check.typed(meta, "suite", "name", str)
@@ -353,8 +238,12 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     if not 0 <= data_seed < 2 ** 32:
         raise check.fail("suite.data_seed", f"must be an integer in [0, 2^32), got "
                          f"{data_seed}.", "e.g. data_seed = 0.")
+    return name, description, seeds, data_seed
 
-    # [dataset]
+
+def _dataset(check: _Checker, registry: Registry, config: dict[str, Any], data_seed: int
+             ) -> tuple[PluginSpec, Dataset, LatentSpace, tuple[int, int, int] | None]:
+    """``[dataset]``: built once; its latent space, image shape and memory need."""
     if "dataset" not in config:
         raise check.fail("dataset", "is missing.",
                          f'add [dataset] with plugin = "..." (one of: '
@@ -367,8 +256,11 @@ def load_suite(path: str | Path, *, profile: str | None = None,
         raise _plugin_failure(check, "dataset", "dataset", dataset_spec.plugin, exc) from None
     image_shape = _image_shape(dataset)
     _check_memory(check, dataset, image_shape, data_seed)
+    return dataset_spec, dataset, space, image_shape
 
-    # [splits]
+
+def _splits(check: _Checker, config: dict[str, Any]) -> SplitSpec:
+    """``[splits]``: held-out fractions and the rim cap."""
     splits_cfg = config.get("splits", {})
     check.keys(splits_cfg, SPLIT_KEYS, "splits")
     splits = SplitSpec()
@@ -387,13 +279,13 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     if splits.test_fraction + splits.validation_fraction >= 0.9:
         raise check.fail("splits", "test_fraction + validation_fraction leave under 10 % of "
                          "the data for training.", "lower them.")
+    return splits
 
-    # [[holdout]]
-    regions = [_region(check, r, f"holdout[{i}]", space)
-               for i, r in enumerate(config.get("holdout", []))]
-    holdout = union_of(regions)
 
-    # [[transect]]
+def _transects(check: _Checker, config: dict[str, Any], dataset: Dataset,
+               dataset_spec: PluginSpec, space: LatentSpace, holdout: Region | None
+               ) -> list[Transect]:
+    """``[[transect]]``: each parsed; only for a renderable dataset; unique names."""
     transects = []
     for i, t in enumerate(config.get("transect", [])):
         transects.append(_transect(check, t, f"transect[{i}]", space, holdout))
@@ -404,8 +296,13 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     if len(set(names)) != len(names):
         raise check.fail("transect", f"two transects share a name: {names}.",
                          "give each a unique name.")
+    return transects
 
-    # [[model]]
+
+def _models(check: _Checker, registry: Registry, config: dict[str, Any], dataset: Dataset,
+            dataset_spec: PluginSpec, image_shape: tuple[int, int, int] | None
+            ) -> list[ModelSpec]:
+    """``[[model]]``: every variant of every entry (after sweeps) built once."""
     if not config.get("model"):
         raise check.fail("model", "no model given.", 'add [[model]] with plugin = "...".')
     models: list[ModelSpec] = []
@@ -420,8 +317,7 @@ def load_suite(path: str | Path, *, profile: str | None = None,
             raise check.fail(f"{key}.label", "is empty.", 'give a label such as "mymodel-small".')
         weighting = check.typed(entry, key, "weighting", str)
         if weighting is not None and weighting not in weightings:
-            guess = did_you_mean(weighting, weightings)
-            hint = f'did you mean "{guess}"? ' if guess else ""
+            hint = did_you_mean_hint(weighting, weightings)
             raise check.fail(f"{key}.weighting",
                              f'dataset "{dataset_spec.plugin}" has no weighting "{weighting}".',
                              f"{hint}available: {', '.join(sorted(weightings)) or 'none'}.")
@@ -444,9 +340,14 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                                           label=spec.label) from None
             models.append(spec)
     _check_labels(check, [m.label for m in models])
+    return models
 
-    plan = SuitePlan(space=space, splits=split_plan(splits, holdout, dataset.renderable),
-                     transects=tuple(t.name for t in transects))
+
+def _metrics_and_outputs(check: _Checker, registry: Registry, config: dict[str, Any],
+                         plan: SuitePlan
+                         ) -> tuple[list[PluginSpec], list[PluginSpec], list[str], list[str]]:
+    """``[[metric]]`` and ``[[output]]``: each built once; the score names (patterns) the
+    metrics declare, and the metric plugins that declare none."""
     metrics = [_plugin_spec(check, registry, "metric", m, f"metric[{i}]")
                for i, m in enumerate(config.get("metric", []))]
     if not metrics:
@@ -470,8 +371,12 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                 undeclared.append(spec.plugin)
             else:
                 declared += [str(n) for n in names]
-    metric_names = [m.plugin for m in metrics]
+    return metrics, outputs, declared, undeclared
 
+
+def _leaderboard(check: _Checker, config: dict[str, Any], declared: list[str],
+                 undeclared: list[str]) -> dict[str, Any]:
+    """``[leaderboard]``: columns and sort name scores the metrics produce."""
     board = config.get("leaderboard", {})
     check.keys(board, LEADERBOARD_KEYS, "leaderboard")
     columns = check.typed(board, "leaderboard", "columns", list)
@@ -489,17 +394,7 @@ def load_suite(path: str | Path, *, profile: str | None = None,
             raise check.fail("leaderboard.sort", f'"{sort}" is not one of the columns.',
                              f"sort by one of: {', '.join(columns)}.")
         _check_score(check, "leaderboard.sort", sort, declared, undeclared)
-
-    tolerances = config.get("tolerances", {})
-    _check_tolerances(check, tolerances, declared, undeclared, metric_names)
-
-    suite = Suite(path=path, text=text, profile=profile, config=resolved, name=name,
-                  description=description, seeds=list(seeds), data_seed=data_seed,
-                  dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
-                  models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
-                  tolerances=dict(tolerances),
-                  executor=_executor_table(check, registry, config.get("executor", {})))
-    return suite
+    return board
 
 
 def check_seeds(seeds: Any, fail: typing.Callable[[str, str], Exception]) -> None:
@@ -588,8 +483,7 @@ def _check_names(check: _Checker, spec: PluginSpec, obj: Any, plan: SuitePlan) -
             given = list(value) if isinstance(value, (list, tuple, dict)) else [value]
             for v in given:
                 if str(v) not in known:
-                    guess = did_you_mean(str(v), known)
-                    hint = f'did you mean "{guess}"? ' if guess else ""
+                    hint = did_you_mean_hint(str(v), known)
                     raise check.fail(f"{spec.key}.{p}", f'{kind} plugin "{spec.plugin}": '
                                      f'"{v}" is not a {what} of this suite.',
                                      f"{hint}{what}s: {', '.join(known)}.")
@@ -602,16 +496,13 @@ def _check_score(check: _Checker, key: str, name: str, declared: list[str],
     if undeclared:  # a metric that does not list its scores might produce it
         return
     plain = [d for d in declared if not any(c in d for c in "*?[")]
-    guess = did_you_mean(name, plain)
-    hint = f'did you mean "{guess}"? ' if guess else ""
+    hint = did_you_mean_hint(name, plain)
     raise check.fail(key, f'no metric of this suite produces a score "{name}".',
                      f"{hint}scores: {', '.join(declared) or 'none'}.")
 
 
 def _check_tolerances(check: _Checker, table: Any, declared: list[str], undeclared: list[str],
                       metric_names: list[str]) -> None:
-    from zsbench.compare import parse_tolerances
-
     if not isinstance(table, dict):
         raise check.fail("tolerances", f"expected a table, got {_type_name(table)}.")
     try:
@@ -688,119 +579,6 @@ def _plugin_spec(check: _Checker, registry: Registry, kind: str, entry: dict[str
     params = {k: v for k, v in entry.items() if k != "plugin"}
     _check_params(check, kind, plugin, cls, params, key)
     return PluginSpec(plugin=plugin, params=params, key=key)
-
-
-def _region(check: _Checker, cfg: Any, key: str, space: LatentSpace) -> Region:
-    if not isinstance(cfg, dict):
-        raise check.fail(key, f"expected a table with shape = ..., got {_type_name(cfg)}.")
-    shape = check.typed(cfg, key, "shape", str, required=True)
-    if shape not in REGION_SHAPES:
-        guess = did_you_mean(shape, REGION_SHAPES)
-        hint = f'did you mean "{guess}"? ' if guess else ""
-        raise check.fail(f"{key}.shape", f'unknown shape "{shape}".',
-                         f"{hint}shapes: {', '.join(REGION_SHAPES)}.")
-    _, fields = REGION_SHAPES[shape]
-    check.keys(cfg, ["shape", *fields], key)
-    for fname, ftype in fields.items():
-        optional = ftype.endswith("?")
-        ftype = ftype.rstrip("?")
-        fkey = f"{key}.{fname}"
-        if fname not in cfg:
-            if optional:
-                continue
-            raise check.fail(fkey, "is missing.", f"a {shape} needs: "
-                             f"{', '.join(f for f, t in fields.items() if not t.endswith('?'))}.")
-        value = cfg[fname]
-        if ftype == "number":
-            v = check.typed(cfg, key, fname, float)
-            if not math.isfinite(v):
-                raise check.fail(fkey, f"expected a finite number, got {v!r}.")
-            if fname in ("radius", "outer") and v <= 0:
-                raise check.fail(fkey, f"must be positive, got {v!r}.")
-            if fname == "inner" and v < 0:
-                raise check.fail(fkey, f"must be 0 or more (a distance from the centre), got "
-                                 f"{v!r}.", "use inner = 0 for a full disk, or a ball.")
-        elif ftype == "table":
-            inside = fname in ("center", "low", "high")
-            check.point(value, fkey, space, inside=inside)
-            if not value:
-                raise check.fail(fkey, "is empty.", f"name at least one factor: "
-                                 f"{', '.join(space.names)}.")
-            if fname == "scale" and any(v <= 0 for v in value.values()):
-                raise check.fail(fkey, "scales must be positive.")
-            if fname == "normal" and not any(v != 0 for v in value.values()):
-                raise check.fail(fkey, "is the zero vector, so it defines no half-space.",
-                                 "give at least one non-zero component.")
-        elif ftype == "regions":
-            if not isinstance(value, list) or not value:
-                raise check.fail(fkey, "expected a non-empty array of region tables.")
-        elif ftype == "region":
-            if not isinstance(value, dict):
-                raise check.fail(fkey, "expected a region table.")
-    if shape == "annulus" and cfg["inner"] >= cfg["outer"]:
-        raise check.fail(f"{key}.inner", "inner must be smaller than outer.")
-    if shape == "box":
-        if set(cfg["low"]) != set(cfg["high"]):
-            raise check.fail(key, "low and high must name the same factors.")
-        for k in cfg["low"]:
-            lo, hi = cfg["low"][k], cfg["high"][k]
-            values = space[k].values
-            if lo == hi and values is not None and float(lo) in values:
-                continue  # one value of a discrete factor
-            if lo >= hi:
-                raise check.fail(f"{key}.low.{k}", "low must be below high.",
-                                 "low = high is allowed for a discrete factor only, to select "
-                                 "one of its values." if lo == hi else None)
-
-    def build(sub: Any, index: int | None) -> Region:
-        return _region(check, sub, f"{key}.regions[{index}]" if index is not None
-                       else f"{key}.region", space)
-
-    return region_from_config(cfg, build)
-
-
-def _transect(check: _Checker, cfg: dict[str, Any], key: str, space: LatentSpace,
-              holdout: Region | None) -> Transect:
-    check.keys(cfg, TRANSECT_KEYS, key)
-    name = check.typed(cfg, key, "name", str, required=True)
-    points = check.typed(cfg, key, "points", int)
-    points = 15 if points is None else points
-    if points < 2:
-        raise check.fail(f"{key}.points", f"needs at least 2 points, got {points}.")
-    fixed = check.point(cfg.get("fixed", {}), f"{key}.fixed", space)
-    if "through" in cfg or "direction" in cfg:
-        through = cfg.get("through")
-        direction = cfg.get("direction")
-        if direction is None:
-            raise check.fail(f"{key}.direction", "is missing.",
-                             "with `through`, give direction = { factor = ... }.")
-        d = check.point(direction, f"{key}.direction", space, inside=False)
-        if through == "hole" or through is None:
-            anchor = holdout.anchor() if holdout is not None else None
-            if anchor is None:
-                raise check.fail(f"{key}.through", "there is no holdout centre to pass through.",
-                                 "give through = { factor = ... } explicitly.")
-            centre = anchor
-        else:
-            centre = check.point(through, f"{key}.through", space)
-        c = space.point(centre, fill=fixed)
-        try:
-            return Transect.through(name, space, c, space.point(d, fill={n: 0.0 for n in space.names}),
-                                    points)
-        except DataError as exc:
-            raise check.fail(key, str(exc)) from exc
-    for end in ("start", "end"):
-        if end not in cfg:
-            raise check.fail(f"{key}.{end}", "is missing.",
-                             "give start and end points, or through + direction.")
-    start = check.point({**fixed, **cfg["start"]}, f"{key}.start", space, partial=False)
-    end_ = check.point({**fixed, **cfg["end"]}, f"{key}.end", space, partial=False)
-    t = Transect.between(name, space.point(start), space.point(end_), points)
-    inside = space.contains(t.points)
-    if not inside.all():
-        raise check.fail(key, "the transect leaves the latent space.",
-                         f"keep it within {space.describe()}.")
-    return t
 
 
 def describe_split_problem(suite: Suite, n_total: int, n_hole: int, n_train: int) -> None:

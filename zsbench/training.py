@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from zsbench.errors import DataError, TrainingError
 from zsbench.seeds import derive_seed
+from zsbench.torch_env import torch_threads
 
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -313,7 +314,7 @@ def train(
                disable=not progress, leave=False, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30.0)
     try:
-        with _deterministic(dev), _threads(num_threads):
+        with _deterministic(dev), torch_threads(num_threads):
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
                 epoch_lr = lr * lr_decay ** (epoch - 1)
@@ -541,17 +542,3 @@ def _deterministic(dev: torch.device) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def _threads(num_threads: int | None) -> Iterator[None]:
-    """Use ``num_threads`` torch CPU threads inside the block (None: leave the setting)."""
-    if num_threads is None:
-        yield
-        return
-    if num_threads < 1:
-        raise DataError(f"num_threads must be >= 1; got {num_threads}.")
-    before = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

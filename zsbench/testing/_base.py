@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, TypeVar, Union
 import numpy as np
 
 from zsbench.errors import ZsbenchError
+from zsbench.torch_env import deterministic_algorithms
 from zsbench.plugin import Configurable
 
 PluginLike = Union[Configurable, type[Configurable], Callable[[], Configurable]]
@@ -188,17 +189,13 @@ def changed_rng_states(before: dict[str, Any], after: dict[str, Any]) -> list[st
 
 @contextlib.contextmanager
 def deterministic_torch() -> Iterator[None]:
-    """As the runner does: torch's deterministic algorithms on while training."""
-    torch = sys.modules.get("torch")
-    if torch is None:
+    """As the runner does: torch's deterministic algorithms on while training (nothing
+    when torch is not imported: a plugin that does not use it)."""
+    if "torch" not in sys.modules:
         yield
         return
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
+    with deterministic_algorithms():
         yield
-    finally:
-        torch.use_deterministic_algorithms(before)
 
 
 def expect_clear_error(what: str, call: Callable[[], Any], advice: str | None,

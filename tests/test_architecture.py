@@ -1,0 +1,209 @@
+"""Architecture checks: the import graph of zsbench has no cycle, and no module is too long.
+
+The graph is built with ``ast`` from the source files, counting every ``import`` and
+``from ... import`` at any depth (inside functions too: a lazy import hides a cycle but
+is still one), except those under ``if TYPE_CHECKING:``, which never run.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"zsbench": ROOT / "zsbench", "zsbench_plugins": ROOT / "plugins"}
+MAX_LINES = 600
+# Modules over MAX_LINES that are known, with the reason; remove an entry once it is split.
+LONG_ALLOWED: dict[str, str] = {}
+"""Modules allowed over the limit, each with the reason (none today)."""
+
+# Cycles among zsbench modules that are known and accepted, each as a frozenset of
+# module names, with the reason. Keep empty unless a cycle truly cannot be removed.
+ALLOWED: set[frozenset[str]] = set()
+
+
+def _modules() -> dict[str, Path]:
+    mods: dict[str, Path] = {}
+    for pkg, folder in PACKAGES.items():
+        for path in sorted(folder.rglob("*.py")):
+            rel = path.relative_to(folder).with_suffix("")
+            parts = [pkg, *rel.parts]
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods[".".join(parts)] = path
+    return mods
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _resolve(name: str, mods: dict[str, Path]) -> str | None:
+    """The longest prefix of ``name`` that is one of our modules."""
+    parts = name.split(".")
+    while parts:
+        candidate = ".".join(parts)
+        if candidate in mods:
+            return candidate
+        parts.pop()
+    return None
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for mod, path in mods.items():
+        is_pkg = path.name == "__init__.py"
+        package = mod if is_pkg else mod.rpartition(".")[0]
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                if node.level:
+                    base = package.split(".")
+                    if node.level > 1:
+                        base = base[: len(base) - (node.level - 1)]
+                    prefix = ".".join(base)
+                    head = f"{prefix}.{node.module}" if node.module else prefix
+                else:
+                    head = node.module or ""
+                # ``from pkg import submodule`` imports the submodule too.
+                targets = [head] + [f"{head}.{alias.name}" for alias in node.names]
+            for target in targets:
+                resolved = _resolve(target, mods)
+                if resolved is not None and resolved != mod:
+                    graph[mod].add(resolved)
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), as sorted lists."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in graph:
+                continue
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def _path_through(graph: dict[str, set[str]], comp: list[str]) -> list[str]:
+    """One concrete cycle inside a strongly connected component, for the message."""
+    members = set(comp)
+    start = comp[0]
+    prev: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for w in sorted(graph[v] & members):
+                if w == start:
+                    path = [v]
+                    while path[-1] != start:
+                        path.append(prev[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if len(path) > 1 else [start, v, start]
+                if w not in prev:
+                    prev[w] = v
+                    nxt.append(w)
+        frontier = nxt
+    return comp
+
+
+def test_resolver_sees_relative_and_lazy_imports():
+    graph = import_graph()
+    assert "zsbench.errors" in graph
+    assert graph["zsbench.compare"], "zsbench.compare should import something of zsbench"
+
+
+def test_no_import_cycle_among_zsbench_modules():
+    graph = import_graph()
+    zs = {m: {t for t in ts if t.split(".")[0] == "zsbench"}
+          for m, ts in graph.items() if m.split(".")[0] == "zsbench"}
+    cycles = [c for c in find_cycles(zs) if frozenset(c) not in ALLOWED]
+    assert not cycles, "import cycles among zsbench modules:\n" + "\n".join(
+        " -> ".join(_path_through(zs, c)) + f"   (component: {', '.join(c)})" for c in cycles)
+
+
+def test_allowed_cycles_still_exist():
+    graph = import_graph()
+    zs = {m: {t for t in ts if t.split(".")[0] == "zsbench"}
+          for m, ts in graph.items() if m.split(".")[0] == "zsbench"}
+    present = {frozenset(c) for c in find_cycles(zs)}
+    stale = [sorted(c) for c in ALLOWED if c not in present]
+    assert not stale, f"ALLOWED lists cycles that are gone; remove them: {stale}"
+
+
+def test_no_module_over_max_lines():
+    too_long = {}
+    for path in sorted((ROOT / "zsbench").rglob("*.py")):
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if n > MAX_LINES and str(path.relative_to(ROOT)) not in LONG_ALLOWED:
+            too_long[str(path.relative_to(ROOT))] = n
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def test_the_deterministic_context_restores_the_flag_and_warn_only() -> None:
+    import torch
+
+    from zsbench.torch_env import deterministic_algorithms, torch_threads
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        with deterministic_algorithms():
+            assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.is_deterministic_algorithms_warn_only_enabled()  # restored as found
+        threads = torch.get_num_threads()
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

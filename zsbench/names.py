@@ -1,0 +1,39 @@
+"""Suite schema constants and name helpers: which sections and keys a suite file has, and
+what may name a suite, a profile or a file. A leaf module (it imports nothing of zsbench)."""
+from __future__ import annotations
+
+import re
+
+SECTIONS: dict[str, str] = {
+    "suite": "table",
+    "dataset": "table",
+    "splits": "table",
+    "holdout": "array of tables",
+    "transect": "array of tables",
+    "model": "array of tables",
+    "metric": "array of tables",
+    "output": "array of tables",
+    "leaderboard": "table",
+    "tolerances": "table",
+    "executor": "table",
+    "profiles": "table",
+}
+SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
+SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float, "rim_points": int}
+LEADERBOARD_KEYS = {"columns": list, "sort": str}
+TRANSECT_KEYS = {"name", "start", "end", "through", "direction", "points", "fixed"}
+MODEL_RESERVED = {"plugin", "label", "weighting"}
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,99}")
+"""A suite or profile name: letters, digits and ``._=+-``, no path separators, not ``..``."""
+BYTES_PER_PIXEL = 5  # uint8 images plus their float32 copies in the splits
+
+
+def plain_name(name: str) -> bool:
+    """Whether ``name`` can be a file name as is (no ``/``, ``\\``, ``..`` or leading dot)."""
+    return bool(PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
+def file_safe(label: str) -> str:
+    """A model label as a file name: characters other than letters, digits and ``-_.=``
+    become ``_``."""
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)

@@ -1,0 +1,78 @@
+"""The validation helpers of the suite loader: :class:`_Checker` knows the file being read
+and builds :class:`~zsbench.errors.SuiteError` messages naming the key and a fix."""
+from __future__ import annotations
+
+import math
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zsbench.errors import SuiteError, did_you_mean_hint
+from zsbench.space import LatentSpace
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    """Validation helpers that know the file being read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, fix: str | None = None) -> SuiteError:
+        return SuiteError(str(self.path), key, problem, fix)
+
+    def keys(self, table: Mapping[str, Any], allowed: typing.Iterable[str], key: str) -> None:
+        allowed = list(allowed)
+        for k in table:
+            if k not in allowed:
+                hint = did_you_mean_hint(k, allowed)
+                raise self.fail(f"{key}.{k}" if key else k, "unknown key.",
+                                f"{hint}allowed keys here: {', '.join(allowed)}.")
+
+    def typed(self, table: Mapping[str, Any], key: str, name: str, kind: type,
+              required: bool = False) -> Any:
+        if name not in table:
+            if required:
+                raise self.fail(f"{key}.{name}", "is missing.",
+                                f"add {name} = ... ({_type_name(kind())}).")
+            return None
+        value = table[name]
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise self.fail(f"{key}.{name}", f"expected {_type_name(kind())}, got "
+                            f"{_type_name(value)} ({value!r}).")
+        return value
+
+    def point(self, value: Any, key: str, space: LatentSpace, *, partial: bool = True,
+              inside: bool = True) -> dict[str, float]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table of factor values like "
+                            f"{{ {space.names[0]} = ... }}, got {_type_name(value)}.")
+        for name, v in value.items():
+            if name not in space.names:
+                hint = did_you_mean_hint(name, space.names)
+                raise self.fail(f"{key}.{name}", f'"{name}" is not a factor of this dataset.',
+                                f"{hint}factors: {', '.join(space.names)}.")
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise self.fail(f"{key}.{name}", f"expected a number, got {_type_name(v)}.")
+            if not math.isfinite(v):
+                raise self.fail(f"{key}.{name}", f"expected a finite number, got {v!r}.")
+            if inside:
+                lo, hi = space[name].bounds
+                if not lo - 1e-9 <= v <= hi + 1e-9:
+                    raise self.fail(f"{key}.{name}",
+                                    f"{v:g} lies outside the latent space ({name} in "
+                                    f"[{lo:g}, {hi:g}]).", "choose a value inside the bounds.")
+        if not partial:
+            missing = [n for n in space.names if n not in value]
+            if missing:
+                raise self.fail(key, f"misses factor(s) {', '.join(missing)}.",
+                                "name every factor, or give the rest in `fixed = {...}`.")
+        return {k: float(v) for k, v in value.items()}
