@@ -188,3 +188,19 @@ def test_observer_hooks_see_the_run(write_suite, tmp_path: Path, caplog) -> None
                                "result pca1-weighted 0 ok", "result pca1-weighted 1 ok"]
     assert rec.events[-1] == "end 2"
     assert any("tracker offline" in line for line in logged)
+
+
+def test_run_folder_files_follow_the_umask(tmp_path) -> None:
+    import os
+    import stat
+
+    from zsbench.results import atomic_write_text, write_items
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        items = write_items(tmp_path, "m", 0, "mse", {"x": [1.0, 2.0]})
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "a.json", items):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path  # not the temporary 0o600
