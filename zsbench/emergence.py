@@ -23,19 +23,13 @@ import numpy as np
 from zsbench.plugin import Dataset, Model, Split
 from zsbench.recovery import judge_draws, validity_threshold
 from zsbench.seeds import derive_seed
+from zsbench.splits import even_rows
 
 #: Requests per split (hole, rim) asked at every evaluation.
 EMERGENCE_REQUESTS = 64
 #: A draw fails when some factor is off by more than this share of its range (or the draw
 #: is no valid image of the family): the ``tolerance`` of ``conditional_generation``.
 TOLERANCE = 0.05
-
-
-def even_rows(n: int, cap: int | None) -> np.ndarray:
-    """Indices of an even, deterministic subsample of ``range(n)`` of at most ``cap``."""
-    if cap is None or n <= cap:
-        return np.arange(n)
-    return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
 
 
 def control_split(splits: dict[str, Split]) -> str | None:

@@ -34,6 +34,7 @@ import numpy as np
 from zsbench.errors import DataError, MissingCapability
 from zsbench.plugin import Recovery, capable, to_float
 from zsbench.space import LatentSpace
+from zsbench.splits import even_rows
 
 if TYPE_CHECKING:
     from zsbench.plugin import Dataset, EvalContext
@@ -373,7 +374,7 @@ def verify_recover(ctx: EvalContext, who: str = "this score") -> None:
         if split is None:
             return True
         n = len(ctx.splits[split])
-        rows = np.unique(np.linspace(0, n - 1, min(n, VERIFY_IMAGES)).round().astype(int))
+        rows = even_rows(n, VERIFY_IMAGES)
         images = ctx.splits[split].images[rows]
         factors = np.asarray(ctx.dataset.recover(images).factors, dtype=np.float64)
         try:

@@ -32,6 +32,14 @@ class SplitIndices:
         return {name: len(idx) for name, idx in self.index.items()}
 
 
+def even_rows(n: int, cap: int | None) -> np.ndarray:
+    """Indices of an even, deterministic subsample of ``range(n)`` of at most ``cap`` rows
+    (all of them when ``cap`` is None or ``n <= cap``)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
+
+
 def split_indices(factors: np.ndarray, holdout: Region | None, space: LatentSpace, *,
                   test_fraction: float, validation_fraction: float, seed: int,
                   fixed_test: np.ndarray | None = None) -> SplitIndices:

@@ -15,6 +15,7 @@ import numpy as np
 from zsbench.errors import DataError, MissingCapability
 from zsbench.plugin import EvalContext, Recovery, capable
 from zsbench.recovery import recovered as shared_recovery
+from zsbench.splits import even_rows
 
 REACH_STEPS: int = 30
 """Default budget (optimiser steps) of the latent search behind reachability."""
@@ -39,11 +40,7 @@ def require(obj: object, method: str, who: str, score: str) -> None:
             f"so it is left out (see `zsbench.plugin.capable`).")
 
 
-def subsample(n: int, cap: int | None) -> np.ndarray:
-    """Indices of an even, deterministic subsample of ``range(n)`` of at most ``cap``."""
-    if cap is None or n <= cap:
-        return np.arange(n)
-    return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
+subsample = even_rows  # the name its callers use
 
 
 @dataclass

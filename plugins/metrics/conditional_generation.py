@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zsbench.emergence import TOLERANCE, emergence_step, even_rows
+from zsbench.emergence import TOLERANCE, emergence_step
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.recovery import (
@@ -22,6 +22,7 @@ from zsbench.recovery import (
     verify_recover,
 )
 from zsbench.seeds import derive_seed
+from zsbench.splits import even_rows
 from zsbench_plugins.metrics._errors import nan_mean
 from zsbench_plugins.metrics.factor_recovery import ratio
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from zsbench_plugins.metrics._errors import RIM_CONTROL_LIMIT, mean_score, ratio_score
+from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_items, spearman
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Recovery, Score, SuitePlan
@@ -13,8 +15,7 @@ from zsbench.recovery import (
     recovered,
     require_recover,
 )
-from zsbench_plugins.metrics._errors import RIM_CONTROL_LIMIT, mean_score, ratio_score
-from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_items, spearman
+from zsbench.splits import even_rows
 
 NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
@@ -153,7 +154,7 @@ class FactorRecovery(Metric):
         rows = None
         n = len(ctx.splits[split])
         if split == "train" and self.train_points is not None and n > int(self.train_points):
-            rows = np.unique(np.linspace(0, n - 1, int(self.train_points)).round().astype(int))
+            rows = even_rows(n, int(self.train_points))
         rec = reconstruction_recovery(ctx, split, rows)
         truth = np.asarray(ctx.splits[split].factors, dtype=np.float64)
         if rows is not None:
