@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -265,3 +265,23 @@ def train_latents(ctx: EvalContext) -> np.ndarray:
     if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
         raise DataError(f"train latents must have shape [N, D] with N, D > 0, got {list(z.shape)}.")
     return z
+
+
+def label_columns(ax: Any, labels: Sequence[str], in_hole: np.ndarray, *, w: int, pad: int,
+                  cell: float) -> tuple[np.ndarray, list[int]]:
+    """Label the columns of a strip of ``len(labels)`` tiles (``w`` pixels wide, ``pad``
+    apart, ``cell`` inches each) on top of ``ax``, as many as fit, the labels of hole
+    columns (``in_hole [n]``) in the hole's colour; returns the tile centres and the
+    indices of the labelled columns."""
+    n = len(labels)
+    centres = tile_centres(n, w, pad)
+    shown = list(range(0, n, label_stride(n, cell, 0.5)))
+    ax.xaxis.tick_top()
+    ax.set_xticks(centres[shown])
+    ax.set_xticklabels([labels[i] for i in shown], fontsize=TEXT_SIZE - 1)
+    ax.tick_params(axis="x", length=2, pad=2)
+    for tick_label, i in zip(ax.get_xticklabels(), shown):
+        if in_hole[i]:
+            tick_label.set_color(HOLE_COLOUR)
+            tick_label.set_fontweight("bold")
+    return centres, shown

@@ -157,17 +157,7 @@ class ConditionalStrips(Output):
         _plot.row_label(ax_top, "exact\nrender")
         _plot.row_label(ax_draws, f"draws\n({s} per\nrequest)" if s > 1 else "draw")
 
-        centres = _plot.tile_centres(n, w, pad)
-        stride = _plot.label_stride(n, cell, 0.5)
-        shown = list(range(0, n, stride))
-        ax_top.xaxis.tick_top()
-        ax_top.set_xticks(centres[shown])
-        ax_top.set_xticklabels([labels[i] for i in shown], fontsize=_plot.TEXT_SIZE - 1)
-        ax_top.tick_params(axis="x", length=2, pad=2)
-        for tick_label, i in zip(ax_top.get_xticklabels(), shown):
-            if in_hole[i]:
-                tick_label.set_color(_plot.HOLE_COLOUR)
-                tick_label.set_fontweight("bold")
+        centres, shown = _plot.label_columns(ax_top, labels, in_hole, w=w, pad=pad, cell=cell)
         for i in np.flatnonzero(in_hole):
             _plot.frame_tile(ax_top, _plot.tile_box(int(i), n, h, w, pad))
             x0, y0, x1, _ = _plot.tile_box(int(i), n, h, w, pad)

@@ -121,17 +121,7 @@ class TransectStrips(Output):
         _plot.row_label(ax_gt, "ground\ntruth")
         _plot.row_label(ax_rec, "recon-\nstruction")
 
-        centres = _plot.tile_centres(n, w, pad)
-        stride = _plot.label_stride(n, cell, 0.5)
-        shown = list(range(0, n, stride))
-        ax_gt.xaxis.tick_top()
-        ax_gt.set_xticks(centres[shown])
-        ax_gt.set_xticklabels([labels[i] for i in shown], fontsize=_plot.TEXT_SIZE - 1)
-        ax_gt.tick_params(axis="x", length=2, pad=2)
-        for tick_label, i in zip(ax_gt.get_xticklabels(), shown):
-            if in_hole[i]:
-                tick_label.set_color(_plot.HOLE_COLOUR)
-                tick_label.set_fontweight("bold")
+        centres, shown = _plot.label_columns(ax_gt, labels, in_hole, w=w, pad=pad, cell=cell)
         if found:
             ax_rec.set_xticks(centres[shown])
             ax_rec.set_xticklabels([found[i] for i in shown], fontsize=_plot.TEXT_SIZE - 1,
