@@ -59,6 +59,7 @@ def test_pool_gives_the_local_executors_scores_and_records_the_layout(
         "workers"] == 1
 
 
+@pytest.mark.slow
 def test_pool_survives_a_dead_worker(toy_registry, write_suite, tmp_path: Path) -> None:
     text = TOY_SUITE.replace("seeds = [0, 1]", "seeds = [1]") + \
         '\n[[model]]\nplugin = "linear"\nlabel = "dies"\nmode = "die"\n' \

@@ -7,6 +7,7 @@ import logging
 import re
 from pathlib import Path
 
+import pytest
 from conftest import REPO, TOY_SUITE
 
 from zsbench.cli import main
@@ -22,6 +23,7 @@ def _cli_run(tmp_path: Path, monkeypatch, capsys, *flags: str) -> str:  # noqa: 
     return capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_progress_by_default_and_quiet_with_q(tmp_path, monkeypatch, capsys) -> None:
     default = _cli_run(tmp_path, monkeypatch, capsys)
     assert "zsbench: suite toy (profile smoke): preparing dataset toy" in default

@@ -45,6 +45,7 @@ def toy_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
     return pytester
 
 
+@pytest.mark.slow
 def test_leaderboard_fixture_runs_each_suite_once_per_session(toy_project, plugin_args) -> None:
     toy_project.makepyfile(test_board='''
         import pandas as pd
@@ -151,6 +152,7 @@ def test_help_lists_the_option(pytester: pytest.Pytester, plugin_args) -> None:
     out.stdout.fnmatch_lines(["*--zsbench-results=DIR*", "*--zsbench-no-cache*"])
 
 
+@pytest.mark.slow
 def test_runs_use_the_cache_by_default_and_the_option_turns_it_off(toy_project, plugin_args,
                                                                    tmp_path) -> None:
     cache = tmp_path / "ci-cache"

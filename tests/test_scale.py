@@ -76,6 +76,7 @@ def test_process_executor_isolates_a_dead_worker(toy_registry, write_suite,
     assert "planted failure" in status[("raises", 1)][1]
 
 
+@pytest.mark.slow
 def test_warm_cache_metrics_only_change_trains_nothing(toy_registry, write_suite,
                                                        tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
