@@ -81,6 +81,11 @@ class TrainedModule:
         ]
         self.training_ = result.summary()
 
+    def _bad_param(self, key: str, problem: str, fix: str) -> None:
+        """Raise the :class:`PluginParameterError` of parameter ``key``."""
+        raise PluginParameterError("model", getattr(self, "name", "") or type(self).__name__,
+                                   key, problem, fix)
+
     def _fitted(self) -> Any:
         """The trained network; a :class:`DataError` before ``fit`` or ``load``."""
         net = getattr(self, "module_", None)
@@ -179,9 +184,6 @@ class TorchModel(TrainedModule, Model):
         except DataError as exc:
             self._bad_param("architecture", exc.message, "choose an architecture that takes "
                             "these images, or change the dataset's image size.")
-
-    def _bad_param(self, key: str, problem: str, fix: str) -> None:
-        raise PluginParameterError("model", self.name or type(self).__name__, key, problem, fix)
 
     # -- shared pieces of the losses -------------------------------------------------------
 

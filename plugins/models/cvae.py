@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zsbench.errors import DataError, PluginParameterError
+from zsbench.errors import DataError
 from zsbench.plugin import Model, Monitor, row_noise
 from zsbench.space import LatentSpace
 from zsbench.training import (
@@ -138,9 +138,6 @@ class ConditionalVAE(TrainedModule, Model):
         self.reconstruction = reconstruction
         self.eval_every = eval_every
         self._check_params()
-
-    def _bad_param(self, key: str, problem: str, fix: str) -> None:
-        raise PluginParameterError("model", self.name, key, problem, fix)
 
     def _check_params(self) -> None:
         choices = {"architecture": tuple(BODIES), "optimizer": OPTIMIZERS, "device": DEVICES,

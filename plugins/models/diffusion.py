@@ -206,9 +206,6 @@ class Diffusion(TrainedModule, Model):
 
     # -- parameters ------------------------------------------------------------------------
 
-    def _bad_param(self, key: str, problem: str, fix: str) -> None:
-        raise PluginParameterError("model", self.name, key, problem, fix)
-
     def _check_choice(self, key: str, choices: tuple[str, ...]) -> None:
         value = getattr(self, key)
         if not isinstance(value, str) or value not in choices:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zsbench.errors import DataError, PluginParameterError
+from zsbench.errors import DataError
 from zsbench.plugin import Model, Monitor
 from zsbench.space import LatentSpace
 from zsbench.training import (
@@ -339,9 +339,6 @@ class FactorDecoder(TrainedModule, Model):
         self.loss = loss
         self.eval_every = eval_every
         self._check_params()
-
-    def _bad_param(self, key: str, problem: str, fix: str) -> None:
-        raise PluginParameterError("model", self.name, key, problem, fix)
 
     def _check_params(self) -> None:
         choices = {"architecture": ("convt", *BODIES), "optimizer": OPTIMIZERS,

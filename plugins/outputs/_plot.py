@@ -285,3 +285,16 @@ def label_columns(ax: Any, labels: Sequence[str], in_hole: np.ndarray, *, w: int
             tick_label.set_color(HOLE_COLOUR)
             tick_label.set_fontweight("bold")
     return centres, shown
+
+
+def transect_file_names(names: Sequence[str], prefix: str) -> list[str]:
+    """One PNG file name per transect name, ``PREFIX_NAME.png`` with the name made file-safe,
+    and ``_2``, ``_3``, ... added where two names would share a file."""
+    out: list[str] = []
+    for name in names:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "unnamed"
+        file_name, k = f"{prefix}_{safe}.png", 2
+        while file_name in out:
+            file_name, k = f"{prefix}_{safe}_{k}.png", k + 1
+        out.append(file_name)
+    return out

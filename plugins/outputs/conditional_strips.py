@@ -36,11 +36,6 @@ def outcome_colours(valid: np.ndarray, failed: np.ndarray) -> list[str]:
             for v, f in zip(np.asarray(valid, bool), np.asarray(failed, bool))]
 
 
-def _file_name(name: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "unnamed"
-    return f"conditional_{safe}.png"
-
-
 class ConditionalStrips(Output):
     """Conditional strips: along each transect, the exact render of each request over the model's draws for it.
 
@@ -74,13 +69,8 @@ class ConditionalStrips(Output):
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         """Write one PNG per transect into ``directory``; return their paths (maybe [])."""
         written: list[Path] = []
-        used: set[str] = set()
-        for te in ctx.transects:
-            file_name = _file_name(te.name)
-            stem, k = file_name[:-4], 2
-            while file_name in used:
-                file_name, k = f"{stem}_{k}.png", k + 1
-            used.add(file_name)
+        names = _plot.transect_file_names([te.name for te in ctx.transects], "conditional")
+        for te, file_name in zip(ctx.transects, names):
             written.append(self._draw(ctx, te, Path(directory) / file_name))
         return written
 

@@ -46,11 +46,6 @@ def _recovered_labels(ctx: EvalContext, te: TransectEval) -> list[str] | None:
             for row in rec.factors]
 
 
-def _transect_file_name(name: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name)) or "unnamed"
-    return f"transect_{safe}.png"
-
-
 class TransectStrips(Output):
     """Transect strips: ground truth over reconstruction per transect, hole points framed.
 
@@ -72,13 +67,8 @@ class TransectStrips(Output):
         """Write one PNG per transect into ``directory``; return their paths (maybe [])."""
         directory = Path(directory)
         written: list[Path] = []
-        used: set[str] = set()
-        for te in ctx.transects:
-            file_name = _transect_file_name(te.name)
-            stem, k = file_name[:-4], 2
-            while file_name in used:
-                file_name, k = f"{stem}_{k}.png", k + 1
-            used.add(file_name)
+        names = _plot.transect_file_names([te.name for te in ctx.transects], "transect")
+        for te, file_name in zip(ctx.transects, names):
             written.append(self._draw(ctx, te, directory / file_name))
         return written
 
