@@ -124,6 +124,13 @@ def per_image_frobenius(images: np.ndarray, reconstructions: np.ndarray) -> np.n
                     lambda x, r: np.sqrt(((r - x) ** 2).sum(axis=1)))
 
 
+def ratio(num: float, den: float) -> float:
+    """``num / den``; NaN when either is undefined or ``den`` is not positive."""
+    if not (np.isfinite(num) and np.isfinite(den)) or den <= 0:
+        return float("nan")
+    return float(num / den)
+
+
 def nan_mean(values: np.ndarray) -> float:
     """Mean of ``values [N]`` as a python float; NaN for an empty array (undefined)."""
     values = np.asarray(values, dtype=np.float64)

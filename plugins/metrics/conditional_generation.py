@@ -23,8 +23,7 @@ from zsbench.recovery import (
 )
 from zsbench.seeds import derive_seed
 from zsbench.splits import even_rows
-from zsbench_plugins.metrics._errors import nan_mean
-from zsbench_plugins.metrics.factor_recovery import ratio
+from zsbench_plugins.metrics._errors import nan_mean, ratio
 
 NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")

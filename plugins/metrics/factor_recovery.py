@@ -21,13 +21,6 @@ NAN = float("nan")
 SPLITS: tuple[str, ...] = ("train", "test", "rim", "hole")
 
 
-def ratio(num: float, den: float) -> float:
-    """``num / den``; NaN when either is undefined or ``den`` is not positive."""
-    if not (np.isfinite(num) and np.isfinite(den)) or den <= 0:
-        return NAN
-    return float(num / den)
-
-
 
 
 def validity_bar(ctx: EvalContext) -> float:

@@ -29,13 +29,6 @@ HEADLINE: frozenset[str] = frozenset({"hole_excess_bce", "hole_rim_excess_ratio"
                                       "test_peak_err"})
 
 
-def ratio(num: float, den: float) -> float:
-    """``num / den``; NaN when either is undefined or ``den`` is not positive."""
-    if not (np.isfinite(num) and np.isfinite(den)) or den <= 0:
-        return NAN
-    return float(num / den)
-
-
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation of ``x [N]`` and ``y [N]``; NaN when undefined (fewer than
     three points, or either one constant)."""
