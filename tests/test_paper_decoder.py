@@ -131,6 +131,31 @@ def test_convt_refuses_sides_that_are_no_multiple_of_four() -> None:
         model.fit(x, seed=0, factors=f)
 
 
+def test_convt_start_is_the_scaling_studys_network() -> None:
+    """scaling_exps/bump.py: a 7x7 start, x2 upsamplings while smaller than N, a nearest
+    resize to N x N; at N = 28 the very network of the depth study."""
+    from zsbench_plugins.models.factor_decoder import convt_decoder
+
+    for n, ups in ((24, 2), (28, 2), (32, 3), (40, 3)):
+        net = convt_decoder((1, n, n), 2 * n, depth=8, channels=4, start=7)
+        convs = [m for m in net if isinstance(m, nn.ConvTranspose2d)]
+        assert convs[0].kernel_size == (7, 7)
+        assert [c.stride for c in convs].count((2, 2)) == ups
+        with torch.no_grad():
+            assert net(torch.zeros(2, 2 * n)).shape == (2, 1, n, n)
+        assert isinstance(net[-1], nn.Upsample) == (n != 28)
+    torch.manual_seed(0)
+    a = convt_decoder((1, 28, 28), 56, depth=4, channels=4, start=7)
+    torch.manual_seed(0)
+    b = convt_decoder((1, 28, 28), 56, depth=4, channels=4)
+    code = torch.rand(3, 56)
+    with torch.no_grad():
+        assert torch.equal(a(code), b(code))
+    _paper(convt_start=7).check_image_shape((1, 30, 30))  # any size with a start
+    with pytest.raises(PluginParameterError, match="convt_start"):
+        _paper(convt_start=0)
+
+
 # -- the loss and the optimiser ------------------------------------------------------------
 
 @pytest.mark.parametrize("loss", ["mse", "bce"])

@@ -17,6 +17,7 @@ SECTIONS: dict[str, str] = {
     "tolerances": "table",
     "executor": "table",
     "profiles": "table",
+    "variants": "table",
 }
 SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
 SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float, "rim_points": int}

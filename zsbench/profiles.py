@@ -25,24 +25,35 @@ def _apply_profile(check: _Checker, config: dict[str, Any], profile: str,
         hint = did_you_mean_hint(profile, profiles)
         raise check.fail(f"profiles.{profile}", f'no profile "{profile}" in this suite.',
                          f"{hint}profiles defined: {listed}.")
-    if not isinstance(profiles[profile], dict):
-        raise check.fail(f"profiles.{profile}", f"expected a table of overrides, got "
-                         f"{_type_name(profiles[profile])}.",
-                         f"write [profiles.{profile}] with lines like model.epochs = 2.")
+    return overlay(check, config, profiles[profile], f"profiles.{profile}", registry,
+                   exclude=("profiles", "variants"))
+
+
+def overlay(check: _Checker, config: dict[str, Any], overrides: Any, where: str,
+            registry: Registry, *, exclude: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``config`` with ``overrides`` (a profile's or a variant's table, given at
+    the key ``where``) laid over it: ``section.KEY = VALUE`` sets a key of a table section;
+    in an array section ``section.LABEL.KEY`` targets one entry (by label, name or plugin)
+    and ``section.KEY`` every entry whose plugin accepts the key. Sections in ``exclude``
+    may not be overridden."""
+    if not isinstance(overrides, dict):
+        raise check.fail(where, f"expected a table of overrides, got "
+                         f"{_type_name(overrides)}.",
+                         f"write [{where}] with lines like model.epochs = 2.")
     config = copy.deepcopy(config)
-    for section, values in profiles[profile].items():
-        key = f"profiles.{profile}.{section}"
-        check.keys({section: 0}, [s for s in SECTIONS if s != "profiles"], f"profiles.{profile}")
+    for section, values in overrides.items():
+        key = f"{where}.{section}"
+        check.keys({section: 0}, [s for s in SECTIONS if s not in exclude], where)
         if not isinstance(values, dict):
             raise check.fail(key, f"expected overrides like {section}.KEY = VALUE.")
         if SECTIONS[section] == "table":
-            config.setdefault(section, {}).update(values)
+            config.setdefault(section, {}).update(copy.deepcopy(values))
             continue
         entries = config.get(section, [])
         by_label = {str(e.get("label", e.get("name", e.get("plugin")))): e for e in entries}
         for k, v in values.items():
             if k in by_label and isinstance(v, dict):
-                by_label[k].update(v)
+                by_label[k].update(copy.deepcopy(v))
                 continue
             takers = [e for e in entries if _accepts_key(registry, section, e, k)]
             if not takers:

@@ -9,6 +9,7 @@ this module re-exports their public names.
 """
 from __future__ import annotations
 
+import copy
 import fnmatch
 import math
 import os
@@ -105,7 +106,9 @@ class SplitSpec:
 
 @dataclass
 class Suite:
-    """A validated suite, with the profile applied."""
+    """A validated suite, with the profile applied. ``variants`` holds the suite's
+    ``[variants.NAME]`` tables as written (see :mod:`zsbench.variants`): a suite with
+    variants runs once per variant, each a suite of its own."""
 
     path: Path
     text: str
@@ -125,6 +128,7 @@ class Suite:
     leaderboard: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
     executor: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
@@ -178,7 +182,7 @@ def load_suite(path: str | Path, *, profile: str | None = None,
     _check_sections(check, config)
     if profile is not None:
         config = _apply_profile(check, config, profile, registry)
-    resolved = {k: v for k, v in config.items() if k != "profiles"}
+    resolved = {k: v for k, v in config.items() if k not in ("profiles", "variants")}
     name, description, seeds, data_seed = _suite_table(check, config, path)
     dataset_spec, dataset, space, image_shape = _dataset(check, registry, config, data_seed)
     splits = _splits(check, config)
@@ -197,7 +201,8 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                  dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
                  models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
                  tolerances=dict(tolerances),
-                 executor=_executor_table(check, registry, config.get("executor", {})))
+                 executor=_executor_table(check, registry, config.get("executor", {})),
+                 variants=copy.deepcopy(config.get("variants", {})))
 
 
 def _check_sections(check: _Checker, config: dict[str, Any]) -> None:
@@ -211,10 +216,17 @@ def _check_sections(check: _Checker, config: dict[str, Any]) -> None:
         if expected == "array of tables" and not (
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)):
             raise check.fail(section, f"expected an array of tables [[{section}]].")
-    for name in config.get("profiles", {}):
-        if not plain_name(str(name)):
-            raise check.fail(f"profiles.{name}", "is not a plain name (it becomes part of the "
-                             "run folder's name).", "use letters, digits and ._-= only.")
+    for section in ("profiles", "variants"):
+        for name, table in config.get(section, {}).items():
+            if not plain_name(str(name)):
+                raise check.fail(f"{section}.{name}", "is not a plain name (it becomes part "
+                                 "of the run folder's name).",
+                                 "use letters, digits and ._-= only.")
+            if not isinstance(table, dict):
+                raise check.fail(f"{section}.{name}", f"expected a table of overrides, got "
+                                 f"{_type_name(table)}.",
+                                 f"write [{section}.{name}] with lines like "
+                                 "dataset.image_size = 32.")
 
 
 def _suite_table(check: _Checker, config: dict[str, Any], path: Path

@@ -205,7 +205,7 @@ CONVT_MIN_DEPTH = 2
 
 
 def convt_decoder(image_shape: tuple[int, int, int], code_width: int, *, depth: int,
-                  channels: int) -> nn.Sequential:
+                  channels: int, start: int | None = None) -> nn.Sequential:
     """Liang et al.'s transposed-convolution decoder, code ``[N, code_width]`` -> outputs
     ``[N, C, H, W]`` (no output activation):
 
@@ -213,28 +213,40 @@ def convt_decoder(image_shape: tuple[int, int, int], code_width: int, *, depth: 
     W/4``) (7x7 for 28x28), ReLU -> ``depth`` hidden transposed convolutions, each followed
     by a ReLU: the first two upsample x2 (kernel 4, stride 2, padding 1: 7 -> 14 -> 28),
     the others keep the size (kernel 3, stride 1, padding 1) -> ConvTranspose(channels ->
-    C, kernel 3, stride 1, padding 1). So ``depth + 2`` transposed convolutions in all.
+    C, kernel 3, stride 1, padding 1). So ``depth + 2`` transposed convolutions in all
+    (``gaussian_exps/bump_encoding/cnn/depth_exp.py``).
 
-    Raises :class:`DataError` unless H and W are multiples of 4, or ``depth < 2``."""
+    With ``start`` (``scaling_exps/bump.py``, for any image size): the first map is
+    ``start x start``, every hidden layer upsamples x2 while the map is smaller than the
+    image (the others keep the size), and the output is resized to ``H x W`` by nearest
+    neighbour (e.g. start 7 on 32x32: 7 -> 14 -> 28 -> 56, then 32).
+
+    Raises :class:`DataError` unless H and W are multiples of 4 (without ``start``), or
+    ``depth < 2``."""
     c, h, w = (int(v) for v in image_shape)
-    if h % 4 or w % 4 or h < 4 or w < 4:
+    if start is None and (h % 4 or w % 4 or h < 4 or w < 4):
         raise DataError(f'architecture "convt" needs images whose height and width are '
                         f"multiples of 4 (it starts at H/4 x W/4 and upsamples twice: 7x7 for "
-                        f"28x28); got {h}x{w}.")
+                        f"28x28); got {h}x{w}. Or give convt_start (e.g. 7) for any size.")
     if depth < CONVT_MIN_DEPTH:
         raise DataError(f'architecture "convt" needs depth >= {CONVT_MIN_DEPTH} (its two '
                         f"upsampling layers); got {depth}.")
+    first = (h // 4, w // 4) if start is None else (start, start)
     layers: list[nn.Module] = [
         nn.Unflatten(1, (code_width, 1, 1)),
-        nn.ConvTranspose2d(code_width, channels, (h // 4, w // 4)), nn.ReLU(),
+        nn.ConvTranspose2d(code_width, channels, first), nn.ReLU(),
     ]
+    size = first[0]
     for i in range(depth):
-        if i < 2:
+        if (i < 2) if start is None else size < max(h, w):
             layers.append(nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1))
+            size *= 2
         else:
             layers.append(nn.ConvTranspose2d(channels, channels, 3, stride=1, padding=1))
         layers.append(nn.ReLU())
     layers.append(nn.ConvTranspose2d(channels, c, 3, stride=1, padding=1))
+    if start is not None and (size, size) != (h, w):
+        layers.append(nn.Upsample(size=(h, w), mode="nearest"))
     return nn.Sequential(*layers)
 
 
@@ -288,6 +300,9 @@ class FactorDecoder(TrainedModule, Model):
         code_width: units per factor of the population and bin codes (default 28).
         depth, channels: of the ``"convt"`` body: hidden transposed convolutions (>= 2;
             Liang et al. study 2 to 10) and their width (default 4 and 64).
+        convt_start: the side of the ``"convt"`` body's first map: None (default) starts
+            at H/4 and upsamples twice (their depth study); an integer as in their scaling
+            study (7 there): upsample while smaller than the image, then resize to it.
         loss: ``"bce"`` (default: BCE of the sigmoid of the outputs, reduced as
             ``reconstruction`` says) or ``"mse"`` (Liang et al.'s: the per-pixel mean squared
             error of the linear output; generated images are that output clipped to [0, 1]).
@@ -320,6 +335,7 @@ class FactorDecoder(TrainedModule, Model):
         code_width: int = 28,
         depth: int = 4,
         channels: int = 64,
+        convt_start: int | None = None,
         loss: Literal["bce", "mse"] = "bce",
         eval_every: int = 0,
     ) -> None:
@@ -336,6 +352,7 @@ class FactorDecoder(TrainedModule, Model):
         self.code_width = code_width
         self.depth = depth
         self.channels = channels
+        self.convt_start = convt_start
         self.loss = loss
         self.eval_every = eval_every
         self._check_params()
@@ -361,6 +378,11 @@ class FactorDecoder(TrainedModule, Model):
                                                and 0 < value < math.inf):
                 self._bad_param(key, f"must be a positive number; got {value!r}.",
                                 "give a number > 0 (lr_decay = 1 means no decay).")
+        start = self.convt_start
+        if start is not None and (isinstance(start, bool) or not isinstance(start, int)
+                                  or start < 1):
+            self._bad_param("convt_start", f"must be a positive integer or absent; got "
+                            f"{start!r}.", "give e.g. convt_start = 7, or leave it out.")
         if not isinstance(self.progress, bool):
             self._bad_param("progress", f"must be true or false; got {self.progress!r}.",
                             "give true or false.")
@@ -377,7 +399,8 @@ class FactorDecoder(TrainedModule, Model):
 
     def _decoder(self, image_shape: tuple[int, int, int], width: int) -> nn.Module:
         if self.architecture == "convt":
-            return convt_decoder(image_shape, width, depth=self.depth, channels=self.channels)
+            return convt_decoder(image_shape, width, depth=self.depth, channels=self.channels,
+                                 start=self.convt_start)
         return build_body(self.architecture, image_shape, width).decoder
 
     def _build(self, image_shape: tuple[int, int, int], spec: Sequence[dict[str, Any]],

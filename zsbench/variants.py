@@ -1,0 +1,226 @@
+"""Variants of a suite: one run per ``[variants.NAME]`` table, one leaderboard over all.
+
+A variant overlays the suite the way a profile does (``dataset.image_size = 32``,
+``holdout.low = {...}``, ``model.LABEL.KEY = ...``), so a sweep over what a single run
+holds fixed (the dataset's size, the holdout's extent, the number of training images)
+is one suite. Its reserved key ``axes`` (a table of numbers or strings) names the
+variant's coordinates on the sweep (``axes = { N = 24, p = 0.2 }``): they become columns
+of the combined leaderboard and the axes of its picture.
+
+Each variant is written out as a complete suite file (the base suite with the overlay
+laid over it, ``[variants]`` left out, named ``SUITE.VARIANT``) and run as an ordinary
+run in ``RUN/VARIANT/``, so ``compare``, ``check``, ``report`` and ``--resume`` work on it
+unchanged; a profile applies on top of each variant. ``RUN/`` holds the written suites
+(``suites/``), ``variants.json`` (the index), ``variants.csv``/``variants.md`` (every
+variant's leaderboard in one table) and ``variants.png``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tomli_w
+from tabulate import tabulate
+
+from zsbench.errors import SuiteError, ZsbenchError
+from zsbench.profiles import overlay
+from zsbench.registry import Registry
+from zsbench.results import atomic_write_text, format_interval, markdown_cell, write_json
+from zsbench.suite import Suite, _read, load_suite
+from zsbench.suite_checker import _Checker, _type_name
+
+INDEX = "variants.json"
+NOT_OVERRIDDEN = ("profiles", "variants", "suite")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ``[variants.NAME]`` of a suite: its ``name``, its coordinates ``axes`` and the
+    complete suite file ``path`` written for it."""
+
+    name: str
+    axes: dict[str, Any]
+    path: Path
+
+
+@dataclass
+class VariantsOutcome:
+    """What :func:`run_variants` returns: the parent folder, the combined leaderboard
+    (one row per variant x model; ``variant``, the axes, ``model``, ``status`` and the
+    suite's leaderboard columns with their ``_lo``/``_hi``), its Markdown text and the
+    number of failed jobs over all variants."""
+
+    run_dir: Path
+    board: pd.DataFrame
+    text: str
+    failed: int
+
+
+def write_variants(suite: Suite, dest: Path, *, registry: Registry,
+                   only: Sequence[str] | None = None) -> list[Variant]:
+    """Write one complete suite file per variant into ``dest`` (``dest/VARIANT.toml``) and
+    validate each with the suite's profile, before anything runs. ``only`` picks variants
+    by name. Every problem is a :class:`SuiteError` naming the suite file and the
+    variant."""
+    if not suite.variants:
+        raise SuiteError(str(suite.path), "variants", "this suite has no variants.",
+                         "add [variants.NAME] tables, or run the suite as it is.")
+    names = list(suite.variants)
+    unknown = [n for n in (only or []) if n not in names]
+    if unknown:
+        raise SuiteError(str(suite.path), f"variants.{unknown[0]}", "no such variant.",
+                         f"variants defined: {', '.join(names)}.")
+    check = _Checker(suite.path)
+    _, raw = _read(suite.path)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        if only and name not in only:
+            continue
+        variant = _write_variant(check, raw, suite, name, dest, registry)
+        try:
+            load_suite(variant.path, profile=suite.profile, registry=registry)
+        except SuiteError as exc:
+            raise SuiteError(str(suite.path), f"variants.{name}",
+                             f"with this variant laid over the suite, [{exc.key}] is wrong: "
+                             f"{exc.problem}", exc.fix) from None
+        written.append(variant)
+    return written
+
+
+def _write_variant(check: _Checker, raw: dict[str, Any], suite: Suite, name: str, dest: Path,
+                   registry: Registry) -> Variant:
+    """The base suite with ``[variants.NAME]`` laid over it, written as ``dest/NAME.toml``."""
+    table = dict(suite.variants[name])
+    axes = table.pop("axes", {})
+    if not isinstance(axes, dict) or not all(
+            isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in axes.values()):
+        raise check.fail(f"variants.{name}.axes", f"expected a table of numbers or strings, "
+                         f"got {_type_name(axes)} ({axes!r}).",
+                         "e.g. axes = { N = 24, p = 0.2 }.")
+    config = overlay(check, raw, table, f"variants.{name}", registry, exclude=NOT_OVERRIDDEN)
+    config.pop("variants", None)
+    config.setdefault("suite", {})["name"] = f"{suite.name}.{name}"
+    header = (f"# Variant {name} of {suite.path} (axes: "
+              f"{', '.join(f'{k} = {v}' for k, v in axes.items()) or 'none'}),\n"
+              "# written by zsbench: the suite with [variants." + name + "] laid over it.\n")
+    path = dest / f"{name}.toml"
+    atomic_write_text(path, header + tomli_w.dumps(config))
+    return Variant(name=name, axes=dict(axes), path=path)
+
+
+def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
+                 run_one: Callable[[Suite, Path, bool], Any],
+                 only: Sequence[str] | None = None, resume: bool = False) -> VariantsOutcome:
+    """Run every variant of ``suite`` (or those named in ``only``) into ``run_dir/VARIANT``
+    with ``run_one(variant_suite, variant_dir, resume)`` (which returns a run outcome with
+    ``failed``), then write the combined leaderboard. With ``resume``, a variant whose
+    folder holds a manifest continues it; the others start. Variants run in the order of
+    the suite file; a failed job in one variant does not stop the others."""
+    variants = write_variants(suite, run_dir / "suites", registry=registry, only=only)
+    index: dict[str, Any] = {"suite": str(suite.path), "profile": suite.profile,
+                             "variants": []}
+    failed = 0
+    for variant in variants:
+        folder = run_dir / variant.name
+        again = resume and (folder / "manifest.json").is_file()
+        outcome = run_one(load_suite(variant.path, profile=suite.profile, registry=registry),
+                          folder, again)
+        failed += len(outcome.failed)
+        index["variants"].append({"name": variant.name, "axes": variant.axes,
+                                  "suite": str(variant.path.relative_to(run_dir)),
+                                  "run": variant.name, "failed_jobs": len(outcome.failed)})
+        write_json(run_dir / INDEX, index)
+    board = combined_board(run_dir, variants)
+    text = format_combined(board, suite.leaderboard.get("columns"))
+    atomic_write_text(run_dir / "variants.csv", board.to_csv(index=False))
+    atomic_write_text(run_dir / "variants.md", text + "\n")
+    columns = suite.leaderboard.get("columns") or [c for c in board.columns
+                                                   if f"{c}_lo" in board.columns]
+    _picture(run_dir, board, variants, suite.leaderboard.get("sort") or next(iter(columns),
+                                                                             None))
+    return VariantsOutcome(run_dir=run_dir, board=board, text=text, failed=failed)
+
+
+def combined_board(run_dir: Path, variants: Sequence[Variant]) -> pd.DataFrame:
+    """Every variant's ``leaderboard.csv`` in one frame: ``variant``, its axes, then the
+    leaderboard's own columns (``model`` first)."""
+    frames = []
+    for variant in variants:
+        path = run_dir / variant.name / "leaderboard.csv"
+        if not path.is_file():
+            raise ZsbenchError(f"{path}: missing, so variant {variant.name} has no "
+                               "leaderboard. Fix: run it again with --resume.")
+        frame = pd.read_csv(path).rename(columns={"label": "model"})
+        front = {"variant": variant.name, **variant.axes}
+        for i, (k, v) in enumerate(front.items()):
+            frame.insert(i, k, v)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def format_combined(board: pd.DataFrame, columns: Sequence[str] | None) -> str:
+    """The combined leaderboard as a Markdown table: a row per variant x model, each of
+    ``columns`` (None: every score) as ``value [lo, hi]`` (no best marks: the rows of
+    different variants are no competitors)."""
+    if board.empty:
+        return "(no results)"
+    every = [c for c in board.columns if f"{c}_lo" in board.columns]
+    scores = [c for c in columns if c in board.columns] if columns else every
+    fixed = [c for c in board.columns if c not in every and c not in ("status", "seeds")
+             and not c.endswith(("_lo", "_hi", "_std"))]
+    rows = []
+    for _, row in board.iterrows():
+        line = [markdown_cell(row[c]) for c in fixed]
+        for c in scores:
+            lo, hi = (float(row.get(f"{c}_lo", math.nan)), float(row.get(f"{c}_hi", math.nan)))
+            line.append(format_interval(float(row[c]), lo, hi))
+        line.append(markdown_cell(row.get("status", "")))
+        rows.append(line)
+    return tabulate(rows, headers=[*fixed, *scores, "status"], tablefmt="github",
+                    disable_numparse=True)
+
+
+def _picture(run_dir: Path, board: pd.DataFrame, variants: Sequence[Variant],
+             score: str | None) -> None:
+    """``variants.png``: ``score`` (the leaderboard's sort column, else its first) over
+    the variants' numeric axes, one panel per model: a heat map over two axes (the value written in each cell), a line over one."""
+    axes = [k for k in (variants[0].axes if variants else {})
+            if all(isinstance(v.axes.get(k), (int, float)) for v in variants)]
+    if not score or score not in board.columns or not 1 <= len(axes) <= 2:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    models = list(dict.fromkeys(board["model"]))
+    fig = Figure(figsize=(4.4 * len(models), 3.6), dpi=110, facecolor="white")
+    FigureCanvasAgg(fig)
+    for k, model in enumerate(models):
+        panel = fig.add_subplot(1, len(models), k + 1)
+        rows = board[board["model"] == model]
+        if len(axes) == 1:
+            rows = rows.sort_values(axes[0])
+            panel.plot(rows[axes[0]], rows[score], marker="o")
+            panel.set_xlabel(axes[0])
+            panel.set_ylabel(score)
+        else:
+            grid = rows.pivot_table(index=axes[1], columns=axes[0], values=score)
+            values = grid.to_numpy()
+            image = panel.imshow(values, origin="lower", aspect="auto", cmap="viridis")
+            panel.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns])
+            panel.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
+            for (i, j), v in np.ndenumerate(values):
+                if math.isfinite(v):
+                    panel.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
+                               color="white")
+            panel.set_xlabel(axes[0])
+            panel.set_ylabel(axes[1])
+            fig.colorbar(image, ax=panel, label=score)
+        panel.set_title(str(model))
+    fig.tight_layout()
+    fig.savefig(run_dir / "variants.png", format="png", facecolor="white")
