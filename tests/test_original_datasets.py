@@ -60,14 +60,22 @@ def test_dsprites_reads_the_original_layout(tmp_path: Path) -> None:
     np.testing.assert_array_equal(factors[:, 0], classes[:, 1])  # shape 0..2 = class
 
 
-@pytest.mark.xfail(strict=True, reason="plugins/datasets/sprites.py (not this issue's file): "
-                   "DSpritesDataset's missing-file error names the file but not where it "
-                   "comes from nor its checksum; see docs/datasets.md")
 def test_dsprites_missing_file_says_where_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         DSpritesDataset(path=str(tmp_path / "none.npz")).load(seed=0)
     assert "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz" in str(info.value)
     assert "github.com/deepmind/dsprites-dataset" in str(info.value)
+    assert "git hash-object" in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_dsprites_found_in_a_folder_or_the_data_dir(tmp_path: Path, monkeypatch) -> None:
+    name = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+    _write_dsprites(tmp_path / name, np.array([0, 5, 737279]))
+    factors, _ = DSpritesDataset(path=str(tmp_path)).load(seed=0)
+    assert len(factors) == 3
+    monkeypatch.setenv("ZSBENCH_DATA_DIR", str(tmp_path))
+    again, _ = DSpritesDataset().load(seed=0)
+    np.testing.assert_array_equal(again, factors)
 
 
 # -- Shapes3D -------------------------------------------------------------------------------

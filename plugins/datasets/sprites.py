@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Dataset, Recovery, to_float
 from zsbench.space import Factor, LatentSpace
+from zsbench_plugins.datasets.shapes3d import OriginalFile, find_original
 
 #: Names of the values of the ``shape`` factor, by value.
 SHAPES = ("square", "ellipse", "heart")
@@ -429,6 +429,17 @@ def grid_points(index: np.ndarray) -> np.ndarray:
                      GRID_POSITIONS[px], GRID_POSITIONS[py]], axis=1)
 
 
+DSPRITES_FILE = OriginalFile(
+    plugin="dsprites",
+    name="dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+    source="github.com/deepmind/dsprites-dataset (the file is in the repository)",
+    checksum="no sha256 is published; the repository stores it as git blob "
+             "d98996d3f8ee1550e06b9d4ed78d0beb478910d5 (`git hash-object FILE` prints that). "
+             'Without the file, plugin = "sprites" renders the same space.',
+    format="compressed .npz with imgs and latents_values, 737 280 images",
+)
+
+
 class DSpritesDataset(Dataset):
     """The original dSprites images and factors, read from a local ``.npz`` (nothing is
     downloaded).
@@ -443,7 +454,7 @@ class DSpritesDataset(Dataset):
     Parameters
     ----------
     path:
-        The ``.npz`` file.
+        The ``.npz`` file, or its folder; empty: the file in ``$ZSBENCH_DATA_DIR``.
     n_samples:
         None: every image of the file; a number: a seeded subset of that many, in file order.
     """
@@ -472,11 +483,7 @@ class DSpritesDataset(Dataset):
 
     def load(self, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``(factors float64 [N, 5], images uint8 [N, 1, 64, 64] with 0 or 255)``."""
-        p = Path(self.path).expanduser()
-        if not self.path or not p.is_file():
-            raise DataError(f'dataset "dsprites": no file at path = "{self.path}". Fix: point '
-                            "path at a local copy of dsprites_ndarray_co1sh3sc6or40x32y32_"
-                            '64x64.npz, or use plugin = "sprites" (rendered, no file needed).')
+        p = find_original(self.path, DSPRITES_FILE)
         try:
             with np.load(p, allow_pickle=False) as data:
                 imgs, values = data["imgs"], data["latents_values"]
