@@ -14,20 +14,25 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
 from zsbench import __version__
-from zsbench.errors import ZsbenchError
+from zsbench.errors import ExecutorOptionError, ZsbenchError
+
+if TYPE_CHECKING:
+    from zsbench.registry import Registry
+    from zsbench.suite import Suite
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_JOBS_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 CRASH_LOG = "zsbench-crash.log"
 
 
-def _registry():  # noqa: ANN202 - imported lazily so `zsbench --help` stays fast
+def _registry() -> Registry:  # imported lazily so `zsbench --help` stays fast
     from zsbench.registry import Registry
 
     return Registry()
@@ -53,55 +58,52 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    import tempfile
+
     from zsbench.runner import prepare_data
     from zsbench.suite import load_suite
+    from zsbench.variants import write_variants
 
     registry = _registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
-    data = prepare_data(suite, registry, render=False)
+    suites = [suite]
+    with tempfile.TemporaryDirectory() as folder:
+        if suite.variants:  # every variant is validated as the suite it becomes
+            suites = [load_suite(v.path, profile=args.profile, registry=registry)
+                      for v in write_variants(suite, Path(folder), registry=registry)]
+        for each in suites:
+            data = prepare_data(each, registry, render=False)
     counts = ", ".join(f"{k} {v}" for k, v in data.counts.items())
+    variants = f"{len(suite.variants)} variant(s), the last's " if suite.variants else ""
     print(f"{args.suite}: ok — suite {suite.name}, dataset {suite.dataset.plugin}, "
           f"{len(suite.models)} model(s) x {len(suite.seeds)} seed(s), "
-          f"{len(suite.metrics)} metric(s), {len(suite.transects)} transect(s); splits: {counts}")
+          f"{len(suite.metrics)} metric(s), {len(suite.transects)} transect(s); "
+          f"{variants}splits: {counts}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from zsbench.cache import Cache
     from zsbench.executors import keep_freed_memory
     from zsbench.run import run_suite
-    from zsbench.suite import check_seeds, load_suite
+    from zsbench.suite import load_suite
 
     keep_freed_memory()  # this process is ours: training steps reuse freed memory
-    registry = _registry()
+    registry = getattr(args, "registry", None) or _registry()  # the parser's, if it loaded one
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
-    if args.seeds is not None:
-        try:
-            seeds = [int(s) for s in args.seeds.split(",")]
-        except ValueError:
-            raise ZsbenchError(f"--seeds {args.seeds!r}: expected comma-separated integers. "
-                               "Fix: e.g. --seeds 0,1,2.") from None
-        check_seeds(seeds, lambda problem, fix: ZsbenchError(f"--seeds {args.seeds!r}: "
-                                                              f"{problem} Fix: {fix}"))
-        suite.seeds = seeds
-    if args.no_outputs:
-        suite.outputs = []  # scores only: the [[output]] plugins (pictures) are skipped
+    _override(args, suite)
     if args.threads is not None and args.threads < 1:
         raise ZsbenchError(f"--threads {args.threads}: must be at least 1. Fix: e.g. "
                            "--threads 1 (or unset $ZSBENCH_THREADS).")
-    executor = _executor(args, suite, registry)
-    cache = None
-    if not args.no_cache:
-        cache = Cache(Path(args.cache_dir) if args.cache_dir else None,
-                      warn=logging.getLogger("zsbench.cache").warning)
-        problem = cache.unusable()
-        if problem:
-            logging.getLogger("zsbench.cache").warning(
-                "%s; running without the cache (--no-cache)", problem)
-            cache = None
     if args.resume and args.out:
         raise ZsbenchError("give either --resume RUN_DIR or --out DIR, not both. Fix: "
                            "--resume continues a run folder; --out starts one.")
+    executor = _executor(args, suite, registry)
+    cache = _cache(args)
+    if suite.variants:
+        return _run_variants(args, suite, registry, executor, cache)
+    if args.variant:
+        raise ZsbenchError(f"--variant {args.variant}: {args.suite} has no [variants]. Fix: "
+                           "drop --variant.")
     outcome = run_suite(suite, registry=registry, results_root=Path(args.results),
                         run_dir=Path(args.resume or args.out) if (args.resume or args.out)
                         else None, resume=bool(args.resume), executor=executor, cache=cache,
@@ -117,9 +119,80 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN202
-    """The executor from --executor and its options over the suite's [executor] table
-    (whose options apply only when it names the same executor)."""
+def _override(args: argparse.Namespace, suite: Suite) -> None:
+    """``--seeds`` and ``--no-outputs`` laid over a loaded suite."""
+    from zsbench.suite import check_seeds
+
+    if args.seeds is not None:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise ZsbenchError(f"--seeds {args.seeds!r}: expected comma-separated integers. "
+                               "Fix: e.g. --seeds 0,1,2.") from None
+        check_seeds(seeds, lambda problem, fix: ZsbenchError(f"--seeds {args.seeds!r}: "
+                                                              f"{problem} Fix: {fix}"))
+        suite.seeds = seeds
+    if args.no_outputs:
+        suite.outputs = []  # scores only: the [[output]] plugins (pictures) are skipped
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    """The dataset and model cache, or None (``--no-cache``, or an unusable folder)."""
+    from zsbench.cache import Cache
+
+    if args.no_cache:
+        return None
+    cache = Cache(Path(args.cache_dir) if args.cache_dir else None,
+                  warn=logging.getLogger("zsbench.cache").warning)
+    problem = cache.unusable()
+    if problem:
+        logging.getLogger("zsbench.cache").warning(
+            "%s; running without the cache (--no-cache)", problem)
+        return None
+    return cache
+
+
+def _run_variants(args: argparse.Namespace, suite: Suite, registry: Registry, executor: Any,
+                  cache: Any) -> int:
+    """A suite with ``[variants]``: one run per variant under one folder, one leaderboard."""
+    from zsbench.run import new_run_dir, run_suite
+    from zsbench.variants import run_variants
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise ZsbenchError(f"--resume {run_dir}: no such folder. Fix: give the folder an "
+                               "earlier run of this suite wrote.")
+    elif args.out:
+        run_dir = Path(args.out)
+        if run_dir.exists() and any(run_dir.iterdir()) and not args.force:
+            raise ZsbenchError(f"--out {run_dir}: the folder is not empty. Fix: give a new "
+                               "folder, --resume it, or add --force.")
+    else:
+        run_dir = new_run_dir(Path(args.results), suite)
+
+    def one(variant: Suite, folder: Path, resume: bool) -> Any:
+        _override(args, variant)
+        return run_suite(variant, registry=registry, run_dir=folder, resume=resume,
+                         executor=executor, cache=cache, threads=args.threads,
+                         force=args.force, argv=["zsbench", *sys.argv[1:]])
+
+    only = [v for v in args.variant.split(",") if v] if args.variant else None
+    outcome = run_variants(suite, run_dir, registry=registry, run_one=one, only=only,
+                           resume=bool(args.resume))
+    print()
+    print(outcome.text)
+    print(f"\nrun folder: {run_dir} (a run per variant; variants.md, variants.png)")
+    if outcome.failed:
+        print(f"{outcome.failed} job(s) failed; see the status column and each variant's "
+              "metrics.json", file=sys.stderr)
+        return EXIT_JOBS_FAILED
+    return EXIT_OK
+
+
+def _executor(args: argparse.Namespace, suite: Suite, registry: Registry) -> Any:
+    """The executor from --executor and its options (each executor's ``cli_options``) over
+    the suite's [executor] table (whose options apply only when it names the same executor)."""
     table = dict(suite.executor)
     suite_name = table.pop("plugin", "pool")
     name = args.executor or suite_name
@@ -130,17 +203,16 @@ def _executor(args: argparse.Namespace, suite, registry):  # noqa: ANN001, ANN20
     except ZsbenchError as exc:
         raise ZsbenchError(f"--executor {name}: {exc}. Fix: give one of the available "
                            "executors, or install the plugin that provides it.") from None
-    for option, key in (("workers", "workers"), ("ray_address", "address"),
-                        ("num_cpus", "num_cpus"), ("num_gpus", "num_gpus")):
-        value = getattr(args, option)
-        if value is not None:
-            if key not in accepted:
-                raise ZsbenchError(f"--{option.replace('_', '-')} does not apply to the "
-                                   f'"{name}" executor (it takes: '
-                                   f"{', '.join(accepted) or 'no options'}). Fix: drop the "
-                                   "option, or choose an executor that takes it "
-                                   "(--executor process or ray).")
-            table[key] = value
+    for given in getattr(args, "executor_options", []):
+        value = getattr(args, given.dest)
+        if value is None:
+            continue
+        if name not in given.executors:
+            raise ZsbenchError(f'{given.option.flag} does not apply to the "{name}" executor '
+                               f"(it takes: {', '.join(accepted) or 'no options'}). Fix: drop "
+                               "the option, or choose an executor that takes it (--executor "
+                               f"{' or '.join(given.executors)}).")
+        table[given.option.parameter] = value
     return registry.create("executor", name, table)
 
 
@@ -260,17 +332,51 @@ def _env_threads() -> int | None:
         return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zsbench",
-        description="Benchmark generative models on zero-shot generation from holdout regions "
-                    "of a known latent space.",
-        epilog="exit codes: 0 ok, 1 regression or threshold failed, 2 usage or configuration "
-               "error, 3 some model x seed jobs failed, 4 internal error (traceback in a log file), "
-               "130 interrupted (resume with --resume)")
-    parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser that adds the options of ``late`` (e.g. the executors' options)
+    only when it parses or shows its help: they need the plugins loaded, which takes
+    seconds that ``zsbench --help`` and the other commands need not pay."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.late: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        while self.late:
+            self.late.pop(0)(self)
+        return super().parse_known_args(args, namespace)
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """The installed executors' ``cli_options``: one argument group per executor (or per
+    executors sharing flags: "pool and process executor options"). The registry and the
+    options ride on the parsed arguments (``registry``, ``executor_options``)."""
+    from zsbench.executors import command_options
+
+    registry = _registry()
+    options = command_options(registry)
+    groups: dict[tuple[str, ...], Any] = {}
+    for given in options:
+        names = given.executors
+        if names not in groups:
+            title = " and ".join([", ".join(names[:-1]), names[-1]] if names[:-1] else names)
+            groups[names] = parser.add_argument_group(f"{title} executor options")
+        flag = given.option.flag
+        try:
+            groups[names].add_argument(flag, dest=given.dest, type=given.option.type,
+                                       help=given.option.help,
+                                       metavar=flag.lstrip("-").replace("-", "_").upper())
+        except argparse.ArgumentError:
+            raise ExecutorOptionError(flag, f"executor(s) {', '.join(names)} declare it, but "
+                                      f"it is an option of `zsbench {parser.prog.split()[-1]}` "
+                                      "itself.", "rename the flag in the executor's "
+                                      "cli_options.") from None
+    parser.set_defaults(registry=registry, executor_options=options)
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="train and evaluate every model of a suite")
     p.add_argument("suite", help="suite TOML file, e.g. suites/polar_hole.toml")
     p.add_argument("--profile", help="apply [profiles.NAME] of the suite (e.g. smoke)")
@@ -279,16 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="exact run folder to write (default: a new one under --results)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run: finished jobs are kept, the rest run")
-    p.add_argument("--executor", help="pool (default: the whole machine), local, process, "
-                                      "ray, or a plugin's executor")
+    p.add_argument("--executor", help="pool (default: the whole machine), local, or another "
+                                      "installed executor (zsbench plugins lists them)")
     p.add_argument("--threads", type=int, default=_env_threads(),
                    help="torch threads per job (default: the executor lays the jobs on every "
                         "core, or $ZSBENCH_THREADS); results are bit-identical only at the "
                         "same count")
-    p.add_argument("--workers", type=int, help="pool and process executors: jobs side by side")
-    p.add_argument("--ray-address", help="ray executor: join this cluster (default: start one)")
-    p.add_argument("--num-cpus", type=float, help="ray executor: CPUs per job")
-    p.add_argument("--num-gpus", type=float, help="ray executor: GPUs per job")
     p.add_argument("--no-cache", action="store_true",
                    help="neither read nor write the dataset and model cache")
     p.add_argument("--no-outputs", action="store_true",
@@ -298,15 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
                                        "~/.cache/zsbench)")
     p.add_argument("--force", action="store_true",
                    help="with --out: write into an existing folder that holds another run")
+    p.add_argument("--variant", help="comma-separated names of the suite's [variants.NAME] "
+                                     "to run (default: every variant)")
+    p.late.append(_add_executor_options)
     p.set_defaults(func=cmd_run)
 
+
+def _add_inspection(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that look at the cache, a suite, the plugins or a run folder."""
     p = sub.add_parser("cache", help="list or clear cached datasets and trained models")
     p.add_argument("action", choices=["ls", "clear"])
     p.add_argument("--kind", choices=["datasets", "models"])
     p.add_argument("--cache-dir")
     p.set_defaults(func=cmd_cache)
 
-    p = sub.add_parser("validate", help="check a suite without training anything")
+    p = sub.add_parser("validate", help="check a suite (each of its variants) without "
+                                        "training anything")
     p.add_argument("suite")
     p.add_argument("--profile")
     p.set_defaults(func=cmd_validate)
@@ -327,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="link the pictures relatively instead of embedding them")
     p.set_defaults(func=cmd_report)
 
-    # -- regression checks --
+
+def _add_regression_checks(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """compare, check and baseline (logic in zsbench/compare.py)."""
     p = sub.add_parser("compare", help="compare two runs score by score under the suite's "
                        "tolerances (exit 1 on a regression)")
     p.add_argument("run_a", help="reference: a run folder or a baseline JSON file")
@@ -356,7 +467,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep every score (default: headline scores and leaderboard columns)")
     p.add_argument("--scores", help="comma-separated score names to keep")
     p.set_defaults(func=cmd_baseline)
-    # -- end of regression checks --
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``zsbench`` parser. The executors' options (``cli_options``) join ``run`` when
+    it parses, so only ``run`` loads the plugins to build its parser."""
+    parser = argparse.ArgumentParser(
+        prog="zsbench",
+        description="Benchmark generative models on zero-shot generation from holdout regions "
+                    "of a known latent space.",
+        epilog="exit codes: 0 ok, 1 regression or threshold failed, 2 usage or configuration "
+               "error, 3 some model x seed jobs failed, 4 internal error (traceback in a log file), "
+               "130 interrupted (resume with --resume)")
+    parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_CommandParser)
+    _add_run(sub)
+    _add_inspection(sub)
+    _add_regression_checks(sub)
     for p in sub.choices.values():  # on every command: zsbench run -q SUITE
         p.add_argument("-v", "--verbose", action="count", default=0,
                        help="more messages (debug details)")
@@ -367,7 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ZsbenchError as exc:  # the plugins behind `run`'s options: two clash, say
+        print(f"zsbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     from zsbench.log import configure
 
     configure(args.verbose - args.quiet)

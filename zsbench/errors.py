@@ -9,6 +9,7 @@ inspect it. The constructors:
 - ``UnknownPluginError(kind, name, available)``, ``DuplicatePluginError(kind, name, first,
   second)``: plugin look-up.
 - ``PluginParameterError(kind, plugin, key, problem, fix)``: a bad constructor parameter.
+- ``ExecutorOptionError(flag, problem, fix)``: an executor's ``cli_options`` that clash.
 - ``DataError(problem, fix=None, *, kind=None, plugin=None)``: data a plugin cannot work
   with; with ``plugin`` the message starts ``model "NAME": ``.
 - ``TrainingError(model, problem, fix)``: training that cannot go on.
@@ -110,6 +111,18 @@ class PluginParameterError(ZsbenchError):
         self.problem = problem
         self.fix = fix
         super().__init__(f'{kind} plugin "{plugin}", parameter "{key}": {problem} Fix: {fix}')
+
+
+class ExecutorOptionError(ZsbenchError):
+    """An executor's declared ``zsbench run`` option that cannot be added: two plugins
+    giving one flag different meanings, or a flag that is no option (``problem`` names the
+    plugins)."""
+
+    def __init__(self, flag: str, problem: str, fix: str) -> None:
+        self.flag = flag
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"zsbench run option {flag}: {problem} Fix: {fix}")
 
 
 class DataError(ZsbenchError):

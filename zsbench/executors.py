@@ -1,6 +1,7 @@
 """The executors every run can count on, part of the core (no plugin needed): ``local`` (one
 job after another in this process) and ``pool`` (the default: long-lived worker processes,
-one job per core, or a single process with every thread when there is one job)."""
+one job per core, or a single process with every thread when there is one job), and the
+merging of every executor's ``zsbench run`` options (:func:`command_options`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zsbench.errors import PluginParameterError
+from zsbench.errors import ExecutorOptionError, PluginParameterError
 from zsbench.hookspecs import hookimpl
 from zsbench.jobs import Job, JobResult, Layout, failed_result, plan_layout
-from zsbench.plugin import Executor
+from zsbench.plugin import Executor, ExecutorOption
+
+if TYPE_CHECKING:
+    from zsbench.registry import PluginInfo, Registry
 
 
 def _in_process_layout(threads: int | None) -> Layout:
@@ -118,6 +123,8 @@ class PoolExecutor(Executor):
     the ``local`` executor's at the same threads per job, bit for bit."""
 
     name = "pool"
+    cli_options = (ExecutorOption("--workers", "workers", int,
+                                  "jobs side by side (default 0: as many as the cores allow)"),)
 
     def __init__(self, *, workers: int = 0) -> None:
         self.workers = workers
@@ -194,3 +201,57 @@ class PoolExecutor(Executor):
 @hookimpl
 def zsbench_add_executors() -> list[type]:
     return [LocalExecutor, PoolExecutor]
+
+
+@dataclass(frozen=True)
+class CommandOption:
+    """One executor flag of ``zsbench run``, with the executors that declare it."""
+
+    option: ExecutorOption
+    executors: tuple[str, ...]
+
+    @property
+    def dest(self) -> str:
+        """Its attribute on the parsed arguments (apart from the command's own)."""
+        return f"executor_option{self.option.flag}"
+
+
+def _who(info: PluginInfo) -> str:
+    return f'executor "{info.name}" (distribution {info.distribution}, plugin {info.source})'
+
+
+def command_options(registry: Registry) -> list[CommandOption]:
+    """Every installed executor's ``cli_options``, merged by flag (executors by name).
+
+    Raises :class:`ExecutorOptionError` naming the plugin for a declaration that is no
+    :class:`ExecutorOption`, a flag not of the form ``--name``, a parameter the constructor
+    lacks, and naming both plugins for one flag declared with two meanings."""
+    merged: dict[str, tuple[ExecutorOption, list[PluginInfo]]] = {}
+    for info in (registry.get("executor", name) for name in registry.names("executor")):
+        accepted = info.cls.parameters()
+        for option in getattr(info.cls, "cli_options", ()):
+            flag = str(getattr(option, "flag", option))
+            if not isinstance(option, ExecutorOption) or not flag.startswith("--") \
+                    or len(flag) < 3 or " " in flag:
+                raise ExecutorOptionError(flag, f"{_who(info)} declares {option!r} in its "
+                                          "cli_options.", 'declare zsbench.plugin.'
+                                          'ExecutorOption("--name", "parameter", type, "help").')
+            if option.parameter not in accepted:
+                raise ExecutorOptionError(flag, f"{_who(info)} declares it for parameter "
+                                          f'"{option.parameter}", which its constructor does '
+                                          f"not take (it takes: {', '.join(accepted) or 'none'}).",
+                                          "name one of its keyword parameters.")
+            if flag not in merged:
+                merged[flag] = (option, [info])
+                continue
+            first, infos = merged[flag]
+            if (first.parameter, first.type) != (option.parameter, option.type):
+                raise ExecutorOptionError(
+                    flag, f'{_who(infos[0])} declares it for parameter "{first.parameter}" '
+                    f"({getattr(first.type, '__name__', first.type)}), {_who(info)} for "
+                    f'"{option.parameter}" ({getattr(option.type, "__name__", option.type)}).',
+                    "rename the flag in one of the two (e.g. prefixed with its executor's "
+                    "name), or block one plugin with ZSBENCH_DISABLE_PLUGINS.")
+            infos.append(info)
+    return [CommandOption(option, tuple(i.name for i in infos))
+            for option, infos in merged.values()]

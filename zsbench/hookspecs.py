@@ -82,7 +82,13 @@ def zsbench_add_executors() -> list[type[Executor]]:
     ``map(jobs, task, on_result)`` runs ``task(job)`` for every job (in this process, in
     worker processes, on a cluster) and calls ``on_result(job, result)`` in the driver as
     each finishes. A worker that dies must become a failed result, not an exception.
-    Chosen with ``zsbench run SUITE --executor NAME`` or ``[executor] plugin = "NAME"``.
+    Chosen with ``zsbench run SUITE --executor NAME`` or ``[executor] plugin = "NAME"``;
+    its constructor's parameters come from the rest of that table and from the ``zsbench
+    run`` options it declares in ``cli_options``, a tuple of
+    :class:`zsbench.plugin.ExecutorOption` (flag, parameter, type, help), e.g.
+    ``cli_options = (ExecutorOption("--num-gpus", "num_gpus", float, "GPUs per job"),)``.
+    ``zsbench run --help`` shows them as "NAME executor options"; executors may share a
+    flag only with the same parameter and type.
     """
 
 

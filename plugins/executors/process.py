@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
 from zsbench.jobs import Layout
-from zsbench.plugin import Executor
+from zsbench.plugin import Executor, ExecutorOption
 from zsbench.runner import Job, JobResult, failed_result
 
 
@@ -32,6 +32,8 @@ class ProcessExecutor(Executor):
     as the cores allow: cores // torch threads per job (``zsbench run --threads``)."""
 
     name = "process"
+    cli_options = (ExecutorOption("--workers", "workers", int,
+                                  "jobs side by side (default 0: as many as the cores allow)"),)
 
     def __init__(self, *, workers: int = 0) -> None:
         self.workers = workers

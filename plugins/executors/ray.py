@@ -9,7 +9,7 @@ from typing import Any
 
 from zsbench.errors import ZsbenchError
 from zsbench.jobs import Layout
-from zsbench.plugin import Executor
+from zsbench.plugin import Executor, ExecutorOption
 from zsbench.runner import Job, JobResult, failed_result
 
 
@@ -23,6 +23,13 @@ class RayExecutor(Executor):
     ``num_cpus`` per task defaults to the run's torch threads per job."""
 
     name = "ray"
+    cli_options = (
+        ExecutorOption("--ray-address", "address", str,
+                       "join this cluster (default: start a local Ray)"),
+        ExecutorOption("--num-cpus", "num_cpus", float,
+                       "CPUs per job (default: the torch threads per job)"),
+        ExecutorOption("--num-gpus", "num_gpus", float, "GPUs per job (default 0)"),
+    )
 
     def __init__(self, *, address: str | None = None, num_cpus: float | None = None,
                  num_gpus: float = 0.0) -> None:
