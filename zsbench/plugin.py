@@ -12,7 +12,7 @@ parameters accepts its base's too (see :class:`Configurable`).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -388,9 +388,36 @@ class TransectEval:
     in_hole: np.ndarray
 
 
+class SharedValues(Mapping[str, Any]):
+    """Costly values derived from an :class:`EvalContext`'s inputs (recovered factors,
+    reachable latents, prior samples, bootstrap resampling counts), computed once and
+    shared by every metric and output of a job. It grows only through :meth:`value`; read
+    it like a mapping (``key in ctx.memo``)."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        self._values: dict[str, Any] = dict(values or {})
+
+    def value(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The value under ``key``, from ``compute()`` the first time it is asked for."""
+        if key not in self._values:
+            self._values[key] = compute()
+        return self._values[key]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
 @dataclass
 class EvalContext:
-    """Everything metrics and outputs read, computed once per trained model.
+    """Everything metrics and outputs read, computed once per trained model: the inputs
+    of their pure ``compute``/``write``, and ``memo``, the values derived from them that
+    the job's metrics and outputs share (see :meth:`cached`).
 
     ``splits`` has "train", "test" (held out, outside the hole), "hole" (inside; absent
     without a holdout) and "rim" (fresh points just outside the hole at the hole's depths
@@ -398,7 +425,9 @@ class EvalContext:
     ``latents[s]`` is ``[N, D]`` (absent for a model without ``encode``) and
     ``reconstructions[s]`` is ``[N, C, H, W]`` for each split ``s``. ``training`` holds the
     facts of the model's training (the manifest's; a conditional generator's
-    ``"emergence"`` curve among them)."""
+    ``"emergence"`` curve among them). The runner hands the latents and reconstructions
+    over read-only: a metric that wrote into them would change what the next one reads;
+    what metrics derive and share goes through :meth:`cached` into ``memo``."""
 
     dataset: Dataset
     space: LatentSpace
@@ -411,14 +440,16 @@ class EvalContext:
     transects: list[TransectEval] = field(default_factory=list)
     holdout: Region | None = None
     training: dict[str, Any] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    memo: SharedValues = field(default_factory=SharedValues, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.memo, SharedValues):  # a plain mapping given (e.g. {})
+            self.memo = SharedValues(self.memo)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per context under ``key``: costly derived values (recovered
         factors, reachable latents, prior samples) are shared by every metric and output."""
-        if key not in self.memo:
-            self.memo[key] = compute()
-        return self.memo[key]
+        return self.memo.value(key, compute)
 
 
 @dataclass(frozen=True)
@@ -477,12 +508,36 @@ class Output(Configurable):
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class ExecutorOption:
+    """One ``zsbench run`` option of an executor, declared in its ``cli_options``:
+    ``FLAG VALUE`` sets the constructor parameter ``parameter`` to ``type(VALUE)``, as
+    ``parameter = VALUE`` in the suite's ``[executor]`` table would (the flag wins).
+
+    ``flag`` starts with ``--`` (e.g. ``"--num-gpus"``); ``type`` converts the text
+    (``str``, ``int``, ``float``); ``help`` is the line ``zsbench run --help`` shows. Several
+    executors may declare one flag when they mean the same by it (same ``parameter`` and
+    ``type``, as ``--workers`` of pool and process); the same flag with another parameter or
+    type is an error naming both plugins, and so is a flag of ``zsbench run`` itself. The
+    flag given with an executor that does not declare it is refused."""
+
+    flag: str
+    parameter: str
+    type: Callable[[str], Any] = str
+    help: str = ""
+
+
 class Executor(Configurable):
     """Runs model x seed jobs, in this process or elsewhere, and hands back each result.
 
     ``task(job) -> JobResult`` is picklable and never raises for a failing model; an
     executor must also turn a job whose worker died into a failed ``JobResult`` (see
     :func:`zsbench.jobs.failed_result`). Results may arrive in any order."""
+
+    cli_options: ClassVar[tuple[ExecutorOption, ...]] = ()
+    """The ``zsbench run`` options that set this executor's parameters (see
+    :class:`ExecutorOption`); ``zsbench run --help`` lists them under "NAME executor
+    options". Default: none (the suite's ``[executor]`` table still sets every parameter)."""
 
     def layout(self, n_jobs: int, threads: int | None, *, portable: bool = True) -> Layout:
         """How this executor lays ``n_jobs`` jobs on the machine: jobs side by side and

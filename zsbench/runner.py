@@ -192,12 +192,13 @@ def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
 
 
 def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
-             holdout: Any) -> EvalContext:
+             holdout: Any, training: dict[str, Any] | None = None) -> EvalContext:
     """Encode and reconstruct every split and transect once, for all metrics and outputs.
     A conditional generator without an encoder is evaluated from the true factors instead:
     its reconstruction of an image is ``generate`` of the image's factors (seeded per split
     from the job's seed) and it has no latents (``ctx.latents`` is empty; transects get
-    ``[P, 0]``), so the metrics that read latents do not apply to it."""
+    ``[P, 0]``), so the metrics that read latents do not apply to it. ``training``: the facts
+    of the model's training. The latents and reconstructions are handed over read-only."""
     from_factors = not capable(model, "encode")
     if from_factors and not capable(model, "generate"):
         raise ZsbenchError(f'model "{label}" offers neither `encode` (an autoencoder) nor '
@@ -210,8 +211,8 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
             draws = model.generate(np.asarray(factors, dtype=np.float64),
                                    seed=derive_seed(seed, f"reconstruct:{part}"))
             return np.zeros((len(factors), 0)), np.asarray(draws, dtype=np.float32)
-        z = np.asarray(model.encode(images))
-        return z, np.asarray(model.decode(z), dtype=np.float32)
+        z = np.array(model.encode(images))
+        return z, np.array(model.decode(z), dtype=np.float32)
 
     latents, recons = {}, {}
     for name, split in data.splits.items():
@@ -224,10 +225,13 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
         z, r = latents_and_images(t.images, t.factors, f"transect:{t.name}")
         transects.append(TransectEval(name=t.name, t=t.t, factors=t.factors, images=t.images,
                                       reconstructions=r, latents=z, in_hole=t.in_hole))
+    for array in [*latents.values(), *recons.values()]:
+        array.setflags(write=False)
     return EvalContext(dataset=data.dataset, space=data.dataset.space, model=model,
                        label=label, seed=seed, splits=data.splits,
                        latents={} if from_factors else latents,
-                       reconstructions=recons, transects=transects, holdout=holdout)
+                       reconstructions=recons, transects=transects, holdout=holdout,
+                       training=dict(training or {}))
 
 
 def _fit_extras(model: Model, data: PreparedData,
@@ -308,8 +312,8 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
             result.files.append(str(ckpt.relative_to(run_dir)))
         stage = "evaluating"
         t1 = time.perf_counter()
-        ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout)
-        ctx.training = dict(result.training)
+        ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout,
+                       training=result.training)
         for name in ctx.reconstructions:
             if len(data.splits[name]):
                 if name in ctx.latents:
@@ -400,7 +404,7 @@ def _record_scores(result: JobResult, ctx: EvalContext, metric: str,
                 rec["n"] = items.n
         records[name] = rec
     if named:
-        cache = ctx.memo.setdefault("bootstrap:counts", {})
+        cache = ctx.memo.value("bootstrap:counts", dict)
         for name, (lo, hi) in intervals.job_intervals(named, ctx.seed,
                                                       counts_cache=cache).items():
             if np.isfinite(lo) and np.isfinite(hi):
