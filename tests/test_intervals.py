@@ -367,3 +367,16 @@ def test_compare_reads_structured_failures_and_old_warnings() -> None:
         assert "flaky" in s.models["m"].metric_failures
     note = _result("m", {"x": {"value": 1.0}}, warnings=['metric "x": something else'])
     assert not summarize_results([note], manifest, None).models["m"].metric_failures
+
+
+def test_resampled_means_stay_within_the_items() -> None:
+    """A rate's interval never leaves [0, 1], whatever the rounding of the products."""
+    from zsbench.intervals import resampled_means, resample_counts
+
+    rng = np.random.default_rng(0)
+    rate = (rng.random(25) < 0.04).astype(np.float64)
+    big = 1e6 + rng.random(50)
+    for column in (rate, big, np.array([0.0, np.nan, 0.0])):
+        reps = resampled_means(resample_counts(len(column), seed=1), [column])[0]
+        ok = reps[np.isfinite(reps)]
+        assert ok.min() >= np.nanmin(column) and ok.max() <= np.nanmax(column)

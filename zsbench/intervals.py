@@ -175,9 +175,15 @@ def resampled_means(counts: np.ndarray, columns: Sequence[np.ndarray]) -> np.nda
         sums = (c32 @ x32).astype(np.float64)
         cnt = None if not some_nan else (c32 @ finite.astype(np.float32)).astype(np.float64)
     if cnt is None:
-        return (sums / n + centre).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (np.where(cnt > 0, sums / np.where(cnt > 0, cnt, 1.0), np.nan) + centre).T
+        means = sums / n + centre
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.where(cnt > 0, sums / np.where(cnt > 0, cnt, 1.0), np.nan) + centre
+    # a mean of resampled items lies between their least and greatest: keep the rounding
+    # of the single-precision products from leaving that range (a rate below 0)
+    low = np.array([np.nanmin(c) if np.isfinite(c).any() else np.nan for c in x.T])
+    high = np.array([np.nanmax(c) if np.isfinite(c).any() else np.nan for c in x.T])
+    return np.clip(means, low, high).T
 
 
 _CONTROLLER: list = []
