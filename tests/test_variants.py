@@ -1,0 +1,169 @@
+"""Variants of a suite: one run per ``[variants.NAME]``, one leaderboard over all."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO, TOY_SUITE
+
+from zsbench.cli import main
+from zsbench.errors import SuiteError
+from zsbench.registry import Registry
+from zsbench.run import run_suite
+from zsbench.suite import load_suite, tomllib
+from zsbench.variants import run_variants, write_variants
+
+VARIANTS = TOY_SUITE + """
+[variants.small]
+axes = { n = 120, r = 0.1 }
+dataset.n_samples = 120
+holdout.radius = 0.1
+
+[variants.large]
+axes = { n = 200, r = 0.3 }
+dataset = { n_samples = 200 }
+holdout = { radius = 0.3 }
+model.pca2 = { latent_dim = 1 }
+"""
+
+
+def _run(registry: Registry, suite, run_dir: Path, resume: bool = False):  # noqa: ANN001, ANN202
+    executor = registry.create("executor", "local", {})
+    return run_variants(suite, run_dir, registry=registry, resume=resume,
+                        run_one=lambda s, d, again: run_suite(s, registry=registry, run_dir=d,
+                                                              resume=again, executor=executor,
+                                                              threads=1))
+
+
+def test_each_variant_is_the_suite_with_its_overlay(toy_registry, write_suite,
+                                                    tmp_path: Path) -> None:
+    suite = load_suite(write_suite(VARIANTS), registry=toy_registry)
+    assert list(suite.variants) == ["small", "large"]
+    assert "variants" not in suite.config  # the base run's hash is the suite's own
+    written = write_variants(suite, tmp_path / "suites", registry=toy_registry)
+    assert [v.name for v in written] == ["small", "large"]
+    assert written[1].axes == {"n": 200, "r": 0.3}
+    large = load_suite(written[1].path, registry=toy_registry)
+    assert large.name == "toy.large" and not large.variants
+    assert large.config["dataset"]["n_samples"] == 200
+    assert large.holdout is not None
+    assert large.config["holdout"][0]["radius"] == 0.3
+    labels = {m.label: m.params for m in large.models}
+    base = load_suite(write_suite(TOY_SUITE, "base.toml"), registry=toy_registry)
+    assert labels["pca2"]["latent_dim"] == 1 and "latent_dim" not in base.models[0].params
+    # everything else is the base suite's
+    assert large.config["transect"] == base.config["transect"]
+    profiles = tomllib.loads(written[1].path.read_text())["profiles"]
+    assert profiles == tomllib.loads(TOY_SUITE)["profiles"]
+
+
+def test_a_profile_applies_on_top_of_each_variant(toy_registry, write_suite,
+                                                  tmp_path: Path) -> None:
+    suite = load_suite(write_suite(VARIANTS), profile="smoke", registry=toy_registry)
+    written = write_variants(suite, tmp_path / "suites", registry=toy_registry)
+    large = load_suite(written[1].path, profile="smoke", registry=toy_registry)
+    # the smoke profile sets n_samples = 120 after the variant's 200
+    assert large.config["dataset"]["n_samples"] == 120
+    assert large.config["holdout"][0]["radius"] == 0.3
+
+
+@pytest.mark.parametrize("table, key, words", [
+    ("dataset.n_sample = 5", "variants.bad", "n_sample"),
+    ("model.nobody = { latent_dim = 1 }", "variants.bad.model.nobody", "nobody"),
+    ("axes = [1, 2]", "variants.bad.axes", "numbers or strings"),
+    ("suite.name = 'x'", "variants.bad", "suite"),
+    ("holdout.radius = -1.0", "variants.bad", "holdout"),
+])
+def test_a_bad_variant_names_the_suite_file_and_the_variant(toy_registry, write_suite,
+                                                            tmp_path: Path, table: str,
+                                                            key: str, words: str) -> None:
+    path = write_suite(TOY_SUITE + f"\n[variants.bad]\n{table}\n")
+    suite = load_suite(path, registry=toy_registry)
+    with pytest.raises(SuiteError) as info:
+        write_variants(suite, tmp_path / "suites", registry=toy_registry)
+    assert info.value.path == str(path)
+    assert info.value.key.startswith(key)
+    assert words in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_unknown_variant_names_are_refused(toy_registry, write_suite, tmp_path: Path) -> None:
+    suite = load_suite(write_suite(VARIANTS), registry=toy_registry)
+    with pytest.raises(SuiteError, match="small, large"):
+        write_variants(suite, tmp_path / "s", registry=toy_registry, only=["medium"])
+
+
+def test_variants_run_as_ordinary_runs_and_one_leaderboard(toy_registry, write_suite,
+                                                           tmp_path: Path) -> None:
+    suite = load_suite(write_suite(VARIANTS), profile="smoke", registry=toy_registry)
+    out = _run(toy_registry, suite, tmp_path / "run")
+    assert out.failed == 0
+    board = pd.read_csv(tmp_path / "run" / "variants.csv")
+    assert list(board.columns[:4]) == ["variant", "n", "r", "model"]
+    assert board["variant"].tolist() == ["small"] * 2 + ["large"] * 2
+    for name in ("small", "large"):
+        run = tmp_path / "run" / name
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["suite"]["name"] == f"toy.{name}"
+        own = pd.read_csv(run / "leaderboard.csv", index_col=0)
+        rows = board[board["variant"] == name].set_index("model")
+        for label in own.index:
+            for column in ("hole_mse", "hole_mse_lo", "hole_mse_hi"):
+                a, b = float(own.at[label, column]), float(rows.at[label, column])
+                assert a == b or (math.isnan(a) and math.isnan(b))
+    # the two variants differ where their overlays do
+    assert json.loads((tmp_path / "run" / "small" / "manifest.json").read_text())[
+        "splits"] != json.loads((tmp_path / "run" / "large" / "manifest.json").read_text())[
+        "splits"]
+    index = json.loads((tmp_path / "run" / "variants.json").read_text())
+    assert [v["name"] for v in index["variants"]] == ["small", "large"]
+    assert "| small" in out.text and "[" in out.text
+    assert (tmp_path / "run" / "variants.png").stat().st_size > 1000
+
+
+def test_resume_keeps_finished_variants(toy_registry, write_suite, tmp_path: Path) -> None:
+    suite = load_suite(write_suite(VARIANTS), profile="smoke", registry=toy_registry)
+    first = _run(toy_registry, suite, tmp_path / "run")
+    again = _run(toy_registry, suite, tmp_path / "run", resume=True)
+    assert again.board.equals(first.board)
+    manifest = json.loads((tmp_path / "run" / "large" / "manifest.json").read_text())
+    assert all(j["resumed"] for j in manifest["jobs"])
+
+
+def test_bumps_scaling_variants_follow_the_papers_grid(tmp_path: Path) -> None:
+    """Liang et al.'s scaling study: N in 24..40, K = floor(p N), the centred square held
+    out, int(1000 (N - K)^2 / N^2) training images (to within the draw)."""
+    registry = Registry()
+    suite = load_suite(REPO / "suites" / "bumps_scaling.toml", profile="smoke",
+                       registry=registry)
+    assert len(suite.variants) == 25
+    written = write_variants(suite, tmp_path, registry=registry, only=["N24_p20", "N40_p60"])
+    for variant in written:
+        n, p = variant.axes["N"], variant.axes["p"]
+        k = math.floor(p * n)
+        v = load_suite(variant.path, registry=registry)  # no profile: the faithful sizes
+        box = v.config["holdout"][0]
+        assert box["low"]["x"] == n / 2 - k / 2 and box["high"]["x"] == n / 2 + k / 2
+        assert v.config["dataset"]["image_size"] == n
+        assert v.models[0].params["code_width"] == n
+        n_samples = v.config["dataset"]["n_samples"]
+        expected = 1000 * (n - k) ** 2 / n ** 2
+        assert abs(n_samples * (1 - k * k / n / n) * 0.9 - expected) < 1.0
+
+
+def test_cli_runs_and_validates_every_variant(write_suite, tmp_path: Path, capsys,
+                                              monkeypatch) -> None:
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    path = write_suite(VARIANTS)
+    assert main(["validate", str(path), "--profile", "smoke"]) == 0
+    assert "2 variant(s)" in capsys.readouterr().out
+    run_dir = tmp_path / "cli-run"
+    assert main(["run", str(path), "--profile", "smoke", "--executor", "local",
+                 "--variant", "large", "--out", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "| large" in printed and "| small" not in printed
+    assert (run_dir / "large" / "manifest.json").is_file()
+    assert not (run_dir / "small").exists()
+    assert main(["run", str(path), "--variant", "nope", "--out", str(tmp_path / "x")]) == 2
