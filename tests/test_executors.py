@@ -180,3 +180,14 @@ def test_sigterm_interrupts_a_command_like_ctrl_c() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises before this ends
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_dead_workers_message_reads_its_exit_code() -> None:
+    from zsbench.jobs import Job, worker_died
+
+    job = Job(label="m", plugin="p", params={}, weighting=None, seed=0)
+    killed = worker_died(job, -9).error
+    assert "SIGKILL" in killed and "out-of-memory" in killed
+    own = worker_died(job, 255).error
+    assert "exit status 255" in own and "--executor local" in own and "memory" not in own
+    assert worker_died(job, -15).status == "failed" and "SIGTERM" in worker_died(job, -15).error

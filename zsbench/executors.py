@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from zsbench.errors import ExecutorOptionError, PluginParameterError
 from zsbench.hookspecs import hookimpl
-from zsbench.jobs import Job, JobResult, Layout, failed_result, plan_layout
+from zsbench.jobs import Job, JobResult, Layout, failed_result, plan_layout, worker_died
 from zsbench.plugin import Executor, ExecutorOption
 
 if TYPE_CHECKING:
@@ -179,8 +179,7 @@ class PoolExecutor(Executor):
                     except (EOFError, OSError):
                         conn.close()
                         proc.join()
-                        result = failed_result(job, f"worker process died (exit code "
-                                                    f"{proc.exitcode}); out of memory or killed?")
+                        result = worker_died(job, proc.exitcode)
                         if pending:
                             idle.append(start())
                     on_result(job, result)

@@ -5,6 +5,7 @@ plugin contracts, the hooks and the executors can all name these types."""
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,6 +59,27 @@ def failed_result(job: Job, error: str, detail: str | None = None) -> JobResult:
     """A failed result for a job whose worker could not report one (it died)."""
     return JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="failed",
                      error=error, detail=detail)
+
+
+def worker_died(job: Job, exitcode: int | None) -> JobResult:
+    """The failed result of a job whose worker process ended without reporting, with what
+    its exit code says: a signal (SIGKILL is most often the kernel's out-of-memory killer)
+    or an exit status of its own (the worker's error, if it printed one, is above in the
+    run's output)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        cause = (f"killed by {name}" + ("; most often the out-of-memory killer: give the "
+                                        "jobs more memory or run fewer side by side "
+                                        "(--workers)" if name == "SIGKILL" else ""))
+    else:
+        cause = (f"exit status {exitcode}: it stopped before it could report (its own "
+                 "error, if it printed one, is above; a worker that cannot start, e.g. "
+                 "cannot import a plugin, ends this way); --executor local runs the job in "
+                 "this process and shows the error")
+    return failed_result(job, f"worker process died ({cause})")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
-from zsbench.jobs import Layout
+from zsbench.jobs import Layout, worker_died
 from zsbench.plugin import Executor, ExecutorOption
 from zsbench.runner import Job, JobResult, failed_result
 
@@ -70,8 +70,7 @@ class ProcessExecutor(Executor):
                     result = JobResult.from_dict(conn.recv())
                 except (EOFError, OSError):
                     proc.join()
-                    result = failed_result(job, f"worker process died (exit code "
-                                                f"{proc.exitcode}); out of memory or killed?")
+                    result = worker_died(job, proc.exitcode)
                 conn.close()
                 proc.join()
                 on_result(job, result)
