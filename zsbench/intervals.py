@@ -74,7 +74,7 @@ class Items:
         return int(sum(p.size for p in self.parts))
 
     def statistic(self) -> float:
-        return combine(self.kind, [nan_mean(p) for p in self.parts])
+        return combine(self.kind, [finite_mean(p) for p in self.parts])
 
     def arrays(self, name: str) -> dict[str, np.ndarray]:
         """``{storage key: array}`` for score ``name``."""
@@ -115,8 +115,9 @@ def load_items(arrays: dict[str, np.ndarray], name: str) -> Items | None:
     return None
 
 
-def nan_mean(values: np.ndarray) -> float:
-    """Mean of the finite values; NaN when there is none."""
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values of ``values [N]`` (NaN marks an item that does not count,
+    e.g. an invalid image's factor error); NaN when there is none."""
     x = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(x)
     n = int(ok.sum())

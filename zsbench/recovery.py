@@ -411,13 +411,26 @@ def verify_recover(ctx: EvalContext, who: str = "this score") -> None:
 def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
               who: str = "this score") -> Recovery:
     """``ctx.dataset.recover(images)`` memoised in ``ctx`` under ``"recover:" + key`` (e.g.
-    ``"recover:reconstructions:hole"``): every metric and output asking for the same key
-    shares one recovery. Raises :class:`MissingCapability` (naming ``who``, e.g.
-    ``metric "reachability"``) for a dataset without it, and :class:`DataError` when the
-    dataset cannot read its own exact images back (:func:`verify_recover`)."""
+    ``"recover:reconstructions:hole"``; the caller makes ``key`` name the images exactly):
+    every metric and output asking for the same key shares one recovery, as float64
+    ``factors [N, F]`` and ``residual [N]``. Raises :class:`MissingCapability` (naming
+    ``who``, e.g. ``metric "reachability"``) for a dataset without it, and
+    :class:`DataError` when the dataset cannot read its own exact images back
+    (:func:`verify_recover`) or returns the wrong shapes."""
     require_recover(ctx.dataset, who)
     verify_recover(ctx, who)
-    return ctx.cached(f"recover:{key}", lambda: ctx.dataset.recover(images))
+
+    def compute() -> Recovery:
+        rec = ctx.dataset.recover(np.asarray(images, dtype=np.float32))
+        factors = np.asarray(rec.factors, dtype=np.float64)
+        residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
+        if factors.shape != (len(images), ctx.space.dim) or residual.shape != (len(images),):
+            raise DataError(f'dataset "{ctx.dataset.name}": recover returned factors '
+                            f"{list(factors.shape)} and residual {list(residual.shape)} for "
+                            f"{len(images)} images; expected [N, {ctx.space.dim}] and [N].")
+        return Recovery(factors=factors, residual=residual)
+
+    return ctx.cached(f"recover:{key}", compute)
 
 
 def validity_threshold(dataset: Dataset, train_images: np.ndarray) -> float:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsbench.errors import DataError, MissingCapability
-from zsbench.plugin import EvalContext, Recovery, capable
-from zsbench.recovery import recovered as shared_recovery
+from zsbench.plugin import EvalContext, capable
+from zsbench.recovery import recovered as recovered  # the metrics and outputs import it here
 from zsbench.splits import even_rows
 
 REACH_STEPS: int = 30
@@ -90,21 +90,6 @@ def reachable(ctx: EvalContext, split: str, *, steps: int = REACH_STEPS, lr: flo
                          reconstructions=np.asarray(ctx.reconstructions[split][idx], np.float32))
 
     return ctx.cached(f"reachable:{split}:{steps}:{lr}:{max_images}", compute)
-
-
-def recovered(ctx: EvalContext, key: str, images: np.ndarray, *,
-              who: str = "this score") -> Recovery:
-    """The dataset's recovery of ``images``, shared through
-    :func:`zsbench.recovery.recovered` (memoised under ``recover:KEY``; the caller makes
-    ``key`` name the images exactly), checked for shape."""
-    rec = shared_recovery(ctx, key, np.asarray(images, dtype=np.float32), who=who)
-    factors = np.asarray(rec.factors, dtype=np.float64)
-    residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
-    if factors.shape != (len(images), ctx.space.dim) or residual.shape != (len(images),):
-        raise DataError(f'dataset "{ctx.dataset.name}": recover returned factors '
-                        f"{list(factors.shape)} and residual {list(residual.shape)} for "
-                        f"{len(images)} images; expected [N, {ctx.space.dim}] and [N].")
-    return Recovery(factors=factors, residual=residual)
 
 
 def prior_samples(ctx: EvalContext, n: int = PRIOR_SAMPLES) -> np.ndarray:

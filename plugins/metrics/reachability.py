@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zsbench.emergence import control_split as hole_control
 from zsbench.errors import PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan, capable
 from zsbench.recovery import factor_errors
@@ -28,8 +29,8 @@ SPLITS: tuple[str, ...] = ("hole", "rim", "test")
 
 def control_split(ctx: EvalContext) -> str:
     """The split the hole is compared with: "rim" (fresh points just outside the hole)
-    when the run has one, else "test"."""
-    return "rim" if "rim" in ctx.splits and len(ctx.splits["rim"]) else "test"
+    when the run has one, else "test" (:func:`zsbench.emergence.control_split`)."""
+    return hole_control(ctx.splits) or "test"
 
 
 class Reachability(Metric):
