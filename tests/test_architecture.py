@@ -1,4 +1,5 @@
-"""Architecture checks: the import graph of zsbench has no cycle, and no module is too long.
+"""Architecture checks: the import graph of zsbench has no cycle, no module is too long, and
+no function is too long without a reason in its docstring.
 
 The graph is built with ``ast`` from the source files, counting every ``import`` and
 ``from ... import`` at any depth (inside functions too: a lazy import hides a cycle but
@@ -15,6 +16,11 @@ MAX_LINES = 600
 # Modules over MAX_LINES that are known, with the reason; remove an entry once it is split.
 LONG_ALLOWED: dict[str, str] = {}
 """Modules allowed over the limit, each with the reason (none today)."""
+
+MAX_FUNCTION_LINES = 80
+"""Longest a function or method of zsbench/ or plugins/ may be (``def`` line to last line,
+docstring included) unless its docstring says why, with :data:`LONG_REASON`."""
+LONG_REASON = "Long because"
 
 # Cycles among zsbench modules that are known and accepted, each as a frozenset of
 # module names, with the reason. Keep empty unless a cycle truly cannot be removed.
@@ -186,6 +192,59 @@ def test_no_module_over_max_lines():
         if n > MAX_LINES and str(path.relative_to(ROOT)) not in LONG_ALLOWED:
             too_long[str(path.relative_to(ROOT))] = n
     assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def _long_in(tree: ast.AST, path: str) -> list[tuple[str, str, int]]:
+    """``(path, qualified name, lines)`` of the functions (methods and nested functions
+    too) of ``tree`` longer than :data:`MAX_FUNCTION_LINES` whose docstring does not
+    contain :data:`LONG_REASON`. A function's lines run from its ``def`` to its last line."""
+    found: list[tuple[str, str, int]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(child, prefix)
+                continue
+            name = f"{prefix}{child.name}"
+            if not isinstance(child, ast.ClassDef):
+                length = child.end_lineno - child.lineno + 1
+                if length > MAX_FUNCTION_LINES and LONG_REASON not in (
+                        ast.get_docstring(child) or ""):
+                    found.append((path, name, length))
+            visit(child, f"{name}.")
+
+    visit(tree, "")
+    return found
+
+
+def long_functions() -> list[tuple[str, str, int]]:
+    """The functions of zsbench/ and plugins/ over :data:`MAX_FUNCTION_LINES` without a
+    reason, as ``(file, qualified name, lines)``."""
+    found: list[tuple[str, str, int]] = []
+    for folder in PACKAGES.values():
+        for path in sorted(folder.rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            found += _long_in(tree, str(path.relative_to(ROOT)))
+    return found
+
+
+def test_the_function_length_check_sees_methods_and_reasons() -> None:
+    body = "    x = 1\n" * MAX_FUNCTION_LINES
+    source = (f'def long():\n    """No reason."""\n{body}'
+              f'def excused():\n    """{LONG_REASON} it must be."""\n{body}'
+              f'def short():\n    """Short."""\n    return 1\n'
+              f'class C:\n    def method(self):\n{body.replace("    ", "        ")}')
+    found = _long_in(ast.parse(source), "m.py")
+    assert found == [("m.py", "long", MAX_FUNCTION_LINES + 2),
+                     ("m.py", "C.method", MAX_FUNCTION_LINES + 1)]
+
+
+def test_no_function_over_max_lines_without_a_reason() -> None:
+    too_long = long_functions()
+    assert not too_long, (
+        f"functions over {MAX_FUNCTION_LINES} lines whose docstring gives no reason "
+        f'("{LONG_REASON} ..."); split them into named steps, or say why in the docstring:\n'
+        + "\n".join(f"  {path}: {name} ({n} lines)" for path, name, n in too_long))
 
 
 def test_the_deterministic_context_restores_the_flag_and_warn_only() -> None:

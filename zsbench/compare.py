@@ -7,8 +7,9 @@ This module re-exports the public names of the modules that hold them, so that
   resolution) and :class:`ComparisonError`;
 - :mod:`zsbench.summaries`: a run reduced to a :class:`Summary`, environment facts;
 - :mod:`zsbench.baselines`: baseline files, written and read;
-- :mod:`zsbench.comparison`: the comparison itself (rows, verdicts, the paired rule) and
-  its text format. Its docstring describes the rule.
+- :mod:`zsbench.comparison`: the comparison itself (rows, verdicts, the paired rule). Its
+  docstring describes the rule;
+- :mod:`zsbench.comparison_text`: its text format (:func:`format_comparison`).
 """
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ from zsbench.comparison import (
     compare,
     compare_runs,
     environment_differences,
-    format_comparison,
     seed_allowance,
 )
+from zsbench.comparison_text import format_comparison
 from zsbench.summaries import (
     ENV_KEYS,
     IDENTITY_KEYS,

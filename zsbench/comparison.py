@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from zsbench.baselines import baseline_scores, load_summary
+from zsbench.comparison_text import format_number, format_signed
 from zsbench.errors import RegressionError, did_you_mean_hint
 from zsbench.intervals import paired_difference
 from zsbench.seeds import derive_seed
@@ -65,6 +66,7 @@ from zsbench.summaries import (
     ENV_KEYS,
     IDENTITY_KEYS,
     OPTIONAL_ENV_KEYS,
+    ModelSummary,
     Summary,
     plugin_differences,
     summarize_run,
@@ -134,12 +136,12 @@ class Row:
         else:
             way = f"{way} is better"
         text = (f'model "{self.model}", score "{self.score}" ({way}): '
-                f"{_fmt(self.base_mean)} -> {_fmt(self.new_mean)}{rel_text}, worse by "
-                f"{_fmt(abs(_worse_by(self)))} where {_fmt(self.allowed)} is allowed "
+                f"{format_number(self.base_mean)} -> {format_number(self.new_mean)}{rel_text}, worse by "
+                f"{format_number(abs(_worse_by(self)))} where {format_number(self.allowed)} is allowed "
                 f"(tolerance {self.tolerance}, from {self.tolerance_source})")
         if self.rule == "paired":
-            text += (f"; paired change {_signed(self.paired_diff)} "
-                     f"[{_signed(self.paired_lo)}, {_signed(self.paired_hi)}] on the same images")
+            text += (f"; paired change {format_signed(self.paired_diff)} "
+                     f"[{format_signed(self.paired_lo)}, {format_signed(self.paired_hi)}] on the same images")
         return text
 
 
@@ -292,7 +294,7 @@ def _score_verdict(row: Row, tol: Tolerance, paired: tuple[float, float, float] 
     elif math.isnan(b):
         row.verdict = UNDEFINED
         row.detail = f'score "{row.score}" is NaN (undefined) in the new run, ' \
-                     f"{_fmt(a)} in the baseline"
+                     f"{format_number(a)} in the baseline"
     elif math.isnan(a):
         row.verdict = BETTER
         row.detail = "undefined (NaN) in the baseline"
@@ -354,51 +356,10 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
     baseline's."""
     notes: list[str] = []
     _same_suite(base, new, allow_suite_change, notes)
-
-    # which tolerances
-    if tolerances is not None:
-        raw_tol, where = dict(tolerances), "tolerances"
-    elif new.tolerances or not base.tolerances:
-        raw_tol, where = new.tolerances, f"{new.source}: [tolerances]"
-    else:
-        raw_tol, where = base.tolerances, f"{base.source}: [tolerances]"
-    tol_table = parse_tolerances(raw_tol, where)
     all_names = {n for s in (base, new) for m in s.models.values() for n in m.scores}
-    all_metrics = {sc.metric for s in (base, new) for m in s.models.values()
-                   for sc in m.scores.values()}
-    check_tolerance_keys(tol_table, all_names, all_metrics, where)
-
-    # which models
-    only_base = [m for m in base.models if m not in new.models]
-    only_new = [m for m in new.models if m not in base.models]
-    if only_base or only_new:
-        parts = []
-        if only_base:
-            parts.append(f"model(s) {', '.join(repr(m) for m in only_base)} only in {base.source}")
-        if only_new:
-            parts.append(f"model(s) {', '.join(repr(m) for m in only_new)} only in {new.source}")
-        if not allow_suite_change:
-            raise ComparisonError(f"{'; '.join(parts)}. Fix: compare runs with the same "
-                                  "models (same suite), or pass --allow-suite-change to "
-                                  "compare the models they share.")
-        notes.append("; ".join(parts) + " (not compared).")
-
-    # which scores
-    if scores:
-        wanted = list(scores)
-        for name in wanted:
-            if name not in all_names:
-                hint = did_you_mean_hint(name, all_names)
-                raise ComparisonError(f'score "{name}" is in neither {base.source} nor '
-                                      f"{new.source}. Fix: {hint}scores: "
-                                      f"{', '.join(sorted(all_names))}.")
-    elif base.selected is not None:
-        wanted = list(base.selected)
-    else:
-        wanted = baseline_scores(base, all_scores=all_scores)
-        if not all_scores:  # a score that is headline in either run
-            wanted += [n for n in baseline_scores(new) if n not in wanted]
-
+    tol_table = _tolerance_table(base, new, tolerances, all_names)
+    _same_models(base, new, allow_suite_change, notes)
+    wanted = _wanted_scores(base, new, scores, all_scores, all_names)
     rows: list[Row] = []
     pairable = _same_images(base, new)
     n_paired = 0
@@ -406,61 +367,152 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
         nm = new.models.get(label)
         if nm is None:
             continue
-        lost = [s for s in bm.seeds if s in nm.failed_seeds]
-        if lost:
-            errors = "; ".join(f"seed {s}: {_first_line(nm.errors.get(s, 'failed'))}"
-                               for s in lost)
-            what = "failed" if not nm.seeds else f"failed on {len(lost)} seed(s)"
-            rows.append(Row(model=label, score="(model)", higher_is_better=None,
-                            verdict=FAILED, detail=f"{what} in the new run ({errors}); it "
-                            "succeeded in the baseline"))
+        lost = _lost_seeds_row(label, bm, nm)
+        if lost is not None:
+            rows.append(lost)
             if not nm.seeds:
                 continue
         if not bm.seeds:  # failed in the baseline too: nothing to compare
             notes.append(f'model "{label}" failed in the baseline; its scores are not compared.')
             continue
         for name in wanted:
-            bs, ns = bm.scores.get(name), nm.scores.get(name)
-            if bs is None and ns is None:
-                if not scores:
-                    continue  # a score this model does not have on either side
-            if bs is None or ns is None:
-                metric = (bs or ns).metric if (bs or ns) else None
-                if ns is None and metric in nm.metric_failures:
-                    rows.append(Row(model=label, score=name,
-                                    higher_is_better=bs.higher_is_better if bs else None,
-                                    base_mean=bs.mean if bs else math.nan, verdict=METRIC_FAILED,
-                                    detail=f'score "{name}" is missing because '
-                                           f"{_first_line(nm.metric_failures[metric])}"))
-                    continue
-                side = new.source if ns is None else base.source
-                present = bm.scores if ns is None else nm.scores
-                if allow_suite_change:
-                    notes.append(f'score "{name}" of model "{label}" is missing from {side} '
-                                 "(not compared).")
-                    continue
-                hint = did_you_mean_hint(name, present)
-                raise ComparisonError(
-                    f'score "{name}" of model "{label}" is missing from {side}'
-                    + (f' (metric plugin "{metric}")' if metric else "") +
-                    f". Fix: {hint}run the same metrics on both sides, choose the scores with "
-                    "--scores, or regenerate the baseline.")
-            if bs.higher_is_better != ns.higher_is_better:
-                raise ComparisonError(
-                    f'score "{name}" changed direction between {base.source} and {new.source} '
-                    f"(higher_is_better {bs.higher_is_better} vs {ns.higher_is_better}). Fix: "
-                    "regenerate the baseline.")
-            target = ns.target if ns.target is not None else bs.target
-            row = Row(model=label, score=name, higher_is_better=bs.higher_is_better,
-                      base_mean=bs.mean, base_std=bs.std, new_mean=ns.mean, new_std=ns.std,
-                      target=target)
-            paired = _paired(base, new, label, name, target) if pairable else None
-            if paired is not None:
-                n_paired += 1
-            _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric),
-                           paired, (bs.n or len(bm.seeds), ns.n or len(nm.seeds)))
+            if bm.scores.get(name) is None or nm.scores.get(name) is None:
+                missing = _missing_score(base, new, label, name, named=bool(scores),
+                                         allow_suite_change=allow_suite_change, notes=notes)
+                if missing is not None:
+                    rows.append(missing)
+                continue
+            row, paired = _score_row(base, new, label, name, tol_table, pairable)
+            n_paired += paired
             rows.append(row)
+    diffs, plugin_diffs, same_env = _environment_notes(base, new, notes)
+    _rule_notes(rows, notes, new, n_paired=n_paired, pairable=pairable, same_env=same_env)
+    return Comparison(base=base, new=new, rows=rows, notes=notes, same_environment=same_env,
+                      environment_differences=diffs, plugin_differences=plugin_diffs)
 
+
+def _tolerance_table(base: Summary, new: Summary, tolerances: Mapping[str, Any] | None,
+                     all_names: set[str]) -> dict[str, Tolerance]:
+    """The tolerances that apply (``tolerances``, else the new run's, else the baseline's),
+    parsed and checked against the score names and metric plugins of both sides."""
+    if tolerances is not None:
+        raw_tol, where = dict(tolerances), "tolerances"
+    elif new.tolerances or not base.tolerances:
+        raw_tol, where = new.tolerances, f"{new.source}: [tolerances]"
+    else:
+        raw_tol, where = base.tolerances, f"{base.source}: [tolerances]"
+    tol_table = parse_tolerances(raw_tol, where)
+    all_metrics = {sc.metric for s in (base, new) for m in s.models.values()
+                   for sc in m.scores.values()}
+    check_tolerance_keys(tol_table, all_names, all_metrics, where)
+    return tol_table
+
+
+def _same_models(base: Summary, new: Summary, allow_change: bool, notes: list[str]) -> None:
+    """A :class:`ComparisonError` naming the models present on one side only, or with
+    ``allow_change`` a note that they are not compared."""
+    only_base = [m for m in base.models if m not in new.models]
+    only_new = [m for m in new.models if m not in base.models]
+    if not (only_base or only_new):
+        return
+    parts = []
+    if only_base:
+        parts.append(f"model(s) {', '.join(repr(m) for m in only_base)} only in {base.source}")
+    if only_new:
+        parts.append(f"model(s) {', '.join(repr(m) for m in only_new)} only in {new.source}")
+    if not allow_change:
+        raise ComparisonError(f"{'; '.join(parts)}. Fix: compare runs with the same "
+                              "models (same suite), or pass --allow-suite-change to "
+                              "compare the models they share.")
+    notes.append("; ".join(parts) + " (not compared).")
+
+
+def _wanted_scores(base: Summary, new: Summary, scores: Sequence[str] | None,
+                   all_scores: bool, all_names: set[str]) -> list[str]:
+    """The score names to compare, in order (see :func:`compare`); a name in ``scores``
+    that neither side has is a :class:`ComparisonError`."""
+    if scores:
+        for name in scores:
+            if name not in all_names:
+                hint = did_you_mean_hint(name, all_names)
+                raise ComparisonError(f'score "{name}" is in neither {base.source} nor '
+                                      f"{new.source}. Fix: {hint}scores: "
+                                      f"{', '.join(sorted(all_names))}.")
+        return list(scores)
+    if base.selected is not None:
+        return list(base.selected)
+    wanted = baseline_scores(base, all_scores=all_scores)
+    if not all_scores:  # a score that is headline in either run
+        wanted += [n for n in baseline_scores(new) if n not in wanted]
+    return wanted
+
+
+def _lost_seeds_row(label: str, bm: ModelSummary, nm: ModelSummary) -> Row | None:
+    """The ``FAILED`` row of a model whose seeds that succeeded in the baseline (``bm``)
+    failed in the new run (``nm``), or None when none did."""
+    lost = [s for s in bm.seeds if s in nm.failed_seeds]
+    if not lost:
+        return None
+    errors = "; ".join(f"seed {s}: {_first_line(nm.errors.get(s, 'failed'))}" for s in lost)
+    what = "failed" if not nm.seeds else f"failed on {len(lost)} seed(s)"
+    return Row(model=label, score="(model)", higher_is_better=None, verdict=FAILED,
+               detail=f"{what} in the new run ({errors}); it succeeded in the baseline")
+
+
+def _missing_score(base: Summary, new: Summary, label: str, name: str, *, named: bool,
+                   allow_suite_change: bool, notes: list[str]) -> Row | None:
+    """Score ``name`` of model ``label``, missing on one side at least: a ``METRIC
+    FAILED`` row when its metric plugin raised in the new run; None when the model has it
+    on neither side and it was not ``named``, or (with ``allow_suite_change``) noted as not
+    compared; else a :class:`ComparisonError`."""
+    bm, nm = base.models[label], new.models[label]
+    bs, ns = bm.scores.get(name), nm.scores.get(name)
+    if bs is None and ns is None and not named:
+        return None  # a score this model does not have on either side
+    metric = (bs or ns).metric if (bs or ns) else None
+    if ns is None and metric in nm.metric_failures:
+        return Row(model=label, score=name, higher_is_better=bs.higher_is_better if bs else None,
+                   base_mean=bs.mean if bs else math.nan, verdict=METRIC_FAILED,
+                   detail=f'score "{name}" is missing because '
+                          f"{_first_line(nm.metric_failures[metric])}")
+    side = new.source if ns is None else base.source
+    if allow_suite_change:
+        notes.append(f'score "{name}" of model "{label}" is missing from {side} (not compared).')
+        return None
+    hint = did_you_mean_hint(name, bm.scores if ns is None else nm.scores)
+    raise ComparisonError(
+        f'score "{name}" of model "{label}" is missing from {side}'
+        + (f' (metric plugin "{metric}")' if metric else "") +
+        f". Fix: {hint}run the same metrics on both sides, choose the scores with "
+        "--scores, or regenerate the baseline.")
+
+
+def _score_row(base: Summary, new: Summary, label: str, name: str,
+               tol_table: Mapping[str, Tolerance], pairable: bool) -> tuple[Row, bool]:
+    """The row of score ``name`` of model ``label``, present on both sides, with its
+    verdict; and whether it was compared image by image (``pairable``: same images)."""
+    bm, nm = base.models[label], new.models[label]
+    bs, ns = bm.scores[name], nm.scores[name]
+    if bs.higher_is_better != ns.higher_is_better:
+        raise ComparisonError(
+            f'score "{name}" changed direction between {base.source} and {new.source} '
+            f"(higher_is_better {bs.higher_is_better} vs {ns.higher_is_better}). Fix: "
+            "regenerate the baseline.")
+    target = ns.target if ns.target is not None else bs.target
+    row = Row(model=label, score=name, higher_is_better=bs.higher_is_better,
+              base_mean=bs.mean, base_std=bs.std, new_mean=ns.mean, new_std=ns.std,
+              target=target)
+    paired = _paired(base, new, label, name, target) if pairable else None
+    _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric),
+                   paired, (bs.n or len(bm.seeds), ns.n or len(nm.seeds)))
+    return row, paired is not None
+
+
+def _environment_notes(base: Summary, new: Summary,
+                       notes: list[str]) -> tuple[list[str], list[str], bool]:
+    """Put notes on differing environments and plugin versions first in ``notes``; return
+    the environment differences, the plugin differences and whether the environments
+    are the same (so that bit-identical values can be expected)."""
     diffs = environment_differences(base.environment, new.environment)
     identity = [d for d in diffs if d.split(" ")[0] in IDENTITY_KEYS]
     same_env = not identity and bool(new.environment.get("deterministic"))
@@ -471,32 +523,37 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
     plugin_diffs = plugin_differences(base.plugins, new.plugins)
     if plugin_diffs:
         notes.insert(0, "plugin versions differ: " + "; ".join(plugin_diffs) + ".")
+    return diffs, plugin_diffs, same_env
+
+
+def _rule_notes(rows: list[Row], notes: list[str], new: Summary, *, n_paired: int,
+                pairable: bool, same_env: bool) -> None:
+    """Append to ``notes`` which rule compared the scores (paired or tolerance, and why)
+    and, in the same CPU environment, how many values are bit-identical."""
     score_rows = [r for r in rows if r.score != "(model)"]
-    if score_rows:
-        if n_paired:
-            notes.append(f"{n_paired} of {len(score_rows)} score(s) compared image by image "
-                         "(paired bootstrap over the same images): a regression must be worse "
-                         "than the tolerance's absolute part plus the seed spread, and its "
-                         "paired 95 % interval must exclude 0; the others by tolerance.")
-        elif not pairable:
-            notes.append("no paired comparison (the two sides are not known to hold the same "
-                         "images: data seeds or configurations differ, or one side is a "
-                         "baseline of an older format): tolerances decide.")
-        else:
-            notes.append("no per-image scores on both sides (an old run folder or a baseline "
-                         "without its .items.npz): tolerances decide.")
-    if same_env and score_rows:
+    if not score_rows:
+        return
+    if n_paired:
+        notes.append(f"{n_paired} of {len(score_rows)} score(s) compared image by image "
+                     "(paired bootstrap over the same images): a regression must be worse "
+                     "than the tolerance's absolute part plus the seed spread, and its "
+                     "paired 95 % interval must exclude 0; the others by tolerance.")
+    elif not pairable:
+        notes.append("no paired comparison (the two sides are not known to hold the same "
+                     "images: data seeds or configurations differ, or one side is a "
+                     "baseline of an older format): tolerances decide.")
+    else:
+        notes.append("no per-image scores on both sides (an old run folder or a baseline "
+                     "without its .items.npz): tolerances decide.")
+    device = str(new.environment.get("device"))
+    if same_env and device.startswith("cpu"):
         n_same = sum(r.identical for r in score_rows)
-        device = str(new.environment.get("device"))
-        if device.startswith("cpu"):
-            notes.append(f"same environment ({device}, torch {new.environment.get('torch')}, "
-                         f"deterministic algorithms on): {n_same} of {len(score_rows)} values "
-                         "bit-identical" + ("." if n_same == len(score_rows) else
-                                            " (the code or the data changed, the number of "
-                                            "torch threads differs, or something is "
-                                            "nondeterministic)."))
-    return Comparison(base=base, new=new, rows=rows, notes=notes, same_environment=same_env,
-                      environment_differences=diffs, plugin_differences=plugin_diffs)
+        notes.append(f"same environment ({device}, torch {new.environment.get('torch')}, "
+                     f"deterministic algorithms on): {n_same} of {len(score_rows)} values "
+                     "bit-identical" + ("." if n_same == len(score_rows) else
+                                        " (the code or the data changed, the number of "
+                                        "torch threads differs, or something is "
+                                        "nondeterministic)."))
 
 
 def check_run(run: str | Path, baseline: str | Path, **kwargs: Any) -> Comparison:
@@ -509,78 +566,3 @@ def compare_runs(run_a: str | Path, run_b: str | Path, **kwargs: Any) -> Compari
     baseline file."""
     return compare(load_summary(run_a), load_summary(run_b), **kwargs)
 
-
-# ---------------------------------------------------------------------------------------
-# Formatting
-def _fmt(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0 or 1e-3 <= abs(x) < 1e4:
-        return f"{x:.4f}"
-    return f"{x:.3e}"
-
-
-def _signed(x: float) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    return "0" if x == 0 else f"{x:+.3g}"
-
-
-def _pm(mean: float, std: float, n_seeds: int) -> str:
-    text = _fmt(mean)
-    if n_seeds > 1 and math.isfinite(mean) and math.isfinite(std):
-        text += f" ± {_fmt(std)}"
-    return text
-
-
-def format_comparison(cmp: Comparison) -> str:
-    """The comparison as a Markdown table, then the notes and a one-line verdict."""
-    from tabulate import tabulate
-
-    from zsbench.results import markdown_cell
-
-    nb = max((len(m.seeds) for m in cmp.base.models.values()), default=0)
-    nn = max((len(m.seeds) for m in cmp.new.models.values()), default=0)
-    table = []
-    for r in cmp.rows:
-        if r.score == "(model)":
-            table.append([markdown_cell(r.model), "(model)", "", "ok", "failed", "", "", "",
-                          "", r.verdict])
-            continue
-        arrow = f"→ {r.target:g}" if r.target is not None else (
-            "↑" if r.higher_is_better else "↓")
-        paired = "-"
-        if r.rule == "paired":
-            paired = (f"{_signed(r.paired_diff)} [{_signed(r.paired_lo)}, "
-                      f"{_signed(r.paired_hi)}]")
-        rel = r.relative_change
-        change = "0" if r.change == 0 else (
-            f"{r.change:+.3g}" + (f" ({rel:+.1%})" if math.isfinite(rel) else ""))
-        if not (math.isfinite(r.base_mean) and math.isfinite(r.new_mean)):
-            change = "-"
-        table.append([markdown_cell(r.model), f"{markdown_cell(r.score)} {arrow}", _pm(r.base_mean, r.base_std, nb),
-                      _pm(r.new_mean, r.new_std, nn), change, paired,
-                      f"±{_fmt(r.allowed)}" if math.isfinite(r.base_mean) else "",
-                      r.tolerance, "yes" if r.identical else "no", r.verdict])
-    headers = ["model", "score", "baseline", "new", "change", "paired change [95 %]",
-               "allowed", "tolerance", "identical", "verdict"]
-    lines = [f"baseline: {cmp.base.source}", f"new:      {cmp.new.source}", ""]
-    lines.append(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
-                 if table else "(nothing to compare)")
-    if cmp.notes:
-        lines.append("")
-        lines += [f"note: {n}" for n in cmp.notes]
-    lines.append("")
-    bad = cmp.regressions
-    if bad:
-        lines.append(f"{len(bad)} regression(s):")
-        lines += [f"  - {r.describe()}" for r in bad]
-    else:
-        counts: dict[str, int] = {}
-        for r in cmp.rows:
-            counts[r.verdict] = counts.get(r.verdict, 0) + 1
-        lines.append("no regression (" + ", ".join(f"{v} {k}" for k, v in counts.items())
-                     + ")" if counts else "no regression")
-    return "\n".join(lines)

@@ -268,34 +268,16 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
     raises for a failing model; its problems are logged as warnings."""
     result = JobResult(label=job.label, plugin=job.plugin, seed=job.seed, status="ok")
     t0 = time.perf_counter()
-    stage = "creating"
+    stage = "creating"  # what the job was doing, for the error of a failed one
     try:
         model: Model = registry.create("model", job.plugin, job.params)
         savable = capable(model, "save")
         key = model_key(suite, registry, job) if cache is not None and savable else ""
-        cached = cache.model_file(key) if key else None
-        if cached is not None:
-            try:
-                model = type(model).load(cached[0])
-                result.training = {**cached[1], "from_cache": True}
-            except Exception as exc:
-                cache.warn(f"cache entry models/{key[:12]} ({job.key}) is corrupt: it could "
-                           f"not be loaded ({type(exc).__name__}: {exc}); removed, and the "
-                           "model is trained again")
-                cache.discard_model(key)
-                cached = None
-        if cached is None:
-            weights = None
-            if job.weighting is not None:
-                weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
-            validation = data.splits.get("validation")
+        model, from_cache = _load_cached(model, key, cache, job, result)
+        if not from_cache:
+            weights, validation = _training_inputs(job, data)
             stage = "training"
-            extra, monitor = _fit_extras(model, data, job.seed)
-            model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
-                      validation=None if validation is None else validation.images, **extra)
-            result.training = {**model.training_summary(), "from_cache": False}
-            if monitor is not None and monitor.curve:
-                result.training["emergence"] = monitor.record()
+            _fit(model, job, data, weights, validation, result)
             if cache is not None and savable:
                 stage = "caching"
                 cache.save_model(key, model.save, f"model {job.key} ({job.plugin})",
@@ -306,23 +288,9 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
                                             "checkpoint, and it is not cached")
         elif run_dir is not None:
             stage = "saving"
-            ckpt = run_dir / "checkpoints" / f"{_safe(job.label)}-seed{job.seed}.pt"
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            model.save(ckpt)
-            result.files.append(str(ckpt.relative_to(run_dir)))
+            _save_checkpoint(model, job, run_dir, result)
         stage = "evaluating"
-        t1 = time.perf_counter()
-        ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout,
-                       training=result.training)
-        for name in ctx.reconstructions:
-            if len(data.splits[name]):
-                if name in ctx.latents:
-                    _check_outputs(job.label, f"encode on {name}", ctx.latents[name],
-                                   len(data.splits[name]))
-                _check_outputs(job.label, f"decode on {name}" if ctx.latents else
-                               f"generate on {name}", ctx.reconstructions[name],
-                               len(data.splits[name]))
-        result.timings["evaluate_s"] = time.perf_counter() - t1
+        ctx = _evaluate_job(model, job, data, suite, result)
     except Exception as exc:  # a failing model must not take the others down
         result.status = "failed"
         result.error = f"{stage}: {type(exc).__name__}: {exc}" if not isinstance(
@@ -330,7 +298,87 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
         result.detail = traceback.format_exc()
         result.timings["total_s"] = time.perf_counter() - t0
         return result
+    _compute_metrics(ctx, suite, registry, run_dir, result)
+    if run_dir is not None and suite.outputs:
+        _write_outputs(ctx, job, suite, registry, run_dir, result)
+    result.timings["total_s"] = time.perf_counter() - t0
+    for w in result.warnings:
+        logger.warning("%s: %s", job.key, w)
+    return result
 
+
+def _load_cached(model: Model, key: str, cache: Cache | None, job: Job,
+                 result: JobResult) -> tuple[Model, bool]:
+    """The model the cache holds under ``key`` (its training facts in ``result.training``)
+    and True; else ``model`` and False (no key, no entry, or a corrupt entry: removed,
+    with a warning)."""
+    cached = cache.model_file(key) if key and cache is not None else None
+    if cached is None:
+        return model, False
+    try:
+        model = type(model).load(cached[0])
+        result.training = {**cached[1], "from_cache": True}
+    except Exception as exc:
+        cache.warn(f"cache entry models/{key[:12]} ({job.key}) is corrupt: it could "
+                   f"not be loaded ({type(exc).__name__}: {exc}); removed, and the "
+                   "model is trained again")
+        cache.discard_model(key)
+        return model, False
+    return model, True
+
+
+def _training_inputs(job: Job, data: PreparedData) -> tuple[np.ndarray | None, Split | None]:
+    """The job's per-sample weights of the training images ``[N]`` (None without a
+    weighting) and the validation split (None without one)."""
+    weights = None
+    if job.weighting is not None:
+        weights = data.dataset.weightings()[job.weighting](data.splits["train"].factors)
+    return weights, data.splits.get("validation")
+
+
+def _fit(model: Model, job: Job, data: PreparedData, weights: np.ndarray | None,
+         validation: Split | None, result: JobResult) -> None:
+    """Train ``model`` on the training split (and ``validation``'s images); its training
+    facts, and its emergence curve when it was monitored, go to ``result.training``."""
+    extra, monitor = _fit_extras(model, data, job.seed)
+    model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
+              validation=None if validation is None else validation.images, **extra)
+    result.training = {**model.training_summary(), "from_cache": False}
+    if monitor is not None and monitor.curve:
+        result.training["emergence"] = monitor.record()
+
+
+def _save_checkpoint(model: Model, job: Job, run_dir: Path, result: JobResult) -> None:
+    """Save the model to ``RUN_DIR/checkpoints/LABEL-seedN.pt`` and list the file."""
+    ckpt = run_dir / "checkpoints" / f"{_safe(job.label)}-seed{job.seed}.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    model.save(ckpt)
+    result.files.append(str(ckpt.relative_to(run_dir)))
+
+
+def _evaluate_job(model: Model, job: Job, data: PreparedData, suite: Suite,
+                  result: JobResult) -> EvalContext:
+    """:func:`evaluate` the model, then check that its latents and reconstructions have one
+    finite row per input of each non-empty split."""
+    t1 = time.perf_counter()
+    ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout,
+                   training=result.training)
+    for name in ctx.reconstructions:
+        if len(data.splits[name]):
+            if name in ctx.latents:
+                _check_outputs(job.label, f"encode on {name}", ctx.latents[name],
+                               len(data.splits[name]))
+            _check_outputs(job.label, f"decode on {name}" if ctx.latents else
+                           f"generate on {name}", ctx.reconstructions[name],
+                           len(data.splits[name]))
+    result.timings["evaluate_s"] = time.perf_counter() - t1
+    return ctx
+
+
+def _compute_metrics(ctx: EvalContext, suite: Suite, registry: Registry,
+                     run_dir: Path | None, result: JobResult) -> None:
+    """Every metric of the suite that applies: its scores recorded, or why it was skipped
+    or failed."""
     t2 = time.perf_counter()
     for spec in suite.metrics:
         metric = _applicable(registry, "metric", spec, ctx, result)
@@ -343,26 +391,27 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
         except Exception as exc:
             _failed(result, "metric", spec.plugin, exc)
     result.timings["metrics_s"] = time.perf_counter() - t2
-    if run_dir is not None and suite.outputs:
-        t3 = time.perf_counter()
-        folder = run_dir / "pictures" / _safe(job.label) / f"seed{job.seed}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for spec in suite.outputs:
-            out = _applicable(registry, "output", spec, ctx, result)
-            if out is None:
-                continue
-            try:
-                for p in out.write(ctx, folder):
-                    result.files.append(str(Path(p).relative_to(run_dir)))
-            except MissingCapability as exc:
-                result.skipped[f"output {spec.plugin}"] = exc.message
-            except Exception as exc:
-                _failed(result, "output", spec.plugin, exc)
-        result.timings["outputs_s"] = time.perf_counter() - t3
-    result.timings["total_s"] = time.perf_counter() - t0
-    for w in result.warnings:
-        logger.warning("%s: %s", job.key, w)
-    return result
+
+
+def _write_outputs(ctx: EvalContext, job: Job, suite: Suite, registry: Registry,
+                   run_dir: Path, result: JobResult) -> None:
+    """Every output of the suite that applies, into ``RUN_DIR/pictures/LABEL/seedN``: its
+    files listed, or why it was skipped or failed."""
+    t3 = time.perf_counter()
+    folder = run_dir / "pictures" / _safe(job.label) / f"seed{job.seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for spec in suite.outputs:
+        out = _applicable(registry, "output", spec, ctx, result)
+        if out is None:
+            continue
+        try:
+            for p in out.write(ctx, folder):
+                result.files.append(str(Path(p).relative_to(run_dir)))
+        except MissingCapability as exc:
+            result.skipped[f"output {spec.plugin}"] = exc.message
+        except Exception as exc:
+            _failed(result, "output", spec.plugin, exc)
+    result.timings["outputs_s"] = time.perf_counter() - t3
 
 
 def _record_scores(result: JobResult, ctx: EvalContext, metric: str,

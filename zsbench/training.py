@@ -34,7 +34,6 @@ from zsbench.errors import DataError, TrainingError
 from zsbench.seeds import derive_seed
 from zsbench.torch_env import torch_threads
 
-
 Device = Literal["auto", "cpu", "cuda"]
 OptimizerName = Literal["adam", "adamw", "rmsprop"]
 Precision = Literal["fp32", "bf16"]
@@ -259,6 +258,31 @@ def train(
     """
     start = time.perf_counter()
     dev = resolve_device(device, label)
+    x_cpu, w_cpu, v_cpu = _checked_inputs(
+        dev, images, weights, validation, label, precision=precision, epochs=epochs,
+        batch_size=batch_size, early_stopping=early_stopping, lr=lr, lr_decay=lr_decay)
+    module.to(dev)
+    result = TrainResult(epochs_run=0, best_epoch=0, weights_epoch=0, stopped_early=False,
+                         device=str(dev), seconds=0.0, steps=0,
+                         monitor="validation" if v_cpu is not None else "train")
+    if epochs > 0:
+        loop = _Loop(module, loss_fn, result, dev, x_cpu, w_cpu, v_cpu, seed=seed,
+                     epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                     lr_decay=lr_decay, early_stopping=early_stopping, progress=progress,
+                     label=label, precision=precision, after_step=after_step)
+        loop.run(num_threads)
+    module.eval()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _checked_inputs(dev: torch.device, images: np.ndarray, weights: np.ndarray | None,
+                    validation: np.ndarray | None, label: str, *, precision: Precision,
+                    epochs: int, batch_size: int, early_stopping: int, lr: float, lr_decay: float
+                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """:func:`train`'s arguments checked (a :class:`DataError` names the first problem), as
+    float32 CPU tensors: images ``[N, C, H, W]``, weights ``[N]`` or None, validation
+    images ``[M, C, H, W]`` or None (also when M = 0). Warns when bf16 would be emulated."""
     autocast(dev, precision)  # validates the name before any work
     if precision == "bf16" and not native_bf16(dev):
         logger.warning('model "%s": precision "bf16" on a %s without bfloat16 instructions '
@@ -279,129 +303,191 @@ def train(
     if not (lr_decay > 0 and math.isfinite(lr_decay)):
         raise DataError(f'model "{label}": lr_decay must be a positive number; got {lr_decay}.')
     w_cpu = None if weights is None else _check_weights(weights, n, label)
-    v_cpu = None
-    if validation is not None:
-        v_cpu = _as_tensor(validation, "validation", label)
-        if v_cpu.shape[1:] != x_cpu.shape[1:]:
-            raise DataError(f'model "{label}": validation images are {tuple(v_cpu.shape[1:])} '
-                            f"but training images are {tuple(x_cpu.shape[1:])} (C, H, W).")
-        if v_cpu.shape[0] == 0:
-            v_cpu = None
-    monitor: Literal["validation", "train"] = "validation" if v_cpu is not None else "train"
+    if validation is None:
+        return x_cpu, w_cpu, None
+    v_cpu = _as_tensor(validation, "validation", label)
+    if v_cpu.shape[1:] != x_cpu.shape[1:]:
+        raise DataError(f'model "{label}": validation images are {tuple(v_cpu.shape[1:])} '
+                        f"but training images are {tuple(x_cpu.shape[1:])} (C, H, W).")
+    return x_cpu, w_cpu, (None if v_cpu.shape[0] == 0 else v_cpu)
 
-    module.to(dev)
-    result = TrainResult(epochs_run=0, best_epoch=0, weights_epoch=0, stopped_early=False,
-                         device=str(dev), seconds=0.0, steps=0, monitor=monitor)
-    if epochs == 0:
-        module.eval()
-        result.seconds = time.perf_counter() - start
-        return result
 
-    # Data: move everything to the device once when it is small, else batch by batch.
-    on_device = dev.type == "cpu" or x_cpu.element_size() * x_cpu.nelement() <= 2**30
-    x_src = x_cpu.to(dev) if on_device else x_cpu
-    w_src = None if w_cpu is None else w_cpu.to(dev)
-    shuffle_gen = torch.Generator(device="cpu").manual_seed(derive_seed(seed, "shuffle"))
-    noise_gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "noise"))
-    val_seed = derive_seed(seed, "validation")
+class _Loop:
+    """The state :func:`train`'s loop carries across steps and epochs. From the checked CPU
+    ``x_cpu [N, C, H, W]``, ``w_cpu [N]``, ``v_cpu [M, C, H, W]``, it moves the data to the
+    device, seeds the generators, builds the optimiser and the progress bar, in that order."""
 
-    opt = _make_optimizer(optimizer, module.parameters(), lr)
-    steps_per_epoch = math.ceil(n / batch_size)
-    best_loss = math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs = 0
-    bar = tqdm(total=epochs * steps_per_epoch, desc=label, unit="step", file=sys.stderr,
-               disable=not progress, leave=False, dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30.0)
-    try:
-        with _deterministic(dev), torch_threads(num_threads):
-            for epoch in range(1, epochs + 1):
-                t0 = time.perf_counter()
-                epoch_lr = lr * lr_decay ** (epoch - 1)
-                for group in opt.param_groups:
-                    group["lr"] = epoch_lr
-                module.train()
-                losses = torch.zeros(steps_per_epoch, device=dev)
-                order = torch.randperm(n, generator=shuffle_gen)
-                order_dev = order.to(dev)
-                checked = 0
-                for step in range(steps_per_epoch):
-                    lo, hi = step * batch_size, (step + 1) * batch_size
-                    idx = order_dev[lo:hi]
-                    if on_device:
-                        xb = x_src[idx]
-                    else:
-                        xb = x_src[order[lo:hi]].to(dev, non_blocking=True)
-                    ctx = LossContext(noise_gen, n, epoch, epochs, result.steps + step,
-                                      steps_per_epoch, index=idx)
-                    with autocast(dev, precision):
-                        per_sample = loss_fn(module, xb, ctx)
-                    if precision != "fp32":
-                        per_sample = per_sample.float()
-                    if per_sample.shape != (xb.shape[0],):
-                        raise TrainingError(
-                            label, f"the loss function returned shape {tuple(per_sample.shape)} "
-                            f"for a batch of {xb.shape[0]}; it must return one loss per sample.",
-                            "return a tensor of shape [B] (no reduction over the batch).")
-                    if w_src is not None:
-                        per_sample = per_sample * w_src[idx]
-                    loss = per_sample.mean()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    losses[step] = loss.detach()
-                    if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
-                        _guard(losses, checked, step + 1, epoch, label)
-                        bar.update(step + 1 - checked)
-                        checked = step + 1
-                        if progress:
-                            bar.set_postfix_str(
-                                f"epoch {epoch}/{epochs} loss {float(losses[:checked].mean()):.4g}",
-                                refresh=False)
-                    opt.step()
-                    if after_step is not None:
-                        with torch.no_grad():
-                            after_step(result.steps + step + 1)
-                        module.train()
-                # Weighted mean over the epoch's steps (each step is a batch mean).
-                sizes = torch.full((steps_per_epoch,), float(batch_size), device=dev)
-                sizes[-1] = n - batch_size * (steps_per_epoch - 1)
-                train_loss = float((losses * sizes).sum() / n)
-                val_loss = None
-                if v_cpu is not None:
-                    val_ctx = LossContext(torch.Generator(device=dev).manual_seed(val_seed), n,
-                                          epoch, epochs, result.steps + steps_per_epoch,
-                                          steps_per_epoch, training=False)
-                    val_loss = _validation_loss(module, loss_fn, v_cpu, dev, val_ctx, label,
-                                                precision)
-                result.history.append(EpochRecord(epoch, train_loss, val_loss, epoch_lr,
-                                                  time.perf_counter() - t0))
-                result.epochs_run = epoch
-                result.steps += steps_per_epoch
-                if progress:
-                    tail = f" val {val_loss:.4g}" if val_loss is not None else ""
-                    bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {train_loss:.4g}{tail}")
-                monitored = val_loss if val_loss is not None else train_loss
-                if monitored < best_loss:
-                    best_loss = monitored
-                    result.best_epoch = epoch
-                    bad_epochs = 0
-                    if early_stopping > 0:
-                        best_state = copy.deepcopy(module.state_dict())
-                else:
-                    bad_epochs += 1
-                    if early_stopping > 0 and bad_epochs >= early_stopping:
-                        result.stopped_early = epoch < epochs
+    def __init__(self, module: torch.nn.Module, loss_fn: LossFn, result: TrainResult,
+                 dev: torch.device, x_cpu: torch.Tensor, w_cpu: torch.Tensor | None,
+                 v_cpu: torch.Tensor | None, *, seed: int, epochs: int, batch_size: int,
+                 optimizer: OptimizerName, lr: float, lr_decay: float, early_stopping: int,
+                 progress: bool, label: str, precision: Precision,
+                 after_step: Callable[[int], None] | None) -> None:
+        self.module, self.loss_fn, self.result, self.dev = module, loss_fn, result, dev
+        self.v_cpu, self.epochs, self.batch_size, self.lr, self.lr_decay = (
+            v_cpu, epochs, batch_size, lr, lr_decay)
+        self.early_stopping, self.progress, self.label = early_stopping, progress, label
+        self.precision, self.after_step = precision, after_step
+        self.best_loss, self.bad_epochs = math.inf, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.n = x_cpu.shape[0]
+        # Data: move everything to the device once when it is small, else batch by batch.
+        self.on_device = dev.type == "cpu" or x_cpu.element_size() * x_cpu.nelement() <= 2**30
+        self.x_src = x_cpu.to(dev) if self.on_device else x_cpu
+        self.w_src = None if w_cpu is None else w_cpu.to(dev)
+        self.shuffle_gen = torch.Generator(device="cpu").manual_seed(derive_seed(seed, "shuffle"))
+        self.noise_gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "noise"))
+        self.val_seed = derive_seed(seed, "validation")
+        self.opt = _make_optimizer(optimizer, module.parameters(), lr)
+        self.steps_per_epoch = math.ceil(self.n / batch_size)
+        self.bar = tqdm(total=epochs * self.steps_per_epoch, desc=label, unit="step",
+                        file=sys.stderr, disable=not progress, leave=False,
+                        dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
+
+    def run(self, num_threads: int | None) -> None:
+        """Every epoch until the last or early stopping; then, if early stopping kept a
+        better epoch's weights, restore them."""
+        try:
+            with _deterministic(self.dev), torch_threads(num_threads):
+                for epoch in range(1, self.epochs + 1):
+                    if self._epoch(epoch):
                         break
-    finally:
-        bar.close()
-    result.weights_epoch = result.epochs_run
-    if early_stopping > 0 and best_state is not None and result.best_epoch != result.epochs_run:
-        module.load_state_dict(best_state)
-        result.weights_epoch = result.best_epoch
-    module.eval()
-    result.seconds = time.perf_counter() - start
-    return result
+        finally:
+            self.bar.close()
+        result = self.result
+        result.weights_epoch = result.epochs_run
+        if (self.early_stopping > 0 and self.best_state is not None
+                and result.best_epoch != result.epochs_run):
+            self.module.load_state_dict(self.best_state)
+            result.weights_epoch = result.best_epoch
 
+    def _epoch(self, epoch: int) -> bool:
+        """Epoch ``epoch`` (from 1): learning rate, training steps, validation loss, record;
+        True when early stopping ends training after it."""
+        t0 = time.perf_counter()
+        epoch_lr = self.lr * self.lr_decay ** (epoch - 1)
+        for group in self.opt.param_groups:
+            group["lr"] = epoch_lr
+        self.module.train()
+        train_loss = self._epoch_loss(self._train_steps(epoch))
+        val_loss = self._validation_loss(epoch)
+        result = self.result
+        result.history.append(EpochRecord(epoch, train_loss, val_loss, epoch_lr,
+                                          time.perf_counter() - t0))
+        result.epochs_run = epoch
+        result.steps += self.steps_per_epoch
+        if self.progress:
+            tail = f" val {val_loss:.4g}" if val_loss is not None else ""
+            self.bar.set_postfix_str(f"epoch {epoch}/{self.epochs} loss {train_loss:.4g}{tail}")
+        return self._stops(epoch, val_loss if val_loss is not None else train_loss)
+
+    def _train_steps(self, epoch: int) -> torch.Tensor:
+        """One pass over the images in a fresh shuffled order; returns each step's
+        (weighted) batch-mean loss ``[steps_per_epoch]``, on the device."""
+        losses = torch.zeros(self.steps_per_epoch, device=self.dev)
+        order = torch.randperm(self.n, generator=self.shuffle_gen)
+        order_dev = order.to(self.dev)
+        checked = 0
+        for step in range(self.steps_per_epoch):
+            lo, hi = step * self.batch_size, (step + 1) * self.batch_size
+            idx = order_dev[lo:hi]
+            if self.on_device:
+                xb = self.x_src[idx]
+            else:
+                xb = self.x_src[order[lo:hi]].to(self.dev, non_blocking=True)
+            loss = self._batch_loss(xb, idx, epoch, step)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            losses[step] = loss.detach()
+            if (step + 1) % CHECK_EVERY == 0 or step + 1 == self.steps_per_epoch:
+                checked = self._check_losses(losses, checked, step + 1, epoch)
+            self.opt.step()
+            if self.after_step is not None:
+                with torch.no_grad():
+                    self.after_step(self.result.steps + step + 1)
+                self.module.train()
+        return losses
+
+    def _batch_loss(self, xb: torch.Tensor, idx: torch.Tensor, epoch: int,
+                    step: int) -> torch.Tensor:
+        """The (weighted) mean loss, a scalar, of batch ``xb [B, C, H, W]`` (rows ``idx
+        [B]``) at step ``step`` (from 0) of the epoch."""
+        ctx = LossContext(self.noise_gen, self.n, epoch, self.epochs, self.result.steps + step,
+                          self.steps_per_epoch, index=idx)
+        with autocast(self.dev, self.precision):
+            per_sample = self.loss_fn(self.module, xb, ctx)
+        if self.precision != "fp32":
+            per_sample = per_sample.float()
+        if per_sample.shape != (xb.shape[0],):
+            raise TrainingError(
+                self.label, f"the loss function returned shape {tuple(per_sample.shape)} "
+                f"for a batch of {xb.shape[0]}; it must return one loss per sample.",
+                "return a tensor of shape [B] (no reduction over the batch).")
+        if self.w_src is not None:
+            per_sample = per_sample * self.w_src[idx]
+        return per_sample.mean()
+
+    def _check_losses(self, losses: torch.Tensor, checked: int, done: int, epoch: int) -> int:
+        """Read ``losses [steps_per_epoch]`` of steps ``checked`` to ``done`` on the host: the
+        NaN guard and the progress bar. Returns ``done``, the new ``checked``."""
+        window = losses[checked:done]
+        finite = torch.isfinite(window)
+        if not bool(finite.all()):
+            step = checked + int(torch.nonzero(~finite)[0, 0]) + 1
+            raise TrainingError(
+                self.label, f"the loss became {_kind(float(window[step - checked - 1]))} at "
+                f"epoch {epoch}, step {step}.",
+                "lower lr, check the images are in [0, 1] and the per-sample weights are "
+                "finite, or lower the weights of the loss's terms.")
+        self.bar.update(done - checked)
+        if self.progress:
+            self.bar.set_postfix_str(
+                f"epoch {epoch}/{self.epochs} loss {float(losses[:done].mean()):.4g}",
+                refresh=False)
+        return done
+
+    def _epoch_loss(self, losses: torch.Tensor) -> float:
+        """The mean loss over the epoch's samples: the batch means ``losses
+        [steps_per_epoch]`` weighted by batch size (the last batch may be smaller)."""
+        sizes = torch.full((self.steps_per_epoch,), float(self.batch_size), device=self.dev)
+        sizes[-1] = self.n - self.batch_size * (self.steps_per_epoch - 1)
+        return float((losses * sizes).sum() / self.n)
+
+    def _validation_loss(self, epoch: int) -> float | None:
+        """The mean loss over ``v_cpu [M, C, H, W]`` in ``eval()`` mode, noise from a
+        generator reset each epoch (so epochs compare on the same draws); None without."""
+        if self.v_cpu is None:
+            return None
+        ctx = LossContext(torch.Generator(device=self.dev).manual_seed(self.val_seed), self.n,
+                          epoch, self.epochs, self.result.steps + self.steps_per_epoch,
+                          self.steps_per_epoch, training=False)
+        self.module.eval()
+        total = torch.zeros((), device=self.dev, dtype=torch.float64)
+        with torch.inference_mode(), autocast(self.dev, self.precision):
+            for i in range(0, self.v_cpu.shape[0], EVAL_BATCH):
+                batch = self.v_cpu[i:i + EVAL_BATCH].to(self.dev)
+                total += self.loss_fn(self.module, batch, ctx).sum(dtype=torch.float64)
+        value = float(total) / self.v_cpu.shape[0]
+        if not math.isfinite(value):
+            raise TrainingError(self.label, f"the validation loss became {_kind(value)} at "
+                                f"epoch {epoch}.", "lower lr, or the weights of the loss's terms.")
+        return value
+
+    def _stops(self, epoch: int, monitored: float) -> bool:
+        """Track the best epoch by the ``monitored`` loss (keeping its weights when early
+        stopping is on); True when the patience is spent."""
+        if monitored < self.best_loss:
+            self.best_loss = monitored
+            self.result.best_epoch = epoch
+            self.bad_epochs = 0
+            if self.early_stopping > 0:
+                self.best_state = copy.deepcopy(self.module.state_dict())
+            return False
+        self.bad_epochs += 1
+        if self.early_stopping > 0 and self.bad_epochs >= self.early_stopping:
+            self.result.stopped_early = epoch < self.epochs
+            return True
+        return False
 
 ROW_BATCH = 64
 """Rows per network evaluation in :func:`rowwise_batched`: every batch is padded to this."""
@@ -485,51 +571,19 @@ def _make_optimizer(name: str, params: Iterator[torch.nn.Parameter],
     # The fused Adam kernel is much cheaper per step than the per-parameter loop for the
     # small networks trained here, on CPU and CUDA alike (older torch: the default Adam).
     plist = list(params)
-    if name == "adam":
+    if name in ("adam", "adamw"):  # torch defaults besides lr (AdamW: weight_decay 0.01)
+        adam = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         try:
-            return torch.optim.Adam(plist, lr=lr, fused=True)
+            return adam(plist, lr=lr, fused=True)
         except (RuntimeError, TypeError, ValueError):
-            return torch.optim.Adam(plist, lr=lr)
-    if name == "adamw":  # torch defaults besides lr (weight_decay 0.01)
-        try:
-            return torch.optim.AdamW(plist, lr=lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):
-            return torch.optim.AdamW(plist, lr=lr)
+            return adam(plist, lr=lr)
     if name == "rmsprop":
         return torch.optim.RMSprop(plist, lr=lr, foreach=True)
     raise DataError(f'unknown optimizer "{name}"; use "adam", "adamw" or "rmsprop".')
 
 
-def _guard(losses: torch.Tensor, lo: int, hi: int, epoch: int, label: str) -> None:
-    window = losses[lo:hi]
-    finite = torch.isfinite(window)
-    if not bool(finite.all()):
-        step = lo + int(torch.nonzero(~finite)[0, 0]) + 1
-        raise TrainingError(
-            label,
-            f"the loss became {_kind(float(window[step - lo - 1]))} at epoch {epoch}, step {step}.",
-            "lower lr, check the images are in [0, 1] and the per-sample weights are finite, "
-            "or lower the weights of the loss's terms.",
-        )
-
-
 def _kind(value: float) -> str:
     return "NaN" if math.isnan(value) else "infinite"
-
-
-def _validation_loss(module: torch.nn.Module, loss_fn: LossFn, v_cpu: torch.Tensor,
-                     dev: torch.device, ctx: LossContext, label: str,
-                     precision: Precision = "fp32") -> float:
-    module.eval()
-    total = torch.zeros((), device=dev, dtype=torch.float64)
-    with torch.inference_mode(), autocast(dev, precision):
-        for i in range(0, v_cpu.shape[0], EVAL_BATCH):
-            total += loss_fn(module, v_cpu[i:i + EVAL_BATCH].to(dev), ctx).sum(dtype=torch.float64)
-    value = float(total) / v_cpu.shape[0]
-    if not math.isfinite(value):
-        raise TrainingError(label, f"the validation loss became {_kind(value)} at epoch "
-                            f"{ctx.epoch}.", "lower lr, or the weights of the loss's terms.")
-    return value
 
 
 @contextlib.contextmanager

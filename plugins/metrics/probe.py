@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
+from zsbench.space import LatentSpace
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: it is slow to import, and
     # every zsbench command and worker imports every plugin module
@@ -229,105 +231,183 @@ class Probe(Metric):
                 *(f"{kind}_mae_ratio_hole_{end}" for kind in self.probes for end in ends)]
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
-        from sklearn.metrics import accuracy_score, f1_score
-
         names = list(self.factors) if self.factors is not None else ctx.space.names
         columns = [ctx.space.index(n) for n in names]
         positive = dict(self.positive or {})
-        for key in positive:
-            if key not in names or not ctx.space[key].discrete:
-                raise DataError(f'probe: positive names "{key}", which is not a probed '
-                                f"discrete factor (probed: {', '.join(names)}).")
+        _check_context(ctx, names, positive)
+        x_train, f_train = self._training_rows(ctx)
+        evals = _eval_data(ctx)
+        targets = _targets(ctx.space, names, columns, positive)
+        # a target is usable when it has at least two classes (discrete) or two rows
+        usable = [t for t in targets
+                  if (len(np.unique(f_train[:, t.column])) > 1 if t.discrete
+                      else len(f_train) >= 2)]
+        board = _Board()
+        for kind in self.probes:
+            fitted = self._fit(kind, x_train, f_train, usable)
+            for target in targets:
+                _score_target(board, kind, target, fitted.get(target.name), evals)
+        self._put_means(board)
+        return board.scores
 
-        for split in ("train", "test"):
-            if split not in ctx.latents or split not in ctx.splits:
-                raise DataError(f'probe: the evaluation context lacks the "{split}" split '
-                                f"or its latents.")
-        for split in ("train", *EVAL_SPLITS):
-            if split in ctx.latents and split in ctx.splits:
-                if len(ctx.latents[split]) != len(ctx.splits[split]):
-                    raise DataError(f'probe: split "{split}" has {len(ctx.splits[split])} '
-                                    f"points but {len(ctx.latents[split])} latents.")
+    def _training_rows(self, ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
+        """The training latent means ``[n, D]`` and factors ``[n, F]`` (float64) the probes
+        are fitted on: every training row, or ``max_train`` of them sampled with ``seed``."""
         n_train = len(ctx.latents["train"])
         rows = subsample(n_train, self.max_train if self.max_train is not None else n_train,
                          self.seed)
         x_train = np.asarray(ctx.latents["train"], dtype=np.float64)[rows]
         f_train = np.asarray(ctx.splits["train"].factors, dtype=np.float64)[rows]
-        evals: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
-        for split in EVAL_SPLITS:
-            if split in ctx.splits and split in ctx.latents and len(ctx.splits[split]) > 0:
-                evals[split] = (np.asarray(ctx.latents[split], dtype=np.float64),
-                                np.asarray(ctx.splits[split].factors, dtype=np.float64))
-            else:
-                evals[split] = None
+        return x_train, f_train
 
-        scores: dict[str, Score] = {}
+    def _fit(self, kind: str, x_train: np.ndarray, f_train: np.ndarray,
+             usable: list[_Target]) -> dict[str, BaseEstimator]:
+        """The probes of ``kind`` fitted on ``x_train [n, D]`` to the ``usable`` targets'
+        columns of ``f_train [n, F]``, by factor name."""
+        pairs = [(f_train[:, t.column], t.discrete) for t in usable]
+        if kind == "knn":
+            models = self._knn(x_train, pairs) if pairs else []
+        else:
+            models = [self._linear(x_train, y, classify) for y, classify in pairs]
+        return {t.name: m for t, m in zip(usable, models)}
 
-        def put(key: str, value: float, higher_is_better: bool = True) -> None:
-            if key in scores:
-                raise DataError(f'probe: two scores named "{key}"; rename a factor.')
-            scores[key] = Score(float(value), higher_is_better=higher_is_better)
-
-        targets: list[tuple[str, int, bool, float]] = []  # name, column, classify, positive
-        for name, col in zip(names, columns):
-            factor = ctx.space[name]
-            pos = NAN
-            if factor.discrete:
-                values = np.asarray(factor.values, dtype=np.float64)
-                pos = float(positive.get(name, values.min()))
-                if not np.isclose(values, pos).any():
-                    raise DataError(f'probe: positive value {pos:g} for "{name}" is not one '
-                                    f"of its values {', '.join(f'{v:g}' for v in values)}.")
-            targets.append((name, col, factor.discrete, pos))
-        # a target is usable when it has at least two classes (discrete) or two rows
-        usable = [t for t in targets
-                  if (len(np.unique(f_train[:, t[1]])) > 1 if t[2] else len(f_train) >= 2)]
-
-        per_kind: dict[tuple[str, str, str], list[float]] = {}
-        for kind in self.probes:
-            pairs = [(f_train[:, col], classify) for _, col, classify, _ in usable]
-            if kind == "knn":
-                models = self._knn(x_train, pairs) if pairs else []
-            else:
-                models = [self._linear(x_train, y, classify) for y, classify in pairs]
-            fitted = {t[0]: m for t, m in zip(usable, models)}
-            for name, col, classify, pos in targets:
-                model = fitted.get(name)
-                errors: dict[str, float] = {}
-                for split in EVAL_SPLITS:
-                    data = evals[split]
-                    y_true = y_pred = None
-                    if model is not None and data is not None:
-                        y_true, y_pred = data[1][:, col], model.predict(data[0])
-                    if classify:
-                        acc = f1 = NAN
-                        if y_true is not None and y_pred is not None:
-                            acc = float(accuracy_score(y_true, y_pred))
-                            truth, guess = np.isclose(y_true, pos), np.isclose(y_pred, pos)
-                            f1 = float(f1_score(truth, guess, zero_division=np.nan))
-                        put(f"{kind}_acc_{split}_{name}", acc)
-                        put(f"{kind}_f1_{split}_{name}", f1)
-                        per_kind.setdefault((kind, "acc", split), []).append(acc)
-                    else:
-                        value = error = NAN
-                        if y_true is not None and y_pred is not None:
-                            value, error = r2(y_true, y_pred), mae(y_true, y_pred)
-                        put(f"{kind}_r2_{split}_{name}", value)
-                        put(f"{kind}_mae_{split}_{name}", error, higher_is_better=False)
-                        per_kind.setdefault((kind, "r2", split), []).append(value)
-                        errors[split] = error
-                if not classify:
-                    value = ratio(errors.get("hole", NAN), errors.get("test", NAN))
-                    put(f"{kind}_mae_ratio_hole_{name}", value, higher_is_better=False)
-                    per_kind.setdefault((kind, "mae_ratio", "hole"), []).append(value)
-
+    def _put_means(self, board: _Board) -> None:
+        """Add the means over factors, ``P_Q_S_mean``; the lead probe's (kNN, else the first)
+        test R², hole MAE ratio and test accuracy are the headline scores."""
         lead = "knn" if "knn" in self.probes else self.probes[0]
         headline = {f"{lead}_r2_test_mean", f"{lead}_mae_ratio_hole_mean",
                     f"{lead}_acc_test_mean"}
-        for (kind, quantity, split), values in per_kind.items():
+        scores = board.scores
+        for (kind, quantity, split), values in board.per_kind.items():
             key = f"{kind}_{quantity}_{split}_mean"
             higher = quantity != "mae_ratio"
-            put(key, nan_mean_of(values))
+            board.put(key, nan_mean_of(values))
             scores[key] = Score(scores[key].value, higher_is_better=higher,
                                 headline=key in headline)
-        return scores
+
+
+class _Target(NamedTuple):
+    """One probed factor: its name, its column in the factors, whether it is discrete
+    (classified) and, if so, the value counted as positive for F1 (else NaN)."""
+
+    name: str
+    column: int
+    discrete: bool
+    positive: float
+
+
+@dataclass
+class _Board:
+    """The scores of one :meth:`Probe.compute` call, and for each ``(probe, quantity,
+    split)`` the per-factor values whose mean is a score too."""
+
+    scores: dict[str, Score] = field(default_factory=dict)
+    per_kind: dict[tuple[str, str, str], list[float]] = field(default_factory=dict)
+
+    def put(self, key: str, value: float, higher_is_better: bool = True,
+            mean_of: tuple[str, str, str] | None = None) -> None:
+        """Add score ``key`` (two of one name are a DataError), and its value to the mean
+        ``mean_of`` when given."""
+        if key in self.scores:
+            raise DataError(f'probe: two scores named "{key}"; rename a factor.')
+        self.scores[key] = Score(float(value), higher_is_better=higher_is_better)
+        if mean_of is not None:
+            self.per_kind.setdefault(mean_of, []).append(value)
+
+
+def _check_context(ctx: EvalContext, names: list[str], positive: dict[str, float]) -> None:
+    """A DataError when ``positive`` names a factor that is not a probed discrete one, or
+    the context lacks the train or test split (or its latents), or a split's latents do not
+    match its points."""
+    for key in positive:
+        if key not in names or not ctx.space[key].discrete:
+            raise DataError(f'probe: positive names "{key}", which is not a probed '
+                            f"discrete factor (probed: {', '.join(names)}).")
+    for split in ("train", "test"):
+        if split not in ctx.latents or split not in ctx.splits:
+            raise DataError(f'probe: the evaluation context lacks the "{split}" split '
+                            f"or its latents.")
+    for split in ("train", *EVAL_SPLITS):
+        if (split in ctx.latents and split in ctx.splits
+                and len(ctx.latents[split]) != len(ctx.splits[split])):
+            raise DataError(f'probe: split "{split}" has {len(ctx.splits[split])} '
+                            f"points but {len(ctx.latents[split])} latents.")
+
+
+def _eval_data(ctx: EvalContext) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """For each evaluation split, its latent means ``[m, D]`` and factors ``[m, F]``
+    (float64); None for a split that is missing or empty."""
+    evals: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    for split in EVAL_SPLITS:
+        if split in ctx.splits and split in ctx.latents and len(ctx.splits[split]) > 0:
+            evals[split] = (np.asarray(ctx.latents[split], dtype=np.float64),
+                            np.asarray(ctx.splits[split].factors, dtype=np.float64))
+        else:
+            evals[split] = None
+    return evals
+
+
+def _targets(space: LatentSpace, names: list[str], columns: list[int],
+             positive: dict[str, float]) -> list[_Target]:
+    """The probed factors, in order; a discrete factor's positive value is ``positive``'s
+    or its smallest value, and must be one of its values (else a DataError)."""
+    targets = []
+    for name, col in zip(names, columns):
+        factor = space[name]
+        pos = NAN
+        if factor.discrete:
+            values = np.asarray(factor.values, dtype=np.float64)
+            pos = float(positive.get(name, values.min()))
+            if not np.isclose(values, pos).any():
+                raise DataError(f'probe: positive value {pos:g} for "{name}" is not one '
+                                f"of its values {', '.join(f'{v:g}' for v in values)}.")
+        targets.append(_Target(name, col, factor.discrete, pos))
+    return targets
+
+
+def _score_target(board: _Board, kind: str, target: _Target, model: BaseEstimator | None,
+                  evals: dict[str, tuple[np.ndarray, np.ndarray] | None]) -> None:
+    """Put the scores of probe ``kind`` (``model``; None when the target was not usable)
+    on one factor, split by split (NaN where a split is missing): accuracy and F1 for a
+    discrete factor, R² and MAE, then the hole/test MAE ratio, for a continuous one."""
+    errors: dict[str, float] = {}
+    for split in EVAL_SPLITS:
+        data = evals[split]
+        y_true = y_pred = None
+        if model is not None and data is not None:
+            y_true, y_pred = data[1][:, target.column], model.predict(data[0])
+        if target.discrete:
+            _put_classification(board, kind, split, target, y_true, y_pred)
+        else:
+            errors[split] = _put_regression(board, kind, split, target.name, y_true, y_pred)
+    if not target.discrete:
+        value = ratio(errors.get("hole", NAN), errors.get("test", NAN))
+        board.put(f"{kind}_mae_ratio_hole_{target.name}", value, higher_is_better=False,
+                  mean_of=(kind, "mae_ratio", "hole"))
+
+
+def _put_classification(board: _Board, kind: str, split: str, target: _Target,
+                        y_true: np.ndarray | None, y_pred: np.ndarray | None) -> None:
+    """Accuracy and F1 (of ``target.positive`` against the rest) of the predictions
+    ``y_pred [m]`` of ``y_true [m]``; NaN without predictions."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    acc = f1 = NAN
+    if y_true is not None and y_pred is not None:
+        acc = float(accuracy_score(y_true, y_pred))
+        truth, guess = np.isclose(y_true, target.positive), np.isclose(y_pred, target.positive)
+        f1 = float(f1_score(truth, guess, zero_division=np.nan))
+    board.put(f"{kind}_acc_{split}_{target.name}", acc, mean_of=(kind, "acc", split))
+    board.put(f"{kind}_f1_{split}_{target.name}", f1)
+
+
+def _put_regression(board: _Board, kind: str, split: str, name: str,
+                    y_true: np.ndarray | None, y_pred: np.ndarray | None) -> float:
+    """R² and MAE of the predictions ``y_pred [m]`` of ``y_true [m]`` (NaN without
+    predictions); returns the MAE."""
+    value = error = NAN
+    if y_true is not None and y_pred is not None:
+        value, error = r2(y_true, y_pred), mae(y_true, y_pred)
+    board.put(f"{kind}_r2_{split}_{name}", value, mean_of=(kind, "r2", split))
+    board.put(f"{kind}_mae_{split}_{name}", error, higher_is_better=False)
+    return error

@@ -16,6 +16,8 @@ from zsbench_plugins.outputs import _plot
 
 if TYPE_CHECKING:  # matplotlib is imported where it draws (slow to import; see _plot)
     from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import Normalize
 
 _SPLIT_STYLE: dict[str, dict[str, object]] = {
     "train": {"marker": "o", "label": "train"},
@@ -104,77 +106,27 @@ class ErrorMap(Output):
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         """Write ``error_map.png`` into ``directory``; return ``[path]``."""
         ix, iy = self.axes_factors(ctx.space)
-        names = [s for s in _SPLIT_STYLE if s in ctx.splits] + sorted(
-            s for s in ctx.splits if s not in _SPLIT_STYLE)
-        points: list[tuple[str, np.ndarray, np.ndarray]] = []
-        for s in names:
-            split = ctx.splits[s]
-            if len(split) == 0 or s not in ctx.reconstructions:
-                continue
-            err = per_image_bce(split.images, ctx.reconstructions[s])
-            points.append((s, np.asarray(split.factors, dtype=np.float64), err))
-        if not points:
-            raise DataError("error_map needs at least one non-empty split with reconstructions.")
-        all_err = np.concatenate([e for _, _, e in points])
-        finite = all_err[np.isfinite(all_err)]
-        lo = float(finite.min()) if finite.size else 0.0
-        hi = float(np.percentile(finite, 99)) if finite.size else 1.0
-        if hi <= lo:
-            hi = lo + 1e-6
-        from matplotlib.colors import Normalize
-        from matplotlib.lines import Line2D
-
-        norm = Normalize(lo, hi)
-        clipped = bool(finite.size and finite.max() > hi)
+        points = _split_errors(ctx)
+        norm, clipped = _colour_scale(points)
 
         fig = _plot.new_figure(7.6, 6.0)
         # room under the axes for the legend, above for the title and the note
         ax = fig.add_axes((0.1, 0.17, 0.68, 0.71))
         cax = fig.add_axes((0.81, 0.17, 0.025, 0.71))
-        n_total = sum(len(e) for _, _, e in points)
-        size = float(np.clip(15000.0 / max(n_total, 1), 5.0, 40.0))
         handles: list[object] = []
-        sc = None
-        for s, factors, err in points:
-            style = _SPLIT_STYLE.get(s, {"marker": "D", "label": s})
-            is_hole = s == "hole"
-            xs = factors[:, ix]
-            ys = factors[:, iy] if iy is not None else err
-            fx_, fy_ = ctx.space.factors[ix], ctx.space.factors[iy] if iy is not None else None
-            if fx_.values is not None:
-                xs = jitter(xs, fx_.values, seed=len(handles))
-            if fy_ is not None and fy_.values is not None:
-                ys = jitter(ys, fy_.values, seed=100 + len(handles))
-            sc = ax.scatter(xs, ys, c=err, cmap="viridis", norm=norm,
-                            marker=style["marker"], s=size * (1.5 if is_hole else 1.0),
-                            edgecolors="black" if is_hole else "none",
-                            linewidths=0.3 if is_hole else 0.0,
-                            alpha=0.95 if is_hole else 0.8, zorder=3 if is_hole else 2,
-                            rasterized=True)
-            handles.append(Line2D([], [], marker=style["marker"], linestyle="", color="0.5",
-                                  markeredgecolor="black" if is_hole else "0.5",
-                                  markersize=6, label=f"{style['label']} ({len(err)})"))
+        sc = _scatter_points(ax, points, ctx.space, ix, iy, norm, handles)
         cb = fig.colorbar(sc, cax=cax, extend="max" if clipped else "neither")
         cb.set_label("per-image BCE" + (" (clipped at the 99th percentile)" if clipped else ""),
                      fontsize=_plot.TEXT_SIZE)
         cb.ax.tick_params(labelsize=_plot.TEXT_SIZE - 1)
 
-        fx = ctx.space.factors[ix]
         note = ""
         if ctx.holdout is not None:
             if iy is None:
                 note = self._shade_1d(ax, ctx.holdout, ctx.space, ix, handles)
             else:
                 note = self._outline(ax, ctx.holdout, ctx.space, ix, iy, handles)
-        self._limits(ax, fx, "x")
-        ax.set_xlabel(fx.name, fontsize=_plot.TEXT_SIZE + 1)
-        if iy is not None:
-            fy = ctx.space.factors[iy]
-            self._limits(ax, fy, "y")
-            ax.set_ylabel(fy.name, fontsize=_plot.TEXT_SIZE + 1)
-        else:
-            ax.set_ylabel("per-image BCE", fontsize=_plot.TEXT_SIZE + 1)
-        ax.tick_params(labelsize=_plot.TEXT_SIZE)
+        self._label_axes(ax, ctx.space, ix, iy)
         ax.legend(handles=handles, fontsize=_plot.TEXT_SIZE - 1, loc="upper left",
                   bbox_to_anchor=(0.0, -0.09), ncol=4, frameon=False, borderaxespad=0.0)
         title = f"{ctx.label} (seed {ctx.seed}): reconstruction error over the parameter space"
@@ -182,6 +134,19 @@ class ErrorMap(Output):
         if note:
             fig.text(0.1, 0.905, note, fontsize=_plot.TEXT_SIZE - 1, color="0.3")
         return [_plot.save_figure(fig, Path(directory) / "error_map.png")]
+
+    def _label_axes(self, ax: Axes, space: LatentSpace, ix: int, iy: int | None) -> None:
+        """Limits and names of the plotted factors (``iy`` None: the y axis is the error)."""
+        fx = space.factors[ix]
+        self._limits(ax, fx, "x")
+        ax.set_xlabel(fx.name, fontsize=_plot.TEXT_SIZE + 1)
+        if iy is not None:
+            fy = space.factors[iy]
+            self._limits(ax, fy, "y")
+            ax.set_ylabel(fy.name, fontsize=_plot.TEXT_SIZE + 1)
+        else:
+            ax.set_ylabel("per-image BCE", fontsize=_plot.TEXT_SIZE + 1)
+        ax.tick_params(labelsize=_plot.TEXT_SIZE)
 
     @staticmethod
     def _limits(ax: Axes, factor: Factor, which: str) -> None:
@@ -249,3 +214,69 @@ class ErrorMap(Output):
                        linewidth=0, zorder=1)
         handles.append(Patch(facecolor=_plot.HOLE_COLOUR, alpha=0.3, label="holdout"))
         return "holdout shaded"
+
+
+def _split_errors(ctx: EvalContext) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """For each non-empty split with reconstructions (train, test, hole, rim, then the
+    others by name): its name, factors ``[n, F]`` and per-image BCE ``[n]``. A DataError
+    when there is none."""
+    names = [s for s in _SPLIT_STYLE if s in ctx.splits] + sorted(
+        s for s in ctx.splits if s not in _SPLIT_STYLE)
+    points: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for s in names:
+        split = ctx.splits[s]
+        if len(split) == 0 or s not in ctx.reconstructions:
+            continue
+        err = per_image_bce(split.images, ctx.reconstructions[s])
+        points.append((s, np.asarray(split.factors, dtype=np.float64), err))
+    if not points:
+        raise DataError("error_map needs at least one non-empty split with reconstructions.")
+    return points
+
+
+def _colour_scale(points: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[Normalize, bool]:
+    """The colour scale of the errors of every split: from the smallest finite error to the
+    99th percentile; and whether larger errors are clipped."""
+    from matplotlib.colors import Normalize
+
+    all_err = np.concatenate([e for _, _, e in points])
+    finite = all_err[np.isfinite(all_err)]
+    lo = float(finite.min()) if finite.size else 0.0
+    hi = float(np.percentile(finite, 99)) if finite.size else 1.0
+    if hi <= lo:
+        hi = lo + 1e-6
+    return Normalize(lo, hi), bool(finite.size and finite.max() > hi)
+
+
+def _scatter_points(ax: Axes, points: list[tuple[str, np.ndarray, np.ndarray]],
+                    space: LatentSpace, ix: int, iy: int | None, norm: Normalize,
+                    handles: list[object]) -> PathCollection | None:
+    """Scatter each split's points at factors ``ix``, ``iy`` (``iy`` None: against their
+    error), coloured by error, discrete factors jittered, the hole's larger and outlined;
+    a legend handle per split goes to ``handles``. Returns the last scatter (for the
+    colour bar; None without points)."""
+    from matplotlib.lines import Line2D
+
+    n_total = sum(len(e) for _, _, e in points)
+    size = float(np.clip(15000.0 / max(n_total, 1), 5.0, 40.0))
+    sc = None
+    for s, factors, err in points:
+        style = _SPLIT_STYLE.get(s, {"marker": "D", "label": s})
+        is_hole = s == "hole"
+        xs = factors[:, ix]
+        ys = factors[:, iy] if iy is not None else err
+        fx_, fy_ = space.factors[ix], space.factors[iy] if iy is not None else None
+        if fx_.values is not None:
+            xs = jitter(xs, fx_.values, seed=len(handles))
+        if fy_ is not None and fy_.values is not None:
+            ys = jitter(ys, fy_.values, seed=100 + len(handles))
+        sc = ax.scatter(xs, ys, c=err, cmap="viridis", norm=norm,
+                        marker=style["marker"], s=size * (1.5 if is_hole else 1.0),
+                        edgecolors="black" if is_hole else "none",
+                        linewidths=0.3 if is_hole else 0.0,
+                        alpha=0.95 if is_hole else 0.8, zorder=3 if is_hole else 2,
+                        rasterized=True)
+        handles.append(Line2D([], [], marker=style["marker"], linestyle="", color="0.5",
+                              markeredgecolor="black" if is_hole else "0.5",
+                              markersize=6, label=f"{style['label']} ({len(err)})"))
+    return sc
