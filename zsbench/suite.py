@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import math
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +46,7 @@ from zsbench.regions import Region, Transect, union_of
 from zsbench.registry import Registry, check_params
 from zsbench.space import LatentSpace
 from zsbench.splits import SPLIT_NAMES
-from zsbench.suite_checker import _Checker, _type_name
+from zsbench.suite_checker import _check_memory, _Checker, _type_name, physical_memory
 from zsbench.suite_regions import _region, _transect
 from zsbench.tolerances import parse_tolerances
 
@@ -527,36 +525,6 @@ def _check_tolerances(check: _Checker, table: Any, declared: list[str], undeclar
         if key == "default" or key in metric_names:
             continue
         _check_score(check, f"tolerances.{key}", key, declared, undeclared)
-
-
-def _check_memory(check: _Checker, dataset: Dataset, image_shape: tuple[int, int, int] | None,
-                  data_seed: int) -> None:
-    """Refuse a dataset whose images would not fit in this machine's memory."""
-    if image_shape is None:
-        return
-    n = getattr(dataset, "n_samples", None)
-    if not isinstance(n, int) or isinstance(n, bool):
-        if not dataset.renderable:
-            return
-        try:
-            n = len(dataset.factors(seed=data_seed))
-        except Exception:
-            return
-    need = n * math.prod(image_shape) * BYTES_PER_PIXEL
-    have = physical_memory()
-    if have and need > have:
-        raise check.fail("dataset", f"{n} images of {'x'.join(map(str, image_shape))} pixels "
-                         f"need about {need / 2**30:,.1f} GiB, more than this machine's "
-                         f"{have / 2**30:,.1f} GiB of memory.",
-                         "lower n_samples or image_size.")
-
-
-def physical_memory() -> int | None:
-    """Bytes of physical memory, or None when the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _executor_table(check: _Checker, registry: Registry, table: dict[str, Any]

@@ -3,13 +3,18 @@ and builds :class:`~zsbench.errors.SuiteError` messages naming the key and a fix
 from __future__ import annotations
 
 import math
+import os
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zsbench.errors import SuiteError, did_you_mean_hint
+from zsbench.names import BYTES_PER_PIXEL
 from zsbench.space import LatentSpace
+
+if TYPE_CHECKING:
+    from zsbench.plugin import Dataset
 
 
 def _type_name(value: Any) -> str:
@@ -76,3 +81,33 @@ class _Checker:
                 raise self.fail(key, f"misses factor(s) {', '.join(missing)}.",
                                 "name every factor, or give the rest in `fixed = {...}`.")
         return {k: float(v) for k, v in value.items()}
+
+
+def _check_memory(check: _Checker, dataset: Dataset, image_shape: tuple[int, int, int] | None,
+                  data_seed: int) -> None:
+    """Refuse a dataset whose images would not fit in this machine's memory."""
+    if image_shape is None:
+        return
+    n = getattr(dataset, "n_samples", None)
+    if not isinstance(n, int) or isinstance(n, bool):
+        if not dataset.renderable:
+            return
+        try:
+            n = len(dataset.factors(seed=data_seed))
+        except Exception:
+            return
+    need = n * math.prod(image_shape) * BYTES_PER_PIXEL
+    have = physical_memory()
+    if have and need > have:
+        raise check.fail("dataset", f"{n} images of {'x'.join(map(str, image_shape))} pixels "
+                         f"need about {need / 2**30:,.1f} GiB, more than this machine's "
+                         f"{have / 2**30:,.1f} GiB of memory.",
+                         "lower n_samples or image_size.")
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory, or None when the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
