@@ -40,6 +40,14 @@ def even_rows(n: int, cap: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, int(cap))).astype(int))
 
 
+def seeded_rows(n: int, cap: int, *, seed: int) -> np.ndarray:
+    """Sorted indices ``[min(n, cap)]`` of ``range(n)``: all of them, or a sample of ``cap``
+    without replacement drawn by ``numpy.random.default_rng(seed)``."""
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
 def split_indices(factors: np.ndarray, holdout: Region | None, space: LatentSpace, *,
                   test_fraction: float, validation_fraction: float, seed: int,
                   fixed_test: np.ndarray | None = None) -> SplitIndices:

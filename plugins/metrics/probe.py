@@ -10,6 +10,7 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.space import LatentSpace
+from zsbench.splits import seeded_rows
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: it is slow to import, and
     # every zsbench command and worker imports every plugin module
@@ -21,15 +22,6 @@ NAN = float("nan")
 ProbeKind = Literal["knn", "linear"]
 PROBE_KINDS: tuple[str, ...] = ("knn", "linear")
 EVAL_SPLITS: tuple[str, ...] = ("test", "hole")
-
-
-def subsample(n: int, max_rows: int, seed: int) -> np.ndarray:
-    """Sorted row indices ``[min(n, max_rows)]``: all rows, or a seeded sample without
-    replacement."""
-    if n <= max_rows:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=max_rows, replace=False))
 
 
 def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -254,8 +246,8 @@ class Probe(Metric):
         """The training latent means ``[n, D]`` and factors ``[n, F]`` (float64) the probes
         are fitted on: every training row, or ``max_train`` of them sampled with ``seed``."""
         n_train = len(ctx.latents["train"])
-        rows = subsample(n_train, self.max_train if self.max_train is not None else n_train,
-                         self.seed)
+        rows = seeded_rows(n_train, self.max_train if self.max_train is not None else n_train,
+                           seed=self.seed)
         x_train = np.asarray(ctx.latents["train"], dtype=np.float64)[rows]
         f_train = np.asarray(ctx.splits["train"].factors, dtype=np.float64)[rows]
         return x_train, f_train

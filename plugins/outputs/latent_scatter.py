@@ -10,6 +10,7 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Output
 from zsbench.space import Factor
+from zsbench.splits import seeded_rows
 from zsbench_plugins.outputs import _plot
 
 if TYPE_CHECKING:  # matplotlib is imported where it draws (slow to import; see _plot)
@@ -21,11 +22,9 @@ _MAX_CATEGORIES = 10
 
 
 def subsample(n: int, max_points: int, *, seed: int = 0) -> np.ndarray:
-    """Sorted indices ``[min(n, max_points)]`` of a deterministic subsample of ``range(n)``."""
-    if n <= max_points:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=max_points, replace=False))
+    """Sorted indices ``[min(n, max_points)]`` of a seeded subsample of ``range(n)``
+    (:func:`zsbench.splits.seeded_rows`)."""
+    return seeded_rows(n, max_points, seed=seed)
 
 
 def project(train: np.ndarray, others: list[np.ndarray],
