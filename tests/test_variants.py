@@ -167,3 +167,23 @@ def test_cli_runs_and_validates_every_variant(write_suite, tmp_path: Path, capsy
     assert (run_dir / "large" / "manifest.json").is_file()
     assert not (run_dir / "small").exists()
     assert main(["run", str(path), "--variant", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_bumps_scaling_variant_runs_and_its_parent_folder_says_what_it_is(
+        tmp_path: Path) -> None:
+    from zsbench.errors import ZsbenchError
+    from zsbench.results import load_results
+
+    registry = Registry()
+    suite = load_suite(REPO / "suites" / "bumps_scaling.toml", profile="smoke",
+                       registry=registry)
+    executor = registry.create("executor", "local", {})
+    out = run_variants(suite, tmp_path / "run", registry=registry, only=["N24_p20"],
+                       run_one=lambda s, d, again: run_suite(s, registry=registry, run_dir=d,
+                                                             resume=again, executor=executor,
+                                                             threads=1))
+    row = out.board.iloc[0]
+    assert (row["variant"], row["N"], row["p"], row["model"]) == ("N24_p20", 24, 0.2, "decoder")
+    assert 0.0 <= row["hole_gen_fail_rate"] <= 1.0 and row["hole_gen_mse"] > 0.0
+    with pytest.raises(ZsbenchError, match="a folder of variant runs.*N24_p20"):
+        load_results(tmp_path / "run")

@@ -439,6 +439,12 @@ def load_results(run_dir: Path) -> tuple[dict[str, Any], list[JobResult]]:
     run_dir = Path(run_dir)
     mpath, rpath = run_dir / MANIFEST, run_dir / METRICS
     if not rpath.is_file() or not mpath.is_file():
+        if (run_dir / "variants.json").is_file():  # zsbench.variants.INDEX
+            names = sorted(p.name for p in run_dir.iterdir() if (p / MANIFEST).is_file())
+            raise ZsbenchError(f"{run_dir}: a folder of variant runs, one run folder per "
+                               f"variant ({', '.join(names) or 'none finished yet'}); their "
+                               "leaderboard over all is variants.md. Fix: give one "
+                               f"variant's folder, e.g. {run_dir / (names or ['NAME'])[0]}.")
         raise ZsbenchError(f"{run_dir}: not a zsbench run folder (no {METRICS} or {MANIFEST}). "
                            "Fix: give the folder that `zsbench run` printed at its end.")
     try:
