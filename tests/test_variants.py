@@ -187,3 +187,18 @@ def test_a_bumps_scaling_variant_runs_and_its_parent_folder_says_what_it_is(
     assert 0.0 <= row["hole_gen_fail_rate"] <= 1.0 and row["hole_gen_mse"] > 0.0
     with pytest.raises(ZsbenchError, match="a folder of variant runs.*N24_p20"):
         load_results(tmp_path / "run")
+
+
+def test_the_pytest_plugin_refuses_a_suite_with_variants(toy_registry, write_suite,
+                                                        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from zsbench.errors import ZsbenchError
+    from zsbench.pytest_plugin import _Runs
+
+    config = SimpleNamespace(rootpath=tmp_path, getini=lambda name: "",
+                             getoption=lambda name, default=None: default)
+    runs = _Runs(config,  # type: ignore[arg-type]
+                 root=lambda: tmp_path / "runs", registry=lambda: toy_registry)
+    with pytest.raises(ZsbenchError, match=r"\[variants\] \(small, large\).*RUN/suites"):
+        runs.run(write_suite(VARIANTS), profile="smoke")

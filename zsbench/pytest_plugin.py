@@ -202,6 +202,7 @@ class _Runs:
 
     def _run(self, path: Path, profile: str | None, seeds: Sequence[int] | None) -> SuiteRun:
         from zsbench.cache import Cache
+        from zsbench.errors import ZsbenchError
         from zsbench.run import new_run_dir, run_suite
         from zsbench.suite import load_suite
 
@@ -209,6 +210,11 @@ class _Runs:
         where = _cache_dir(self.config)
         cache = None if where is False else Cache(where or None)
         suite = load_suite(path, profile=profile, registry=registry)
+        if suite.variants:
+            raise ZsbenchError(f"{path}: has [variants] ({', '.join(suite.variants)}), which "
+                               "run as suites of their own. Fix: give zsbench_run the "
+                               "variant's own suite file (zsbench run writes it to "
+                               "RUN/suites/NAME.toml), or a suite without variants.")
         if seeds is not None:
             suite.seeds = [int(s) for s in seeds]
         run_dir = new_run_dir(self._root(), suite)
