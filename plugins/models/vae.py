@@ -88,13 +88,15 @@ class VAE(TorchModel):
         """The approximate posterior q(z | x) of ``images`` float32 ``[N, C, H, W]``: its
         mean and log-variance, each ``[N, D]`` float32 (with ``fixed_sigma``, the
         log-variance is ``2 log fixed_sigma`` everywhere). Latent-health metrics read the KL
-        per dimension from it."""
+        per dimension from it. Computed under the model's ``precision``, as :meth:`encode`
+        is, so that the mean is ``encode(images)`` with "bf16" too."""
         net = self._fitted()
         x = _check_images(images, self.name, "images", self.image_shape_)
-        mean = batched(net, net.encode_mean, x, self.device_)
+        mean = batched(net, net.encode_mean, x, self.device_, precision=self.precision)
         if self.fixed_sigma is not None:
             return mean, np.full_like(mean, 2.0 * math.log(self.fixed_sigma))
-        logvar = batched(net, lambda t: net.encode_stats(t)[1], x, self.device_)
+        logvar = batched(net, lambda t: net.encode_stats(t)[1], x, self.device_,
+                         precision=self.precision)
         return mean, logvar
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:

@@ -17,8 +17,9 @@ failure: ``parametrize_with_checks([...], expected_failures={"mymodel":
 
 Every check is also a module-level function taking the plugin (an instance, a class or a
 factory), e.g. ``check_encode_deterministic(MyModel(epochs=1))``; they live in
-``zsbench.testing.common``, ``.models``, ``.datasets``, ``.metrics``, ``.outputs`` and
-``.executors``, each with a tuple of its kind's checks in order (``MODEL_CHECKS``, ...).
+``zsbench.testing.common``, ``.models``, ``.capabilities``, ``.generators``,
+``.datasets``, ``.metrics``, ``.outputs`` and ``.executors``, each with a tuple of its
+kind's checks in order (``MODEL_CHECKS``, ``SAMPLE_CHECKS``, ...).
 
 What is checked, by kind (each check's failure message says what was expected):
 
@@ -32,6 +33,14 @@ What is checked, by kind (each check's failure message says what was expected):
   ``progress=False`` prints nothing; ``weights`` and ``validation`` accepted;
   ``save -> load`` gives identical outputs; a clear error on a wrong input shape;
   ``training_summary`` is JSON;
+- the optional capabilities a model with ``encode`` offers (``.capabilities``, each on a
+  copy of the fit): ``sample`` gives images of the right shape in [0, 1], the same seed the
+  same images whatever the global random state, two seeds different ones, and leaves the
+  global random state and the model alone; ``invert`` gives finite latents ``[N, D]``,
+  deterministically, leaves the model, its images and the global random state alone, and
+  never reconstructs an image worse (per-image BCE) than the encoder's mean;
+  ``posterior`` gives ``(mean, log_variance)`` ``[N, D]`` with finite positive variances,
+  its mean equal to ``encode``'s, deterministically;
 - conditional generators (models that offer ``generate``; fitted with the blobs' true
   factors): images of the right shape in [0, 1]; the same seed gives the same images, two
   seeds (and a request repeated in several rows) give different draws of a stochastic
@@ -62,6 +71,22 @@ from typing import Any
 
 from zsbench.plugin import Configurable, Dataset, Executor, Metric, Model, Output
 from zsbench.testing._base import Check, ConformanceError, PluginLike, conformance_check
+from zsbench.testing.capabilities import (
+    INVERT_CHECKS,
+    POSTERIOR_CHECKS,
+    SAMPLE_CHECKS,
+    check_invert_deterministic,
+    check_invert_leaves_state_unchanged,
+    check_invert_not_worse_than_encode,
+    check_invert_shape,
+    check_posterior_deterministic,
+    check_posterior_mean_equals_encode,
+    check_posterior_shape_and_variance,
+    check_sample_leaves_state_unchanged,
+    check_sample_same_seed_same_images,
+    check_sample_seeds_differ,
+    check_sample_shape_and_range,
+)
 from zsbench.testing.common import (
     check_keyword_only_parameters,
     check_name_and_summary,
@@ -145,7 +170,10 @@ __all__ = [
     "DEFAULT_N_IMAGES",
     "EchoTask",
     "GENERATOR_CHECKS",
+    "INVERT_CHECKS",
+    "POSTERIOR_CHECKS",
     "PluginLike",
+    "SAMPLE_CHECKS",
     "check_context_unchanged",
     "check_dataset",
     "check_decode_shape_and_range",
@@ -173,6 +201,10 @@ __all__ = [
     "check_generate_shape_and_range",
     "check_image_shape",
     "check_inputs_not_modified",
+    "check_invert_deterministic",
+    "check_invert_leaves_state_unchanged",
+    "check_invert_not_worse_than_encode",
+    "check_invert_shape",
     "check_keyword_only_parameters",
     "check_load_deterministic",
     "check_load_shapes_and_dtypes",
@@ -184,6 +216,9 @@ __all__ = [
     "check_output",
     "check_params_stored",
     "check_plugin",
+    "check_posterior_deterministic",
+    "check_posterior_mean_equals_encode",
+    "check_posterior_shape_and_variance",
     "check_quiet_without_progress",
     "check_reconstruct_shape_and_range",
     "check_recover_accepts_render_output",
@@ -192,6 +227,10 @@ __all__ = [
     "check_render_deterministic",
     "check_render_rejects_bad_points",
     "check_render_shape_and_dtype",
+    "check_sample_leaves_state_unchanged",
+    "check_sample_same_seed_same_images",
+    "check_sample_seeds_differ",
+    "check_sample_shape_and_range",
     "check_save_load_round_trip",
     "check_scores_finite_with_hole",
     "check_scores_named_floats",

@@ -240,3 +240,52 @@ def equal_params(a: dict[str, Any], b: dict[str, Any]) -> bool:
                              and math.isnan(x) and math.isnan(y)):
             return False
     return True
+
+
+def model_state(model: object) -> dict[str, Any]:
+    """A copy of a model's learned state, by attribute path: every numpy array and torch
+    tensor among its attributes (inside dicts, lists and tuples too) and the parameters and
+    buffers of its torch modules, for comparing before and after a call that must not
+    change the model."""
+    torch = sys.modules.get("torch")
+    state: dict[str, Any] = {}
+
+    def visit(value: Any, path: str, depth: int) -> None:
+        if isinstance(value, np.ndarray):
+            state[path] = value.copy()
+        elif torch is not None and isinstance(value, torch.Tensor):
+            state[path] = value.detach().to("cpu").clone()
+        elif torch is not None and isinstance(value, torch.nn.Module):
+            for key, tensor in value.state_dict(keep_vars=False).items():
+                state[f"{path}.{key}"] = tensor.detach().to("cpu").clone()
+        elif depth < 3 and isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{path}[{key!r}]", depth + 1)
+        elif depth < 3 and isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(item, f"{path}[{i}]", depth + 1)
+
+    for name, value in vars(model).items():
+        visit(value, name, 0)
+    return state
+
+
+def changed_state(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The paths whose arrays differ between two :func:`model_state` (added and removed
+    ones included), sorted."""
+    torch = sys.modules.get("torch")
+    changed = set(before) ^ set(after)
+    for key in set(before) & set(after):
+        a, b = before[key], after[key]
+        if torch is not None and isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            same = a.shape == b.shape and a.dtype == b.dtype and (
+                torch.equal(a, b) or (a.is_floating_point() and bool(torch.isclose(
+                    a, b, rtol=0.0, atol=0.0, equal_nan=True).all())))
+        elif isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+            same = a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
+                a, b, equal_nan=a.dtype.kind in "fc")
+        else:
+            same = False
+        if not same:
+            changed.add(key)
+    return sorted(changed)

@@ -3,6 +3,7 @@ the model and generator checks share."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -72,6 +73,12 @@ class ModelHarness(Subject):
         if self._fitted is None:
             self._fitted = self.fit_fresh()
         return self._fitted[0]
+
+    def fitted_copy(self) -> Model:
+        """A deep copy of the shared fit, for a check that calls a method which might
+        change the model (``sample``, ``invert``, ``posterior``): the other checks keep
+        the pristine one."""
+        return copy.deepcopy(self.fitted())
 
     def fit_returned(self) -> Any:
         self.fitted()

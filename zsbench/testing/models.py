@@ -31,6 +31,7 @@ from zsbench.testing._base import (
     rng_states,
     shape_of,
 )
+from zsbench.testing.capabilities import capability_checks
 from zsbench.testing.common import COMMON_CHECKS
 from zsbench.testing.data import DEFAULT_IMAGE_SHAPE, DEFAULT_N_IMAGES
 from zsbench.testing.generators import GENERATOR_CHECKS, check_generate_save_load_round_trip
@@ -332,7 +333,9 @@ def check_model(model: PluginLike, *, image_shape: tuple[int, int, int] = DEFAUL
     only read it; the determinism, seed, random-state, quietness and weights checks fit
     their own copies. ``check_seeds_give_different_models`` is left out for a model class
     with ``uses_seed = False``. The checks follow the model's capabilities: the encoder and
-    decoder checks for a model that can ``encode``, the conditional-generator checks
+    decoder checks for a model that can ``encode``, with the checks of the ``sample``,
+    ``invert`` and ``posterior`` it offers (:mod:`zsbench.testing.capabilities`), the
+    conditional-generator checks
     (:data:`zsbench.testing.generators.GENERATOR_CHECKS`, with the true factors passed to
     ``fit``) for one that can ``generate``.
     """
@@ -340,7 +343,7 @@ def check_model(model: PluginLike, *, image_shape: tuple[int, int, int] = DEFAUL
                      n_images=n_images)
     probe = h.fresh()
     if capable(probe, "encode"):
-        checks = list(MODEL_CHECKS)
+        checks = list(MODEL_CHECKS) + capability_checks(probe)
     else:  # a conditional generator without an encoder
         checks = [check_fit_returns_self, check_training_summary_json]
     if capable(probe, "generate"):
