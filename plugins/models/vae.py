@@ -102,13 +102,14 @@ class VAE(TorchModel):
     def sample(self, n: int, *, seed: int) -> np.ndarray:
         """``n`` images float32 ``[n, C, H, W]`` in [0, 1] decoded from latents drawn from the
         prior N(0, I) with ``numpy.random.default_rng(seed)`` (the same draws on every
-        device)."""
+        device), decoded under the model's ``precision`` as :meth:`decode` is."""
         net = self._fitted()
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise DataError(f'model "{self.name}": sample size n must be an integer >= 0; '
                             f"got {n!r}.")
         z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim))
-        return batched(net, net.decode_images, z.astype(np.float32), self.device_)
+        return batched(net, net.decode_images, z.astype(np.float32), self.device_,
+                       precision=self.precision)
 
     def _loss(self, net: LatentNet, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         """Per-sample VAE loss ``[B]`` of ``batch [B, C, H, W]``; the noise comes from
