@@ -69,8 +69,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     suites = [suite]
     with tempfile.TemporaryDirectory() as folder:
         if suite.variants:  # every variant is validated as the suite it becomes
-            suites = [load_suite(v.path, profile=args.profile, registry=registry)
-                      for v in write_variants(suite, Path(folder), registry=registry)]
+            suites = [v.suite for v in write_variants(suite, Path(folder), registry=registry)]
         for each in suites:
             data = prepare_data(each, registry, render=False)
     counts = ", ".join(f"{k} {v}" for k, v in data.counts.items())

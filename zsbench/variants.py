@@ -30,7 +30,13 @@ from tabulate import tabulate
 from zsbench.errors import SuiteError, ZsbenchError
 from zsbench.profiles import overlay
 from zsbench.registry import Registry
-from zsbench.results import atomic_write_text, format_interval, markdown_cell, write_json
+from zsbench.results import (
+    MANIFEST,
+    atomic_write_text,
+    format_interval,
+    markdown_cell,
+    write_json,
+)
 from zsbench.suite import Suite, _read, load_suite
 from zsbench.suite_checker import _Checker, _type_name
 
@@ -40,12 +46,14 @@ NOT_OVERRIDDEN = ("profiles", "variants", "suite")
 
 @dataclass(frozen=True)
 class Variant:
-    """One ``[variants.NAME]`` of a suite: its ``name``, its coordinates ``axes`` and the
-    complete suite file ``path`` written for it."""
+    """One ``[variants.NAME]`` of a suite: its ``name``, its coordinates ``axes``, the
+    complete suite file ``path`` written for it and that file loaded (``suite``, with the
+    base suite's profile)."""
 
     name: str
     axes: dict[str, Any]
     path: Path
+    suite: Suite
 
 
 @dataclass
@@ -82,20 +90,21 @@ def write_variants(suite: Suite, dest: Path, *, registry: Registry,
     for name in names:
         if only and name not in only:
             continue
-        variant = _write_variant(check, raw, suite, name, dest, registry)
+        path, axes = _write_variant(check, raw, suite, name, dest, registry)
         try:
-            load_suite(variant.path, profile=suite.profile, registry=registry)
+            loaded = load_suite(path, profile=suite.profile, registry=registry)
         except SuiteError as exc:
             raise SuiteError(str(suite.path), f"variants.{name}",
                              f"with this variant laid over the suite, [{exc.key}] is wrong: "
                              f"{exc.problem}", exc.fix) from None
-        written.append(variant)
+        written.append(Variant(name=name, axes=axes, path=path, suite=loaded))
     return written
 
 
 def _write_variant(check: _Checker, raw: dict[str, Any], suite: Suite, name: str, dest: Path,
-                   registry: Registry) -> Variant:
-    """The base suite with ``[variants.NAME]`` laid over it, written as ``dest/NAME.toml``."""
+                   registry: Registry) -> tuple[Path, dict[str, Any]]:
+    """The base suite with ``[variants.NAME]`` laid over it, written as ``dest/NAME.toml``;
+    returns that path and the variant's axes."""
     table = dict(suite.variants[name])
     axes = table.pop("axes", {})
     if not isinstance(axes, dict) or not all(
@@ -111,7 +120,7 @@ def _write_variant(check: _Checker, raw: dict[str, Any], suite: Suite, name: str
               "# written by zsbench: the suite with [variants." + name + "] laid over it.\n")
     path = dest / f"{name}.toml"
     atomic_write_text(path, header + tomli_w.dumps(config))
-    return Variant(name=name, axes=dict(axes), path=path)
+    return path, dict(axes)
 
 
 def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
@@ -128,9 +137,7 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
     failed = 0
     for variant in variants:
         folder = run_dir / variant.name
-        again = resume and (folder / "manifest.json").is_file()
-        outcome = run_one(load_suite(variant.path, profile=suite.profile, registry=registry),
-                          folder, again)
+        outcome = run_one(variant.suite, folder, resume and (folder / MANIFEST).is_file())
         failed += len(outcome.failed)
         index["variants"].append({"name": variant.name, "axes": variant.axes,
                                   "suite": str(variant.path.relative_to(run_dir)),
@@ -214,10 +221,12 @@ def _picture(run_dir: Path, board: pd.DataFrame, variants: Sequence[Variant],
             image = panel.imshow(values, origin="lower", aspect="auto", cmap="viridis")
             panel.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns])
             panel.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
+            low, high = image.get_clim()
             for (i, j), v in np.ndenumerate(values):
-                if math.isfinite(v):
+                if math.isfinite(v):  # dark text on the light end of viridis
+                    light = high > low and (v - low) / (high - low) > 0.6
                     panel.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
-                               color="white")
+                               color="black" if light else "white")
             panel.set_xlabel(axes[0])
             panel.set_ylabel(axes[1])
             fig.colorbar(image, ax=panel, label=score)
