@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kit_faults import assert_caught_by, failures
 import torch
 
 import zsbench.testing as kit
@@ -19,7 +20,6 @@ from zsbench.testing import (
     Check,
     ConformanceError,
     check_model,
-    check_plugin,
     check_posterior_mean_equals_encode,
 )
 from zsbench_plugins.models import VAE, AutoEncoder, BetaTCVAE
@@ -30,17 +30,6 @@ TRAINED: dict[str, Any] = {**QUICK, "epochs": 10, "lr": 3e-3}
 whatever the latent, so no latent is much worse than another): for the faults of
 ``invert``'s quality."""
 CAPABILITY_NAMES = {c.__name__ for c in (*SAMPLE_CHECKS, *INVERT_CHECKS, *POSTERIOR_CHECKS)}
-
-
-def _failures(checks: list[Check]) -> dict[str, str]:
-    """Run every check; ``{check name: message}`` of those that failed."""
-    failed = {}
-    for check in checks:
-        try:
-            check()
-        except ConformanceError as exc:
-            failed[check.name] = str(exc)
-    return failed
 
 
 def _capability_checks(model: Any) -> list[Check]:
@@ -72,7 +61,7 @@ STANDARD = {"vae": VAE(**QUICK), "vae_fixed_sigma": VAE(fixed_sigma=0.1, **QUICK
 def test_standard_models_pass_the_capability_checks(model: Any) -> None:
     checks = _capability_checks(model)
     assert checks
-    assert _failures(checks) == {}
+    assert failures(checks) == {}
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,11 +182,7 @@ PLANTED: dict[str, tuple[Any, set[str], str]] = {
                          ids=list(PLANTED))
 def test_planted_faults_are_caught_by_the_named_check(model: Any, expected: set[str],
                                                       phrase: str) -> None:
-    failed = _failures(list(check_plugin(model)))
-    assert set(failed) == expected, failed
-    for check, message in failed.items():
-        assert message.startswith(f'plugin "{model.name}" failed {check}: '), message
-    assert any(phrase in m for m in failed.values()), failed
+    assert_caught_by(model, expected, phrase)
 
 
 def test_a_capability_check_runs_on_its_own() -> None:
@@ -214,7 +199,7 @@ def test_the_capability_checks_leave_the_global_random_state_alone() -> None:
     expected = (np.random.random(3), torch.rand(3))
     np.random.seed(5)
     torch.manual_seed(5)
-    failed = _failures(_capability_checks(ReseedingSampleVAE(**QUICK)))
+    failed = failures(_capability_checks(ReseedingSampleVAE(**QUICK)))
     assert set(failed) == {"check_sample_leaves_state_unchanged"}
     assert np.array_equal(np.random.random(3), expected[0])
     assert torch.equal(torch.rand(3), expected[1])

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kit_faults import assert_caught_by, failures
 
 from zsbench import Dataset, EvalContext, Metric, Model, Output, Score
 from zsbench.errors import DataError, ZsbenchError
@@ -432,22 +433,11 @@ class NoFileOutput(Output):
         return [directory / "missing.png"]
 
 
-def _failures(checks: list[Check]) -> dict[str, str]:
-    """Run every check; ``{check name: message}`` of those that failed."""
-    failed = {}
-    for check in checks:
-        try:
-            check()
-        except ConformanceError as exc:
-            failed[check.name] = str(exc)
-    return failed
-
-
 def test_the_reference_plugins_pass_every_check() -> None:
-    assert _failures(list(check_model(RefModel()))) == {}
-    assert _failures(list(check_executor(InlineExecutor()))) == {}
-    assert _failures(list(check_metric(RefMSE()))) == {}
-    assert _failures(list(check_dataset(BlobsDataset()))) == {}
+    assert failures(list(check_model(RefModel()))) == {}
+    assert failures(list(check_executor(InlineExecutor()))) == {}
+    assert failures(list(check_metric(RefMSE()))) == {}
+    assert failures(list(check_dataset(BlobsDataset()))) == {}
 
 
 # fault -> (broken plugin, the checks that must fail and no other, a phrase of the message)
@@ -506,11 +496,7 @@ PLANTED: dict[str, tuple[Any, set[str], str]] = {
                          ids=list(PLANTED))
 def test_planted_faults_are_caught_by_the_named_check(plugin: Any, expected: set[str],
                                                       phrase: str) -> None:
-    failed = _failures(list(check_plugin(plugin)))
-    assert set(failed) == expected, failed
-    for check, message in failed.items():
-        assert message.startswith(f'plugin "{plugin.name}" failed {check}: '), message
-    assert any(phrase in m for m in failed.values()), failed
+    assert_caught_by(plugin, expected, phrase)
 
 
 def test_conformance_error_is_an_assertion_and_a_zsbench_error() -> None:
@@ -543,7 +529,7 @@ def test_a_model_deterministic_by_design_opts_out_of_the_seed_check() -> None:
 
     names = [c.name for c in check_model(ExactModel())]
     assert "check_seeds_give_different_models" not in names
-    assert _failures(list(check_model(ExactModel()))) == {}
+    assert failures(list(check_model(ExactModel()))) == {}
 
 
 @parametrize_with_checks([SeedlessModel(), RefModel()], expected_failures={
@@ -573,7 +559,7 @@ def test_a_plugin_that_raises_is_reported_with_the_exception() -> None:
         def encode(self, images: np.ndarray) -> np.ndarray:
             raise RuntimeError("kaboom")
 
-    failed = _failures(list(check_model(Exploding())))
+    failed = failures(list(check_model(Exploding())))
     assert "check_encode_shape" in failed
     assert failed["check_encode_shape"] == ('plugin "exploding" failed check_encode_shape: '
                                             "raised RuntimeError: kaboom")
@@ -595,7 +581,7 @@ def test_parametrize_with_checks_makes_one_id_per_plugin_and_check() -> None:
 def test_a_factory_and_a_label_are_accepted() -> None:
     checks = list(check_model(lambda: RefModel(latent_dim=1), label="ref-1d",
                               image_shape=(2, 12, 10)))
-    assert _failures(checks) == {}
+    assert failures(checks) == {}
     with pytest.raises(TypeError, match="not a subclass"):
         list(check_model(RefMSE))
 
@@ -659,8 +645,8 @@ def test_the_guides_minimal_model_passes_the_kit() -> None:
     module = _guide_module()
     (cls,) = module.zsbench_add_models()
     assert cls.name == "tinypca"
-    assert _failures(list(check_model(cls(latent_dim=2)))) == {}
-    assert _failures(list(check_model(cls, image_shape=(3, 12, 12)))) == {}
+    assert failures(list(check_model(cls(latent_dim=2)))) == {}
+    assert failures(list(check_model(cls, image_shape=(3, 12, 12)))) == {}
 
 
 def test_the_guides_torch_beta_vae_passes_the_kit() -> None:
@@ -668,8 +654,8 @@ def test_the_guides_torch_beta_vae_passes_the_kit() -> None:
     (cls,) = module.zsbench_add_models()
     assert cls.name == "betavae"
     quick = {"epochs": 2, "hidden": 32, "progress": False, "device": "cpu"}
-    assert _failures(list(check_model(cls(latent_dim=2, **quick)))) == {}
-    assert _failures(list(check_model(cls(beta=1.0, **quick), image_shape=(3, 12, 10)))) == {}
+    assert failures(list(check_model(cls(latent_dim=2, **quick)))) == {}
+    assert failures(list(check_model(cls(beta=1.0, **quick), image_shape=(3, 12, 10)))) == {}
     with pytest.raises(ZsbenchError, match='parameter "beta"'):
         cls(beta=-1.0)
 
