@@ -202,3 +202,17 @@ def test_the_pytest_plugin_refuses_a_suite_with_variants(toy_registry, write_sui
                  root=lambda: tmp_path / "runs", registry=lambda: toy_registry)
     with pytest.raises(ZsbenchError, match=r"\[variants\] \(small, large\).*RUN/suites"):
         runs.run(write_suite(VARIANTS), profile="smoke")
+
+
+def test_the_variants_report_shows_the_table_the_picture_and_links(
+        toy_registry, write_suite, tmp_path: Path, monkeypatch) -> None:
+    suite = load_suite(write_suite(VARIANTS), profile="smoke", registry=toy_registry)
+    _run(toy_registry, suite, tmp_path / "run")
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "data:image/png;base64," in page  # variants.png, embedded
+    assert 'href="small/report.html"' in page and 'href="large/report.html"' in page
+    assert page.count("<tr>") == 1 + 4  # the header and a row per variant x model
+    (tmp_path / "run" / "report.html").unlink()
+    monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "report.html").read_text() == page

@@ -273,8 +273,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from zsbench.report import write_report
+    from zsbench.variants import INDEX
+    from zsbench.variants import write_report as write_variants_report
 
-    path = write_report(Path(args.run_dir), embed=not args.link)
+    run_dir = Path(args.run_dir)
+    if (run_dir / INDEX).is_file():  # a folder of variant runs: the page over them
+        path = write_variants_report(run_dir)
+    else:
+        path = write_report(run_dir, embed=not args.link)
     print(f"wrote {path}")
     return EXIT_OK
 

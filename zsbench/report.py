@@ -311,6 +311,11 @@ fail rate for a hole/rim ratio) is too poor for the score to be ranked.</p>
 <h2 id="timings">Timings (seconds)</h2>
 {_table(["model", "seed", "train", "evaluate", "metrics", "outputs", "total"], timing_rows)}
 """
+    return _page(title, body)
+
+
+def _page(title: str, body: str) -> str:
+    """A whole self-contained HTML page."""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
@@ -327,4 +332,23 @@ def write_report(run_dir: Path, *, embed: bool = True) -> Path:
     run_dir = check_run_dir(run_dir)
     path = run_dir / REPORT
     atomic_write_text(path, render_report(run_dir, embed=embed))
+    return path
+
+
+def write_variants_report(run_dir: Path, *, title: str, headers: Sequence[str],
+                          rows: Sequence[Sequence[str]], variants: Sequence[str]) -> Path:
+    """``report.html`` of a folder of variant runs (:mod:`zsbench.variants`): the picture
+    ``variants.png`` (embedded), the leaderboard over the variants (``headers`` and text
+    ``rows``) and a link to each variant's own ``report.html``."""
+    run_dir = Path(run_dir)
+    picture = run_dir / "variants.png"
+    image = _img(run_dir, picture, embed=True) if picture.is_file() else ""
+    links = "".join(f'<li><a href="{_e(name)}/{REPORT}">{_e(name)}</a></li>'
+                    for name in variants)
+    body = (f"<h1>{_e(title)}</h1>{image}<h2>Leaderboard over the variants</h2>"
+            f"{_table([_e(h) for h in headers], [[_e(c) for c in r] for r in rows])}"
+            f'<p class="meta">value [95 % interval]; each variant is a run of its own.</p>'
+            f"<h2>Each variant's report</h2><ul>{links}</ul>")
+    path = run_dir / REPORT
+    atomic_write_text(path, _page(title, body))
     return path

@@ -12,10 +12,12 @@ laid over it, ``[variants]`` left out, named ``SUITE.VARIANT``) and run as an or
 run in ``RUN/VARIANT/``, so ``compare``, ``check``, ``report`` and ``--resume`` work on it
 unchanged; a profile applies on top of each variant. ``RUN/`` holds the written suites
 (``suites/``), ``variants.json`` (the index), ``variants.csv``/``variants.md`` (every
-variant's leaderboard in one table) and ``variants.png``.
+variant's leaderboard in one table), ``variants.png`` and ``report.html`` (the table and the
+picture, with a link to each variant's own report).
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from tabulate import tabulate
 from zsbench.errors import SuiteError, ZsbenchError
 from zsbench.profiles import overlay
 from zsbench.registry import Registry
+from zsbench.report import write_variants_report
 from zsbench.results import (
     MANIFEST,
     atomic_write_text,
@@ -133,7 +136,7 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
     the suite file; a failed job in one variant does not stop the others."""
     variants = write_variants(suite, run_dir / "suites", registry=registry, only=only)
     index: dict[str, Any] = {"suite": str(suite.path), "profile": suite.profile,
-                             "variants": []}
+                             "columns": suite.leaderboard.get("columns"), "variants": []}
     failed = 0
     for variant in variants:
         folder = run_dir / variant.name
@@ -151,6 +154,7 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
                                                    if f"{c}_lo" in board.columns]
     _picture(run_dir, board, variants, suite.leaderboard.get("sort") or next(iter(columns),
                                                                              None))
+    write_report(run_dir)
     return VariantsOutcome(run_dir=run_dir, board=board, text=text, failed=failed)
 
 
@@ -171,26 +175,45 @@ def combined_board(run_dir: Path, variants: Sequence[Variant]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def format_combined(board: pd.DataFrame, columns: Sequence[str] | None) -> str:
-    """The combined leaderboard as a Markdown table: a row per variant x model, each of
+def combined_rows(board: pd.DataFrame, columns: Sequence[str] | None
+                  ) -> tuple[list[str], list[list[str]]]:
+    """The combined leaderboard as text: headers and a row per variant x model, each of
     ``columns`` (None: every score) as ``value [lo, hi]`` (no best marks: the rows of
     different variants are no competitors)."""
-    if board.empty:
-        return "(no results)"
     every = [c for c in board.columns if f"{c}_lo" in board.columns]
     scores = [c for c in columns if c in board.columns] if columns else every
     fixed = [c for c in board.columns if c not in every and c not in ("status", "seeds")
              and not c.endswith(("_lo", "_hi", "_std"))]
     rows = []
     for _, row in board.iterrows():
-        line = [markdown_cell(row[c]) for c in fixed]
+        line = [str(row[c]) for c in fixed]
         for c in scores:
             lo, hi = (float(row.get(f"{c}_lo", math.nan)), float(row.get(f"{c}_hi", math.nan)))
             line.append(format_interval(float(row[c]), lo, hi))
-        line.append(markdown_cell(row.get("status", "")))
+        line.append(str(row.get("status", "")))
         rows.append(line)
-    return tabulate(rows, headers=[*fixed, *scores, "status"], tablefmt="github",
-                    disable_numparse=True)
+    return [*fixed, *scores, "status"], rows
+
+
+def format_combined(board: pd.DataFrame, columns: Sequence[str] | None) -> str:
+    """The combined leaderboard as a Markdown table (:func:`combined_rows`)."""
+    if board.empty:
+        return "(no results)"
+    headers, rows = combined_rows(board, columns)
+    return tabulate([[markdown_cell(c) for c in r] for r in rows], headers=headers,
+                    tablefmt="github", disable_numparse=True)
+
+
+def write_report(run_dir: Path) -> Path:
+    """``report.html`` of a folder of variant runs, from its ``variants.json`` and
+    ``variants.csv`` (also what ``zsbench report RUN`` writes for such a folder)."""
+    index = json.loads((run_dir / INDEX).read_text(encoding="utf-8"))
+    board = pd.read_csv(run_dir / "variants.csv")
+    headers, rows = combined_rows(board, index.get("columns"))
+    title = f"zsbench: {Path(index['suite']).stem}" + (
+        f" ({index['profile']})" if index.get("profile") else "") + ", variants"
+    return write_variants_report(run_dir, title=title, headers=headers, rows=rows,
+                                 variants=[v["name"] for v in index["variants"]])
 
 
 def _picture(run_dir: Path, board: pd.DataFrame, variants: Sequence[Variant],
