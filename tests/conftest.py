@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import toy_plugins  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # -n auto: one worker per core, one thread each
+    import torch
+
+    torch.set_num_threads(1)
 
 from zsbench.registry import Registry  # noqa: E402
 
