@@ -154,7 +154,7 @@ def _cache(args: argparse.Namespace) -> Any:
 def _run_variants(args: argparse.Namespace, suite: Suite, registry: Registry, executor: Any,
                   cache: Any) -> int:
     """A suite with ``[variants]``: one run per variant under one folder, one leaderboard."""
-    from zsbench.run import new_run_dir, run_suite
+    from zsbench.run import check_out_dir, new_run_dir, run_suite
     from zsbench.variants import run_variants
 
     if args.resume:
@@ -164,9 +164,7 @@ def _run_variants(args: argparse.Namespace, suite: Suite, registry: Registry, ex
                                "earlier run of this suite wrote.")
     elif args.out:
         run_dir = Path(args.out)
-        if run_dir.exists() and any(run_dir.iterdir()) and not args.force:
-            raise ZsbenchError(f"--out {run_dir}: the folder is not empty. Fix: give a new "
-                               "folder, --resume it, or add --force.")
+        check_out_dir(run_dir, suite, args.force)
     else:
         run_dir = new_run_dir(Path(args.results), suite)
 

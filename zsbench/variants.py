@@ -147,14 +147,14 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
                                   "run": variant.name, "failed_jobs": len(outcome.failed)})
         write_json(run_dir / INDEX, index)
     board = combined_board(run_dir, variants)
-    text = format_combined(board, suite.leaderboard.get("columns"))
+    headers, rows = combined_rows(board, index["columns"])
+    text = format_combined(headers, rows)
     atomic_write_text(run_dir / "variants.csv", board.to_csv(index=False))
     atomic_write_text(run_dir / "variants.md", text + "\n")
-    columns = suite.leaderboard.get("columns") or [c for c in board.columns
-                                                   if f"{c}_lo" in board.columns]
-    _picture(run_dir, board, variants, suite.leaderboard.get("sort") or next(iter(columns),
-                                                                             None))
-    write_report(run_dir)
+    _picture(run_dir, board, variants,
+             suite.leaderboard.get("sort") or next(iter(index["columns"] or
+                                                        score_columns(board)), None))
+    _write_report(run_dir, index, headers, rows)
     return VariantsOutcome(run_dir=run_dir, board=board, text=text, failed=failed)
 
 
@@ -175,12 +175,17 @@ def combined_board(run_dir: Path, variants: Sequence[Variant]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def score_columns(board: pd.DataFrame) -> list[str]:
+    """The scores of a combined board, in its order: the columns with an ``_lo`` bound."""
+    return [c for c in board.columns if f"{c}_lo" in board.columns]
+
+
 def combined_rows(board: pd.DataFrame, columns: Sequence[str] | None
                   ) -> tuple[list[str], list[list[str]]]:
     """The combined leaderboard as text: headers and a row per variant x model, each of
     ``columns`` (None: every score) as ``value [lo, hi]`` (no best marks: the rows of
     different variants are no competitors)."""
-    every = [c for c in board.columns if f"{c}_lo" in board.columns]
+    every = score_columns(board)
     scores = [c for c in columns if c in board.columns] if columns else every
     fixed = [c for c in board.columns if c not in every and c not in ("status", "seeds")
              and not c.endswith(("_lo", "_hi", "_std"))]
@@ -195,21 +200,24 @@ def combined_rows(board: pd.DataFrame, columns: Sequence[str] | None
     return [*fixed, *scores, "status"], rows
 
 
-def format_combined(board: pd.DataFrame, columns: Sequence[str] | None) -> str:
-    """The combined leaderboard as a Markdown table (:func:`combined_rows`)."""
-    if board.empty:
+def format_combined(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The combined leaderboard (:func:`combined_rows`) as a Markdown table."""
+    if not rows:
         return "(no results)"
-    headers, rows = combined_rows(board, columns)
-    return tabulate([[markdown_cell(c) for c in r] for r in rows], headers=headers,
+    return tabulate([[markdown_cell(c) for c in r] for r in rows], headers=list(headers),
                     tablefmt="github", disable_numparse=True)
 
 
 def write_report(run_dir: Path) -> Path:
     """``report.html`` of a folder of variant runs, from its ``variants.json`` and
-    ``variants.csv`` (also what ``zsbench report RUN`` writes for such a folder)."""
+    ``variants.csv`` (what ``zsbench report RUN`` writes for such a folder)."""
     index = json.loads((run_dir / INDEX).read_text(encoding="utf-8"))
     board = pd.read_csv(run_dir / "variants.csv")
-    headers, rows = combined_rows(board, index.get("columns"))
+    return _write_report(run_dir, index, *combined_rows(board, index.get("columns")))
+
+
+def _write_report(run_dir: Path, index: dict[str, Any], headers: Sequence[str],
+                  rows: Sequence[Sequence[str]]) -> Path:
     title = f"zsbench: {Path(index['suite']).stem}" + (
         f" ({index['profile']})" if index.get("profile") else "") + ", variants"
     return write_variants_report(run_dir, title=title, headers=headers, rows=rows,
