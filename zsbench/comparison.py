@@ -58,9 +58,10 @@ from pathlib import Path
 from typing import Any
 
 from zsbench.baselines import baseline_scores, load_summary
-from zsbench.comparison_text import format_number, format_signed
+from zsbench.comparison_text import format_signed
 from zsbench.errors import RegressionError, did_you_mean_hint
 from zsbench.intervals import paired_difference
+from zsbench.results import format_number
 from zsbench.seeds import derive_seed
 from zsbench.summaries import (
     ENV_KEYS,

@@ -9,20 +9,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from zsbench.results import format_number
+
 if TYPE_CHECKING:  # the comparison imports this module's number formats
     from zsbench.comparison import Comparison
-
-
-def format_number(x: float) -> str:
-    """A score for the table and messages: ``-`` for None or NaN, ``inf``/``-inf``, 4
-    decimals for 0 and between 1e-3 and 1e4 in magnitude, else scientific notation."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0 or 1e-3 <= abs(x) < 1e4:
-        return f"{x:.4f}"
-    return f"{x:.3e}"
 
 
 def format_signed(x: float) -> str:

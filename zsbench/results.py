@@ -349,9 +349,9 @@ def sort_frame(df: pd.DataFrame, sort: str | None) -> pd.DataFrame:
 
 def format_interval(value: float, lo: float, hi: float) -> str:
     """``value [lo, hi]``, or the value alone without an interval."""
-    text = _fmt(value)
+    text = format_number(value)
     if math.isfinite(value) and math.isfinite(lo) and math.isfinite(hi):
-        text += f" [{_fmt(lo)}, {_fmt(hi)}]"
+        text += f" [{format_number(lo)}, {format_number(hi)}]"
     return text
 
 
@@ -373,12 +373,14 @@ LEGEND = ("value [95 % interval]; bold: the best model and every model whose int
           "is best")
 
 
-def _fmt(x: float) -> str:
+def format_number(x: float | None) -> str:
+    """A score for tables and messages: ``-`` for None or NaN, ``inf``/``-inf``, 4 decimals
+    for 0 and between 1e-3 and 1e4 in magnitude, else scientific notation."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     if x == 0 or 1e-3 <= abs(x) < 1e4:
         return f"{x:.4f}"
-    return f"{x:.3e}"
+    return f"{x:.3e}"  # also "inf" and "-inf"
 
 
 def markdown_cell(text: str) -> str:
