@@ -211,8 +211,8 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
             draws = model.generate(np.asarray(factors, dtype=np.float64),
                                    seed=derive_seed(seed, f"reconstruct:{part}"))
             return np.zeros((len(factors), 0)), np.asarray(draws, dtype=np.float32)
-        z = np.array(model.encode(images))
-        return z, np.array(model.decode(z), dtype=np.float32)
+        z = np.asarray(model.encode(images))
+        return z, np.asarray(model.decode(z), dtype=np.float32)
 
     latents, recons = {}, {}
     for name, split in data.splits.items():
@@ -225,13 +225,20 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
         z, r = latents_and_images(t.images, t.factors, f"transect:{t.name}")
         transects.append(TransectEval(name=t.name, t=t.t, factors=t.factors, images=t.images,
                                       reconstructions=r, latents=z, in_hole=t.in_hole))
-    for array in [*latents.values(), *recons.values()]:
-        array.setflags(write=False)
     return EvalContext(dataset=data.dataset, space=data.dataset.space, model=model,
                        label=label, seed=seed, splits=data.splits,
-                       latents={} if from_factors else latents,
-                       reconstructions=recons, transects=transects, holdout=holdout,
+                       latents={} if from_factors else _read_only(latents),
+                       reconstructions=_read_only(recons), transects=transects, holdout=holdout,
                        training=dict(training or {}))
+
+
+def _read_only(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Read-only views of ``arrays`` (no copy; the arrays a model returned stay as they
+    are)."""
+    views = {name: a.view() for name, a in arrays.items()}
+    for view in views.values():
+        view.setflags(write=False)
+    return views
 
 
 def _fit_extras(model: Model, data: PreparedData,
