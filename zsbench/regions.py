@@ -287,15 +287,33 @@ def union_of(regions: Sequence[Region]) -> Region | None:
 RIM_CANDIDATES = 4
 
 
+def _draw_on_lattice(space: LatentSpace, n: int, rng: np.random.Generator,
+                     lattice: np.ndarray | None) -> np.ndarray:
+    """``n`` points ``[n, F]`` uniform over ``space``; a factor with a finite ``lattice``
+    step is drawn uniformly from its grid ``low + k * step`` within the bounds instead."""
+    batch = space.sample_uniform(n, rng=rng)
+    steps = np.full(space.dim, np.nan) if lattice is None else np.asarray(lattice, float)
+    for j, step in enumerate(steps):
+        if np.isfinite(step) and step > 0 and not space.factors[j].discrete:
+            low, high = space.factors[j].bounds
+            count = int(np.floor((high - low) / step + 1e-9)) + 1
+            batch[:, j] = low + step * rng.integers(0, count, size=n)
+    return batch
+
+
 def rim_points(region: Region, space: LatentSpace, hole_depth: np.ndarray, *,
-               rng: np.random.Generator, cap: int | None = None) -> np.ndarray:
+               rng: np.random.Generator, cap: int | None = None,
+               lattice: np.ndarray | None = None) -> np.ndarray:
     """Fresh points ``[M, F]`` just outside ``region``: the hole's control ("rim").
 
     The hole's depth distribution ``hole_depth [N]`` (>= 0) mirrored outward: points are
     drawn uniformly over ``space`` from ``rng``, those at depth in ``[-max(hole_depth), 0)``
     are kept, and for each hole depth ``d`` the unused candidate whose depth is closest to
     ``-d`` is taken (so ``M = N``, or ``cap`` when smaller: a seeded subset of the depths).
-    Fewer points come back when the space leaves little room outside the region."""
+    Fewer points come back when the space leaves little room outside the region.
+    ``lattice [F]`` (a dataset's :attr:`~zsbench.plugin.Dataset.lattice`): a factor with a
+    finite step is drawn on its grid, so the rim's requests are of the hole's kind (integer
+    bump centres where the hole's are integers)."""
     targets = np.asarray(hole_depth, dtype=np.float64).reshape(-1)
     if len(targets) == 0:
         return np.empty((0, space.dim))
@@ -306,7 +324,7 @@ def rim_points(region: Region, space: LatentSpace, hole_depth: np.ndarray, *,
     found: list[np.ndarray] = []
     have = 0
     for _ in range(200):  # rejection sampling, bounded for a space mostly inside the region
-        batch = space.sample_uniform(max(4 * want, 1024), rng=rng)
+        batch = _draw_on_lattice(space, max(4 * want, 1024), rng, lattice)
         d = region.depth(batch, space)
         keep = batch[(d < -1e-9) & (d >= -top)]
         found.append(keep)

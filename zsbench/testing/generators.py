@@ -94,10 +94,16 @@ def check_generate_seeds_differ(h: ModelHarness) -> None:
 @generator_check
 def check_generate_follows_request(h: ModelHarness) -> None:
     """Different requests give different images under the same seed (a generator that
-    ignores its condition draws the same images for any request)."""
+    ignores its condition draws the same images for any request). A baseline declared
+    ``follows_request = False`` (``blank``) must give the same images instead."""
     m = h.fitted()
     a = _generate(m, np.repeat(REQUESTS[:1], 4, axis=0), 3, "generate", h.image_shape)
     b = _generate(m, np.repeat(REQUESTS[1:2], 4, axis=0), 3, "generate", h.image_shape)
+    if not getattr(h.cls, "follows_request", True):
+        if max_diff(a, b) > EXACT:
+            raise _Fail("a generator declared follows_request = False gave different images "
+                        f"for the requests {REQUESTS[0].tolist()} and {REQUESTS[1].tolist()}.")
+        return
     if max_diff(a, b) <= EXACT:
         raise _Fail(f"generate gave the same images for the requests {REQUESTS[0].tolist()} "
                     f"and {REQUESTS[1].tolist()} under one seed: it ignores the factors it "
