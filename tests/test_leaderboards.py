@@ -125,3 +125,37 @@ def test_vae_posterior_feeds_the_kl_per_dimension(sigma: float | None) -> None:
     scores = LatentCovariance().compute(ctx)
     assert {"kl_total", "kl_dim_1", "kl_dim_2"} <= set(scores)
     assert scores["kl_dim_1"].value >= scores["kl_dim_2"].value >= 0.0
+
+
+# -- the terminal leaderboard ------------------------------------------------------------
+def test_polar_hole_leaderboard_fits_a_120_column_terminal(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    """The default polar_hole leaderboard (its columns, made-up results: no training)
+    printed with COLUMNS=120: no line over 120 characters, compact cells, the collapsed
+    vae's valid share beside its valid-only errors; --wide prints the full table, and
+    leaderboard.md keeps every column."""
+    from fake_runs import polar_hole_results, write_fake_run
+
+    from zsbench.cli import main
+
+    run_dir = write_fake_run(tmp_path / "run", polar_hole_results())
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["leaderboard", str(run_dir)]) == 0
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert max(len(line) for line in lines) <= 120
+    vae = next(line for line in lines if line.startswith("vae "))
+    assert re.search(r"\b0\.04\d±0\.00\d+ v2%", vae), vae  # hole_factor_err, 2 % valid
+    assert not any("v2%" in line for line in lines if line.startswith(("ae ", "vae-")))
+    assert any(line.startswith("columns: ") or line.startswith("not shown") for line in lines)
+    assert main(["leaderboard", str(run_dir), "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert max(len(line) for line in wide.splitlines()) > 120
+    assert "(2 % valid)" in wide and "hole_rim_factor_err_ratio → 1" in wide
+    md = (run_dir / "leaderboard.md").read_text()
+    assert all(c in md for c in ("active_units", "mean_abs_corr", "test_peak_err"))
+    monkeypatch.setenv("COLUMNS", "60")  # narrower: columns left out, with a note
+    assert main(["leaderboard", str(run_dir)]) == 0
+    narrow = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in narrow) <= 60
+    assert any(line.startswith("not shown at width 60") for line in narrow)
+    assert any("hole_factor_err" in line or "hole_" in line for line in narrow[:2])

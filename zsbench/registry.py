@@ -217,6 +217,41 @@ class Registry:
     def all(self) -> list[PluginInfo]:
         return [info for kind in self.plugins for _, info in sorted(self.plugins[kind].items())]
 
+    def observers(self) -> list[tuple[str, str, str, str, str]]:
+        """``(name, distribution, version, depends on, summary)`` of every plugin object
+        that implements an observer hook (:data:`zsbench.hookspecs.OBSERVER_HOOKS`),
+        named as registered (its entry point's name, e.g. ``standard-mlflow``); its
+        summary is the first line of its docstring, its dependencies the distributions
+        an optional ``depends_on`` tuple names."""
+        out = []
+        for obj in self.pm.get_plugins():
+            if not any(getattr(obj, hook, None) is not None for hook in hookspecs.OBSERVER_HOOKS):
+                continue
+            source, dist, version = self._origin.get(id(obj), (self.pm.get_name(obj) or "?",
+                                                               "?", ""))
+            doc = (inspect.getdoc(obj) or "").strip()
+            deps = []
+            for name in getattr(obj, "depends_on", ()) or ():
+                try:
+                    deps.append(f"{name} {importlib.metadata.version(name)}")
+                except importlib.metadata.PackageNotFoundError:
+                    deps.append(f"{name} not installed")
+            out.append((source, dist, version, ", ".join(deps) or "-",
+                        doc.splitlines()[0] if doc else ""))
+        return sorted(out)
+
+    def listing(self) -> list[list[str]]:
+        """One row per plugin of every kind, observers included: ``kind``, ``name``,
+        ``distribution``, ``version``, ``depends on``, ``summary`` (what ``zsbench
+        plugins`` prints)."""
+        rows = []
+        for p in self.all():
+            deps = p.cls.dependencies() if hasattr(p.cls, "dependencies") else {}
+            rows.append([p.kind, p.name, p.distribution, p.version,
+                         ", ".join(f"{n} {v}" for n, v in deps.items()) or "-", p.summary])
+        rows += [["observer", *row] for row in self.observers()]
+        return rows
+
     def create(self, kind: str, name: str, params: Mapping[str, Any]) -> Any:
         """Instantiate plugin ``name`` of ``kind`` with validated keyword parameters."""
         cls = self.get(kind, name).cls

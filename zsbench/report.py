@@ -59,6 +59,7 @@ td.best { font-weight: bold; background: #eaf6ea; }
 td.failed { color: #b00; text-align: left; }
 td.control { color: #8a5300; }
 td.na { color: #777; }
+td.few-valid { color: #8a5300; }
 .meta { color: #555; font-size: 0.9em; }
 .meta code { background: #f3f3f3; padding: 0 0.3em; }
 figure { margin: 1em 0; }
@@ -142,6 +143,8 @@ def _leaderboard(results: Sequence[JobResult], columns: Sequence[str] | None,
             cells.append(text)
             cls.append("best" if mark in ("best", "tie") else
                        "control" if mark == "control failed" else "na" if reason else "")
+            if "% valid)" in text:  # an error over few valid images: flagged
+                cls[-1] = f"{cls[-1]} few-valid".strip()
         status = str(row["status"])
         cells.append(_e(status))
         cls.append("" if status == "ok" else "failed")
@@ -301,7 +304,8 @@ def render_report(run_dir: Path, *, embed: bool = True) -> str:
 {_leaderboard(results, board_cfg.get("columns"), board_cfg.get("sort"), run_dir)}
 <p class="meta">Mean over seeds, {_e(LEGEND)}. "n/a": the score does not apply to the model
 (the reason on hover, and below); "control failed": the score's control (e.g. the rim's
-fail rate for a hole/rim ratio) is too poor for the score to be ranked.</p>
+fail rate for a hole/rim ratio) is too poor for the score to be ranked; "(N % valid)": an
+error over the valid images only, of which there were N % (shown under 50 %).</p>
 {failed_html}
 {_notes(results)}
 <h2 id="scores">All scores, by metric</h2>
