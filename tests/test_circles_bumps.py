@@ -281,6 +281,7 @@ def test_validity_bar_rejects_blank_and_doubled_images_and_keeps_exact_ones(name
 
 
 def test_circles_validity_keeps_noisy_correct_discs_and_rejects_blank_and_doubled() -> None:
+    from zsbench.judging import Judging
     from zsbench.recovery import judge_draws
     from zsbench_plugins.datasets.circles import CirclesDataset
 
@@ -296,6 +297,6 @@ def test_circles_validity_keeps_noisy_correct_discs_and_rejects_blank_and_double
     doubled = np.where(np.abs(second - ds.background) > 0.05, second, x[:1])
     images = np.concatenate([x[:8], noisy, blank, doubled]).astype(np.float32)
     requests = np.concatenate([f[:8], f[:8], f[:1], f[:1]])
-    judged = judge_draws(ds, requests, images, threshold=bar, tolerance=0.05)
+    judged = judge_draws(ds, requests, images, threshold=bar, judging=Judging())
     assert judged["valid"][:16].all() and not judged["failed"][:16].any()
     assert not judged["valid"][16] and not judged["valid"][17]

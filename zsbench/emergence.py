@@ -20,16 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from zsbench.judging import Judging
 from zsbench.plugin import Dataset, Model, Split
-from zsbench.recovery import judge_draws, validity_threshold
+from zsbench.recovery import judge_draws, judging_tolerance, validity_threshold
 from zsbench.seeds import derive_seed
 from zsbench.splits import even_rows
 
 #: Requests per split (hole, rim) asked at every evaluation.
 EMERGENCE_REQUESTS = 64
-#: A draw fails when some factor is off by more than this share of its range (or the draw
-#: is no valid image of the family): the ``tolerance`` of ``conditional_generation``.
-TOLERANCE = 0.05
 
 
 def control_split(splits: dict[str, Split]) -> str | None:
@@ -41,8 +39,9 @@ def control_split(splits: dict[str, Split]) -> str | None:
 class EmergenceMonitor:
     """Records, at each call ``monitor(step, model)``, the fail rate and valid share of one
     draw per request for ``requests`` (``{"hole": [n, F], "rim": [m, F]}``), judged with
-    :func:`zsbench.recovery.judge_draws` at ``tolerance`` against the validity bar of the
-    training images (computed once, at the first call). ``curve`` holds one row per call:
+    :func:`zsbench.recovery.judge_draws` by the suite's one rule ``judging`` (the rule of
+    ``conditional_generation`` and the pictures) against the validity bar of the training
+    images (computed once, at the first call). ``curve`` holds one row per call:
     ``{"step", "hole_fail_rate", "hole_valid_share", "C_fail_rate", "C_valid_share"}`` with
     ``C`` the control split ("rim" or "test")."""
 
@@ -50,16 +49,18 @@ class EmergenceMonitor:
     requests: dict[str, np.ndarray]
     train_images: np.ndarray
     seed: int
-    tolerance: float = TOLERANCE
+    judging: Judging = field(default_factory=Judging)
     curve: list[dict[str, float]] = field(default_factory=list)
     threshold_: float | None = None
 
     @classmethod
     def for_splits(cls, dataset: Dataset, splits: dict[str, Split], *, seed: int,
-                   n: int = EMERGENCE_REQUESTS) -> EmergenceMonitor | None:
+                   n: int = EMERGENCE_REQUESTS,
+                   judging: Judging | None = None) -> EmergenceMonitor | None:
         """The monitor for a run's splits: ``n`` evenly spaced hole requests and as many of
-        the control (:func:`control_split`), or None when there is no hole, no control, or
-        the dataset cannot ``recover``."""
+        the control (:func:`control_split`), judged by ``judging`` (the suite's; None: the
+        default rule), or None when there is no hole, no control, or the dataset cannot
+        ``recover``."""
         from zsbench.plugin import capable
 
         control = control_split(splits)
@@ -70,7 +71,7 @@ class EmergenceMonitor:
         requests = {s: splits[s].factors[even_rows(len(splits[s]), n)]
                     for s in ("hole", control)}
         return cls(dataset=dataset, requests=requests, train_images=splits["train"].images,
-                   seed=derive_seed(seed, "emergence"))
+                   seed=derive_seed(seed, "emergence"), judging=judging or Judging())
 
     def __call__(self, step: int, model: Model) -> None:
         if self.threshold_ is None:
@@ -79,14 +80,16 @@ class EmergenceMonitor:
         for split, requests in self.requests.items():
             draws = model.generate(requests, seed=self.seed)
             judged = judge_draws(self.dataset, requests, draws, threshold=self.threshold_,
-                                 tolerance=self.tolerance)
+                                 judging=self.judging)
             row[f"{split}_fail_rate"] = float(judged["failed"].mean())
             row[f"{split}_valid_share"] = float(judged["valid"].mean())
         self.curve.append(row)
 
     def record(self) -> dict[str, Any]:
-        """What the job result keeps (``training["emergence"]``, in metrics.json)."""
-        return {"tolerance": self.tolerance,
+        """What the job result keeps (``training["emergence"]``, in metrics.json): the
+        judging rule as one line (``judging``) among the requests and the curve."""
+        tol = judging_tolerance(self.dataset, self.judging)
+        return {"judging": self.judging.describe(self.dataset.space.names, tol),
                 "control": next(s for s in self.requests if s != "hole"),
                 "requests": {s: len(r) for s, r in self.requests.items()},
                 "curve": list(self.curve)}

@@ -15,6 +15,7 @@ SECTIONS: dict[str, str] = {
     "output": "array of tables",
     "leaderboard": "table",
     "tolerances": "table",
+    "judging": "table",
     "executor": "table",
     "profiles": "table",
     "variants": "table",

@@ -21,6 +21,7 @@ import numpy as np
 
 from zsbench.configurable import Configurable
 from zsbench.jobs import Job, JobResult, Layout, plan_layout
+from zsbench.judging import Judging
 from zsbench.space import LatentSpace
 
 if TYPE_CHECKING:
@@ -114,6 +115,10 @@ class Dataset(Configurable):
     """
 
     renderable: ClassVar[bool] = True
+    #: The plain background intensity (every channel) of a dataset whose objects are drawn
+    #: on one, else None. Stating it lets judging check that a draw has the object's full
+    #: contrast and nothing else drawn (:mod:`zsbench.judging`).
+    background: float | None = None
 
     @property
     def space(self) -> LatentSpace:
@@ -180,6 +185,15 @@ class Dataset(Configurable):
             rms[start:start + 512] = np.sqrt((x.reshape(len(x), -1) ** 2).mean(axis=1))
         ok[ok] = residual[ok] <= RELATIVE_RESIDUAL_MAX * rms
         return ok
+
+    @property
+    def resolution(self) -> np.ndarray:
+        """The smallest change of each factor the data resolves, in factor units,
+        ``float64 [F]``: a tolerance ``{ resolution = ... }`` is in these units (one pixel
+        for a bump centre, the grid step of gridded data). The default: a discrete factor's
+        smallest step between values; NaN (not stated) for a continuous one."""
+        return np.array([float(np.min(np.diff(np.sort(f.values)))) if f.values is not None
+                         and len(f.values) > 1 else np.nan for f in self.space.factors])
 
     def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
         """How far ``found [N, F]`` lies from ``truth [N, F]``, per factor, in factor units:
@@ -427,7 +441,8 @@ class EvalContext:
     facts of the model's training (the manifest's; a conditional generator's
     ``"emergence"`` curve among them). The runner hands the latents and reconstructions
     over read-only: a metric that wrote into them would change what the next one reads;
-    what metrics derive and share goes through :meth:`cached` into ``memo``."""
+    what metrics derive and share goes through :meth:`cached` into ``memo``. ``judging``:
+    the suite's one rule for judging draws (:class:`zsbench.judging.Judging`)."""
 
     dataset: Dataset
     space: LatentSpace
@@ -440,6 +455,7 @@ class EvalContext:
     transects: list[TransectEval] = field(default_factory=list)
     holdout: Region | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    judging: Judging = field(default_factory=Judging)
     memo: SharedValues = field(default_factory=SharedValues, repr=False)
 
     def __post_init__(self) -> None:

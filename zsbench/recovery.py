@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zsbench.errors import DataError, MissingCapability
+from zsbench.judging import Judging
 from zsbench.plugin import Recovery, capable, to_float
 from zsbench.space import LatentSpace
 from zsbench.splits import even_rows
@@ -53,6 +54,9 @@ VERIFY_FACTOR_TOLERANCE = 0.05
 #: Grids whose renders have at most this share of non-zero pixels (thin lines) are kept
 #: as a sparse matrix: less memory, and stencil comparisons touch only the lit pixels.
 SPARSE_BELOW = 0.3
+#: Side, in pixels, of the windows over which judging measures the local residual of a draw
+#: (:func:`contrast_checks`).
+LOCAL_WINDOW = 3
 
 
 def as_uint8(images: np.ndarray) -> np.ndarray:
@@ -447,20 +451,75 @@ def context_validity_threshold(ctx: EvalContext) -> float:
     return ctx.cached("validity_threshold", lambda: validity_threshold(ctx.dataset, images))
 
 
+def contrast_checks(dataset: Dataset, images: np.ndarray,
+                    factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(amplitude [N], local [N])`` of ``images [N, C, H, W]`` (unclipped floats) read back
+    as ``factors [N, F]``, for a dataset that states its plain ``background``: the
+    least-squares contrast of each image against the render ``R`` of its factors (both
+    less the background; 1 for an exact render, 0.6 for a bump at 60 % strength, 0 for a
+    blank frame, negative for an inverted image) and the largest root-mean-square residual
+    ``image - R`` over :data:`LOCAL_WINDOW` x :data:`LOCAL_WINDOW` pixel windows (channels
+    together), over the render's peak contrast ``max |R - background|`` (a second bump of
+    40 % strength: about 0.23). ``(ones, zeros)`` for a dataset without a background."""
+    n = len(images)
+    amplitude, local = np.ones(n), np.zeros(n)
+    bg = dataset.background
+    if bg is None or n == 0:
+        return amplitude, local
+    low = np.array([f.bounds[0] for f in dataset.space.factors])
+    high = np.array([f.bounds[1] for f in dataset.space.factors])
+    k = LOCAL_WINDOW
+    for start in range(0, n, CHUNK):
+        sl = slice(start, min(start + CHUNK, n))
+        x = to_float(np.asarray(images[sl])).astype(np.float64) - float(bg)
+        r = to_float(dataset.render(np.clip(factors[sl], low, high))).astype(np.float64)
+        r = r - float(bg)
+        m = len(x)
+        rr = np.einsum("nchw,nchw->n", r, r)
+        amplitude[sl] = np.where(rr > 0, np.einsum("nchw,nchw->n", x, r) / np.maximum(rr, 1e-300),
+                                 0.0)
+        e2 = ((x - r) ** 2).mean(axis=1)  # [m, H, W]
+        c = np.pad(e2, ((0, 0), (1, 0), (1, 0))).cumsum(axis=1).cumsum(axis=2)
+        box = (c[:, k:, k:] - c[:, :-k, k:] - c[:, k:, :-k] + c[:, :-k, :-k]) / (k * k)
+        peak = np.abs(r).reshape(m, -1).max(axis=1)
+        worst = np.sqrt(np.maximum(box.reshape(m, -1).max(axis=1), 0.0))
+        local[sl] = np.where(peak > 0, worst / np.maximum(peak, 1e-300), np.inf)
+    return amplitude, local
+
+
+def judging_tolerance(dataset: Dataset, judging: Judging) -> np.ndarray:
+    """Each factor's tolerance under ``judging``, in factor units ``float64 [F]``."""
+    return judging.factor_tolerance(dataset.space.names, factor_spans(dataset.space),
+                                    np.asarray(dataset.resolution, dtype=np.float64))
+
+
 def judge_draws(dataset: Dataset, requests: np.ndarray, images: np.ndarray, *,
-                threshold: float, tolerance: float) -> dict[str, np.ndarray]:
+                threshold: float, judging: Judging) -> dict[str, np.ndarray]:
     """Read generated ``images [N, C, H, W]`` back with the dataset's ``recover`` and judge
-    them against their ``requests [N, F]``: ``factors [N, F]`` recovered, ``residual [N]``,
-    ``errors [N, F]`` (:func:`factor_errors`, range units), ``valid [N]`` (an image of the
-    family: :meth:`zsbench.plugin.Dataset.valid`, by default a residual below ``threshold``) and ``failed [N]`` (not valid, or some factor
-    off by more than ``tolerance`` of its range). An invalid image counts as failed and its
-    factor errors say nothing (a blob recovers to some central point by accident)."""
-    rec = dataset.recover(np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0))
+    them against their ``requests [N, F]`` by the one rule ``judging``
+    (:class:`zsbench.judging.Judging`): ``factors [N, F]`` recovered, ``residual [N]``,
+    ``errors [N, F]`` (:func:`factor_errors`, range units), ``amplitude [N]`` and ``local
+    [N]`` (:func:`contrast_checks`), ``valid [N]`` (an image of the family:
+    :meth:`zsbench.plugin.Dataset.valid` at ``judging.residual_threshold``, else at
+    ``threshold``, with the contrast within ``judging.amplitude`` of 1 and the local
+    residual under ``judging.local_residual``) and ``failed [N]`` (not valid, or the
+    factors off by more than the tolerance under the rule's norm). An invalid image counts
+    as failed and its factor errors say nothing. The images are judged as drawn: never
+    clipped (so a pixel MSE beside the verdict is the draw's own)."""
+    x = np.asarray(to_float(np.asarray(images)), dtype=np.float32)
+    rec = dataset.recover(x)
     factors = np.asarray(rec.factors, dtype=np.float64)
     residual = np.asarray(rec.residual, dtype=np.float64).reshape(-1)
     errors = factor_errors(dataset, requests, factors)
-    valid = np.asarray(dataset.valid(Recovery(factors=factors, residual=residual), threshold),
+    bar = threshold if judging.residual_threshold is None else judging.residual_threshold
+    valid = np.asarray(dataset.valid(Recovery(factors=factors, residual=residual), bar),
                        dtype=bool).reshape(-1)
-    failed = ~valid | (errors.max(axis=1) > tolerance)
+    amplitude, local = contrast_checks(dataset, x, factors)
+    if judging.amplitude is not None:
+        valid &= np.abs(amplitude - 1.0) <= judging.amplitude
+    if judging.local_residual is not None:
+        valid &= local <= judging.local_residual
+    off = np.asarray(dataset.factor_distance(requests, factors), dtype=np.float64)
+    failed = ~valid | judging.failed(off, judging_tolerance(dataset, judging))
     return {"factors": factors, "residual": residual, "errors": errors, "valid": valid,
-            "failed": failed}
+            "failed": failed, "amplitude": amplitude, "local": local}

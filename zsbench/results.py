@@ -325,21 +325,25 @@ def best_marks(df: pd.DataFrame) -> dict[str, dict[Any, str]]:
 def sort_frame(df: pd.DataFrame, sort: str | None) -> pd.DataFrame:
     """``df`` sorted by column ``sort`` (if it is one), best first as :func:`best_marks`
     ranks it: by distance to the target for a score with one, models whose control
-    failed after the others, empty cells last."""
+    failed after the others, empty cells last; ties broken by the other columns in their
+    order (a blank frame failing every draw sorts under a model failing every draw with
+    valid images)."""
     if df.empty or not sort or sort not in df.columns:
         return df
     state = df.attrs.get("control", {}).get(sort, {})
 
-    def rank(label: Any) -> tuple[int, float]:
+    def rank(label: Any) -> tuple[float, ...]:
+        ties = tuple(math.inf if (k := _key_interval(df, label, c)) is None else k[0]
+                     for c in df.attrs.get("columns", []) if c != sort)
         if sort not in df.attrs.get("columns", []):
             v = float(df.at[label, sort])
             if math.isnan(v):
-                return (2, 0.0)
-            return (0, -v if df.attrs.get("directions", {}).get(sort) else v)
+                return (2, 0.0, *ties)
+            return (0, -v if df.attrs.get("directions", {}).get(sort) else v, *ties)
         k = _key_interval(df, label, sort)
         if k is None:
-            return (2, 0.0)
-        return (1 if state.get(label) == "failed" else 0, k[0])
+            return (2, 0.0, *ties)
+        return (1 if state.get(label) == "failed" else 0, k[0], *ties)
 
     order = sorted(df.index, key=rank)
     out = df.loc[order]

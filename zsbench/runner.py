@@ -24,6 +24,7 @@ from zsbench.cache import Cache, code_hash, content_key
 from zsbench.emergence import EmergenceMonitor
 from zsbench.errors import DataError, MissingCapability, SuiteError, ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
+from zsbench.judging import Judging
 from zsbench.plugin import (
     Dataset,
     EvalContext,
@@ -56,6 +57,7 @@ class PreparedData:
     splits: dict[str, Split]
     transects: list[TransectEval]
     counts: dict[str, int]
+    judging: Judging = field(default_factory=Judging)  # the suite's one rule for draws
 
     @property
     def space(self) -> Any:
@@ -170,7 +172,8 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                                           in_hole=in_t))
     counts = {name: len(s) for name, s in splits.items()}
     counts["total"] = n
-    return PreparedData(dataset=dataset, splits=splits, transects=transects, counts=counts)
+    return PreparedData(dataset=dataset, splits=splits, transects=transects, counts=counts,
+                        judging=suite.judging)
 
 
 def rim_factors(suite: Suite, space: Any, hole_depth: np.ndarray | None) -> np.ndarray | None:
@@ -229,7 +232,7 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
                        label=label, seed=seed, splits=data.splits,
                        latents={} if from_factors else _read_only(latents),
                        reconstructions=_read_only(recons), transects=transects, holdout=holdout,
-                       training=dict(training or {}))
+                       training=dict(training or {}), judging=data.judging)
 
 
 def _read_only(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -255,7 +258,8 @@ def _fit_extras(model: Model, data: PreparedData,
         extra["space"] = data.dataset.space
     monitor = None
     if "monitor" in accepted:
-        monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=seed)
+        monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=seed,
+                                              judging=data.judging)
         extra["monitor"] = monitor
     return extra, monitor
 

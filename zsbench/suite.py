@@ -46,7 +46,14 @@ from zsbench.regions import Region, Transect, union_of
 from zsbench.registry import Registry, check_params
 from zsbench.space import LatentSpace
 from zsbench.splits import SPLIT_NAMES
-from zsbench.suite_checker import _check_memory, _Checker, _type_name, physical_memory
+from zsbench.judging import Judging
+from zsbench.suite_checker import (
+    _check_judging,
+    _check_memory,
+    _Checker,
+    _type_name,
+    physical_memory,
+)
 from zsbench.suite_regions import _region, _transect
 from zsbench.tolerances import parse_tolerances
 
@@ -125,6 +132,7 @@ class Suite:
     outputs: list[PluginSpec]
     leaderboard: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
+    judging: Judging = field(default_factory=Judging)  # [judging]: how every draw is judged
     executor: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -199,6 +207,7 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                  dataset=dataset_spec, splits=splits, holdout=holdout, transects=transects,
                  models=models, metrics=metrics, outputs=outputs, leaderboard=dict(board),
                  tolerances=dict(tolerances),
+                 judging=_check_judging(check, config.get("judging", {}), dataset),
                  executor=_executor_table(check, registry, config.get("executor", {})),
                  variants=copy.deepcopy(config.get("variants", {})))
 
@@ -470,6 +479,10 @@ def _check_labels(check: _Checker, labels: list[str]) -> None:
                          'give each [[model]] a unique label = "...".')
     seen: dict[str, str] = {}
     for label in labels:
+        if any(ord(c) < 32 or ord(c) == 127 for c in label):
+            raise check.fail("model", f"the label {label!r} holds a control character (a "
+                             "line break, a tab), which breaks the leaderboard's rows.",
+                             "write the label on one line, without tabs.")
         safe = file_safe(label).lower()
         if safe in seen:
             raise check.fail("model", f"the labels {seen[safe]!r} and {label!r} map to the same "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zsbench.errors import SuiteError, did_you_mean_hint
+from zsbench.judging import Judging, JudgingError, parse_judging
 from zsbench.names import BYTES_PER_PIXEL
 from zsbench.space import LatentSpace
 
@@ -83,17 +84,37 @@ class _Checker:
         return {k: float(v) for k, v in value.items()}
 
 
+def _check_judging(check: _Checker, table: Any, dataset: Dataset) -> Judging:
+    """The suite's ``[judging]`` (:mod:`zsbench.judging`) read against the dataset's factors;
+    a tolerance in units of a factor's resolution needs the dataset to state one."""
+    space = dataset.space
+    try:
+        judging = parse_judging(table, space.names, where="judging")
+        spans = [f.span if f.span > 0 else 1.0 for f in space.factors]
+        judging.factor_tolerance(space.names, spans, dataset.resolution)
+    except JudgingError as exc:
+        problem, _, fix = str(exc).partition(" Fix: ")
+        key, _, problem = problem.partition(": ")
+        raise check.fail(key.replace("[judging]", "judging"), problem, fix or None) from None
+    return judging
+
+
 def _check_memory(check: _Checker, dataset: Dataset, image_shape: tuple[int, int, int] | None,
                   data_seed: int) -> None:
     """Refuse a dataset whose images would not fit in this machine's memory."""
     if image_shape is None:
         return
+    sizes = [k for k in dataset.get_params() if k.startswith("n_")] or ["n_samples"]
+    fix = f"lower {' or '.join(f'dataset.{k}' for k in sizes)} (or dataset.image_size)."
     n = getattr(dataset, "n_samples", None)
     if not isinstance(n, int) or isinstance(n, bool):
         if not dataset.renderable:
             return
         try:
             n = len(dataset.factors(seed=data_seed))
+        except MemoryError:
+            raise check.fail("dataset", "even the factors of its points do not fit in this "
+                             "machine's memory.", fix) from None
         except Exception:
             return
     need = n * math.prod(image_shape) * BYTES_PER_PIXEL
@@ -101,8 +122,7 @@ def _check_memory(check: _Checker, dataset: Dataset, image_shape: tuple[int, int
     if have and need > have:
         raise check.fail("dataset", f"{n} images of {'x'.join(map(str, image_shape))} pixels "
                          f"need about {need / 2**30:,.1f} GiB, more than this machine's "
-                         f"{have / 2**30:,.1f} GiB of memory.",
-                         "lower n_samples or image_size.")
+                         f"{have / 2**30:,.1f} GiB of memory.", fix)
 
 
 def physical_memory() -> int | None:

@@ -239,6 +239,16 @@ class BumpsDataset(Dataset):
         bump = self._bump(f)
         return 1.0 - bump if self.invert else bump
 
+    @property
+    def background(self) -> float:  # type: ignore[override]
+        """The plain background: white (1) for the paper's dark bump, else black (0)."""
+        return 1.0 if self.invert else 0.0
+
+    @property
+    def resolution(self) -> np.ndarray:
+        """One pixel for both centre coordinates: ``[1, 1]``."""
+        return np.ones(2)
+
     def validity_threshold(self, train_images: np.ndarray) -> float:
         """Half the RMS contrast of one bump in the middle of the frame against the plain
         background: a draw whose recovery residual reaches it (a blank frame: about 0.78 of

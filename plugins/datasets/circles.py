@@ -271,6 +271,13 @@ class CirclesDataset(Dataset):
         delta = self.rgb(p[:, 3]) - bg  # [n, 3]
         return bg + m[:, None] * delta[:, :, None, None]
 
+    @property
+    def resolution(self) -> np.ndarray:
+        """One pixel for ``x``, ``y`` and ``radius`` (``1 / _scale`` frame units) and, for
+        ``colour``, the step that moves a channel of the disc by 1/255: ``float64 [4]``."""
+        px = 1.0 / self._scale
+        return np.array([px, px, px, 1.0 / (255.0 * float(np.abs(BLUE - RED).max()))])
+
     def validity_threshold(self, train_images: np.ndarray) -> float:
         """Half the RMS contrast, against the grey background, of the faintest disc the
         space draws (the smallest radius, red, in the middle): a draw whose recovery

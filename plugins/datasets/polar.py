@@ -164,6 +164,19 @@ class PolarDataset(Dataset):
             self._grid_ = GridRecovery(self.space, self.render, axes, pool=pool, stride=2)
         return self._grid_
 
+    #: White curves on black.
+    background = 0.0
+
+    @property
+    def resolution(self) -> np.ndarray:
+        """The grid step of ``a`` and ``b`` with ``sampling = "grid"``; otherwise one pixel
+        of the frame (``2 * FRAME / image_size`` curve units) for both: ``float64 [2]``."""
+        if self.sampling == "grid":
+            g = self.factors(seed=0)
+            return np.array([float(np.min(np.diff(np.unique(g[:, i])), initial=np.inf))
+                             for i in range(2)])
+        return np.full(2, 2.0 * FRAME / int(self.image_size))
+
     def weightings(self) -> dict[str, Weighting]:
         """``"small_b"``: ``exp(-b)`` normalised to mean 1 over the points given."""
         return {"small_b": small_b_weights}

@@ -339,6 +339,16 @@ class SpritesDataset(Dataset):
         best[:, 2] = np.mod(best[:, 2], np.take(PERIODS, np.rint(best[:, 0]).astype(int)))
         return Recovery(factors=best, residual=np.sqrt(best_err))
 
+    #: White sprites on black.
+    background = 0.0
+
+    @property
+    def resolution(self) -> np.ndarray:
+        """The original grid's steps: shape 1, scale 0.1, orientation 2 pi / 39, ``x`` and
+        ``y`` 1 / 31 (the grid is what the data resolves): ``float64 [5]``."""
+        return np.array([1.0, *(float(np.diff(a[:2])[0]) for a in (
+            GRID_SCALES, GRID_ORIENTATIONS, GRID_POSITIONS, GRID_POSITIONS))])
+
     def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
         """``|found - truth|`` per factor ``[N, 5]``, the orientation measured around the
         circle modulo the true shape's symmetry period (a square turned by pi/2 is the same

@@ -8,17 +8,20 @@ off-family image could fool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from zsbench.emergence import TOLERANCE, emergence_step
+from zsbench.emergence import control_split, emergence_step
 from zsbench.errors import DataError, PluginParameterError
+from zsbench.judging import DepthProfile, Judging, depth_profile
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.recovery import (
     context_validity_threshold,
     factor_spans,
     judge_draws,
+    judging_tolerance,
     verify_recover,
 )
 from zsbench.seeds import derive_seed
@@ -57,14 +60,25 @@ class Draws:
     mse: np.ndarray
 
 
+def plugin_judging(ctx: EvalContext, who: str, tolerance: float | None,
+                   residual_threshold: float | None) -> Judging:
+    """The rule a plugin judges draws by: the suite's (``ctx.judging``), or, when the
+    plugin was given its own ``tolerance`` or ``residual_threshold``, that override
+    (its ``source`` names ``who``, and every output reports it)."""
+    return ctx.judging.with_override(who, tolerance=tolerance,
+                                     residual_threshold=residual_threshold)
+
+
 def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int | None,
-                tolerance: float, threshold: float | None = None) -> Draws | None:
+                judging: Judging | None = None) -> Draws | None:
     """The :class:`Draws` of ``split`` (memoised; None when the split is absent or empty):
     at most ``max_requests`` evenly spaced points of the split, each asked ``samples``
-    times in one ``generate`` call seeded from the job's seed and the split's name."""
+    times in one ``generate`` call seeded from the job's seed and the split's name, judged
+    by ``judging`` (None: the suite's, ``ctx.judging``)."""
     if split not in ctx.splits or len(ctx.splits[split]) == 0:
         return None
-    bar = context_validity_threshold(ctx) if threshold is None else float(threshold)
+    judging = ctx.judging if judging is None else judging
+    bar = context_validity_threshold(ctx)
 
     def compute() -> Draws:
         verify_recover(ctx, 'metric "conditional_generation"')
@@ -80,16 +94,31 @@ def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int
                             f"{list(images.shape)} (or non-finite values) for {len(factors)} "
                             f"requests; expected [{len(factors)}, "
                             f"{', '.join(map(str, points.images.shape[1:]))}].")
-        judged = judge_draws(ctx.dataset, factors, images, threshold=bar, tolerance=tolerance)
+        judged = judge_draws(ctx.dataset, factors, images, threshold=bar, judging=judging)
         truth = points.images[request].astype(np.float32)
-        mse = np.mean((np.clip(images, 0, 1) - truth).reshape(len(images), -1) ** 2, axis=1,
+        # the draws as drawn, unclipped (zsbench.draws rejects draws outside [0, 1])
+        mse = np.mean((images - truth).reshape(len(images), -1) ** 2, axis=1,
                       dtype=np.float64)
         return Draws(request=request, factors=factors, images=images, found=judged["factors"],
                      errors=judged["errors"], residual=judged["residual"],
                      valid=judged["valid"], failed=judged["failed"], mse=mse)
 
-    key = f"conditional:{split}:{samples}:{max_requests}:{tolerance}:{bar}"
+    key = f"conditional:{split}:{samples}:{max_requests}:{judging.record()}:{bar}"
     return ctx.cached(key, compute)
+
+
+def hole_depth(ctx: EvalContext, draws: Draws) -> DepthProfile | None:
+    """The :class:`zsbench.judging.DepthProfile` of the hole's ``draws``: fail rate by the
+    distance of each request from the nearest training point (rings of the grid step on
+    gridded data, distance quantiles on continuous data). None without training points."""
+    train = ctx.splits.get("train")
+    if train is None or len(train) == 0:
+        return None
+    space = ctx.space
+    return depth_profile(draws.factors, draws.failed, train.factors,
+                         low=np.array([f.bounds[0] for f in space.factors]),
+                         spans=factor_spans(space),
+                         resolution=np.asarray(ctx.dataset.resolution, np.float64))
 
 
 def diversity(draws: Draws, samples: int, spans: np.ndarray) -> float:
@@ -105,35 +134,56 @@ def diversity(draws: Draws, samples: int, spans: np.ndarray) -> float:
     return NAN if not spreads else float(np.mean(spreads))
 
 
+def with_hole_control(scores: dict[str, Score], ctx: EvalContext,
+                      ceiling: float) -> dict[str, Score]:
+    """``scores`` with every ``hole_*`` score that declares no control given the control
+    split's fail rate (``rim_gen_fail_rate``, or ``test_gen_fail_rate`` without a rim: the
+    seen classes) at most ``ceiling``: a generator that fails more than that of what it
+    was trained on is marked "(control failed)" on its hole scores and never ranked."""
+    control = control_split(ctx.splits)
+    if control is None:
+        return scores
+    return {k: replace(s, control=(f"{control}_gen_fail_rate", ceiling))
+            if k.startswith("hole_") and s.control is None else s for k, s in scores.items()}
+
+
 class ConditionalGeneration(Metric):
-    """Conditional generation from every split's factors, read back exactly: fail rate, factor error, valid share, diversity.
+    """Conditional generation from every split's factors, read back exactly: fail rate, factor error, valid share, failure by depth.
 
     For each split ``s`` (train, test, rim, hole; at most ``max_requests`` evenly spaced
     points each), the model's ``generate`` is asked for each point's true factors
     ``samples`` times (fresh noise per draw; seeded from the job's seed and the split), and
-    each draw is read back with the dataset's ``recover``. A draw is **valid** when its
-    recovery residual is below the dataset's validity bar
-    (:meth:`zsbench.plugin.Dataset.validity_threshold`: by default the residual of the
-    training images' mean image, so a draw no closer to an exact render than the family's
-    average blur is no image of the family; the bar ``prior_coverage`` uses) or below
-    ``residual_threshold`` when given, and **fails** when it is invalid or some factor is
-    off by more than ``tolerance`` of its range.
+    each draw is read back with the dataset's ``recover`` and judged by the suite's one
+    rule, its ``[judging]`` table (:mod:`zsbench.judging`; the emergence monitor and the
+    conditional pictures judge by the same rule). A draw is **valid** when it is an image
+    of the family (recovery residual under the dataset's bar,
+    :meth:`zsbench.plugin.Dataset.validity_threshold`; on a plain background, full
+    contrast and nothing else drawn) and **fails** when it is invalid or its factors are
+    off by more than the tolerance. ``tolerance`` (a share of every factor's range) and
+    ``residual_threshold`` given here override the suite's rule for this metric only; the
+    scores then say so (``judging_override`` = 1).
 
     Scores per split ``s``: ``s_gen_fail_rate``, ``s_gen_valid_share`` (higher is better),
     ``s_gen_err`` and ``s_gen_err_p90`` (per draw the mean over factors of the range-unit
     error; mean and 90th percentile over *valid* draws only: an invalid image's recovered
     factors say nothing), ``s_F_gen_err`` per factor ``F`` (mean, range units, valid draws),
-    ``s_gen_mse`` (pixel MSE against the exact render of the request: what Liang et al.
-    2025 report), ``s_diversity`` (mean spread, in factor units, of a request's valid
-    draws: 0 for a deterministic model; informational). Ratios: ``hole_rim_gen_err_ratio``,
-    ``hole_test_gen_err_ratio``, ``hole_rim_gen_fail_ratio``, ``hole_rim_gen_mse_ratio``
-    (about 1: the hole is drawn as well as its surroundings). Training dynamics, when the
+    ``s_gen_mse`` (pixel MSE of the draw as drawn, unclipped, against the exact render of
+    the request: what Liang et al. 2025 report; read it beside a blank frame's, which
+    scores well on small objects), ``s_diversity`` (mean spread, in factor units, of a
+    request's valid draws: 0 for a deterministic model; informational). Ratios:
+    ``hole_rim_gen_err_ratio``, ``hole_test_gen_err_ratio``, ``hole_rim_gen_fail_ratio``,
+    ``hole_rim_gen_mse_ratio`` (about 1: the hole is drawn as well as its surroundings).
+
+    Failure by depth: ``hole_fail_ringK`` (gridded data: the fail rate of the hole requests
+    at a distance in (K - 1, K] grid steps from the nearest training point) or
+    ``hole_fail_depth_qK`` (continuous data: quartiles of that distance), and
+    ``hole_half_fail_depth`` (higher is better): the depth, in grid steps (the dataset's
+    resolution; quartile upper edges on continuous data), up to which every ring fails at
+    most half its draws (0 when the first ring fails more). The judging: ``tolerance_F``
+    per factor ``F`` (factor units) and ``judging_override``. Training dynamics, when the
     model was fitted with ``eval_every`` > 0 (the run's emergence monitor):
-    ``hole_emergence_step`` (the first evaluation from which the hole's fail rate stays
-    within ``margin`` of its control's while the control's stays at most ``rim_ceiling``;
-    NaN if never) and ``control_learned_step`` (from when the control's fail rate stays at
-    most ``rim_ceiling``). The control is the rim, or the test split in a run without a rim
-    (a hole on the edge of the space, such as a held-out class).
+    ``hole_emergence_step`` and ``control_learned_step`` (see
+    :func:`zsbench.emergence.emergence_step`; the control is the rim, or the test split).
 
     Headline: ``hole_gen_fail_rate``, ``hole_rim_gen_err_ratio``, ``hole_gen_valid_share``.
     Needs a model that can ``generate`` and a dataset that can ``recover``; for any other
@@ -145,15 +195,17 @@ class ConditionalGeneration(Metric):
     split_parameters = ("splits",)
 
     def __init__(self, *, splits: list[str] = list(SPLITS),  # noqa: B006
-                 samples: int = 4, tolerance: float = TOLERANCE,
+                 samples: int = 4, tolerance: float | None = None,
                  max_requests: int | None = 256, margin: float = 0.1,
                  rim_ceiling: float = 0.5, residual_threshold: float | None = None) -> None:
         checks = (
             ("splits", splits, isinstance(splits, list) and len(splits) > 0
              and all(isinstance(s, str) for s in splits), "a list of split names"),
             ("samples", samples, isinstance(samples, int) and samples >= 1, "an integer >= 1"),
-            ("tolerance", tolerance, isinstance(tolerance, (int, float))
-             and 0 < tolerance < 1, "a share of a factor's range in (0, 1)"),
+            ("tolerance", tolerance, tolerance is None or (
+                isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)
+                and 0 < tolerance < 1), "a share of a factor's range in (0, 1), or leave it "
+             "out and state the suite's [judging] tolerance"),
             ("max_requests", max_requests, max_requests is None
              or (isinstance(max_requests, int) and max_requests >= 1), "an integer >= 1"),
             ("margin", margin, isinstance(margin, (int, float)) and 0 <= margin < 1,
@@ -183,13 +235,19 @@ class ConditionalGeneration(Metric):
                                "gen_mse", "diversity", *(f"{f}_gen_err" for f in names))]
         return [*per_split, "hole_rim_gen_err_ratio", "hole_test_gen_err_ratio",
                 "hole_rim_gen_fail_ratio", "hole_rim_gen_mse_ratio", "hole_emergence_step",
-                "control_learned_step"]
+                "control_learned_step", "hole_fail_ring*", "hole_fail_depth_q*",
+                "hole_half_fail_depth", *(f"tolerance_{f}" for f in names),
+                "judging_override"]
+
+    def judging(self, ctx: EvalContext) -> Judging:
+        """The rule this metric judges by (:func:`plugin_judging`)."""
+        return plugin_judging(ctx, f'metric "{self.name}"', self.tolerance,
+                              self.residual_threshold)
 
     def draws(self, ctx: EvalContext, split: str) -> Draws | None:
         """This metric's :class:`Draws` of ``split`` (shared with the pictures)."""
         return split_draws(ctx, split, samples=self.samples, max_requests=self.max_requests,
-                           tolerance=float(self.tolerance),
-                           threshold=self.residual_threshold)
+                           judging=self.judging(ctx))
 
     def compute(self, ctx: EvalContext) -> dict[str, Score]:
         scores: dict[str, Score] = {}
@@ -226,6 +284,8 @@ class ConditionalGeneration(Metric):
             put(f"{split}_diversity", diversity(d, self.samples, factor_spans(ctx.space)))
             for k, name in enumerate(ctx.space.names):
                 put(f"{split}_{name}_gen_err", nan_mean(err[d.valid, k]), items=err[:, k])
+            if split == "hole":
+                self._depth_scores(ctx, d, put)
 
         for key, quantity, control in RATIOS:
             num, den = items.get(("hole", quantity)), items.get((control, quantity))
@@ -240,4 +300,22 @@ class ConditionalGeneration(Metric):
             rim_ceiling=float(self.rim_ceiling), control=record.get("control", "rim"))
         put("hole_emergence_step", hole_step)
         put("control_learned_step", control_step)
-        return scores
+        judging = self.judging(ctx)
+        for name, tol in zip(ctx.space.names, judging_tolerance(ctx.dataset, judging)):
+            put(f"tolerance_{name}", float(tol))
+        put("judging_override", float(judging is not ctx.judging))
+        return with_hole_control(scores, ctx, float(self.rim_ceiling))
+
+    @staticmethod
+    def _depth_scores(ctx: EvalContext, d: Draws, put: Callable[..., None]) -> None:
+        """The hole's failure by depth (:func:`hole_depth`): one score per ring or
+        quantile bin (its items: the draws of that bin, NaN elsewhere) and the summary."""
+        profile = hole_depth(ctx, d)
+        if profile is None:
+            put("hole_half_fail_depth", NAN, higher=True)
+            return
+        prefix = "hole_fail_" if profile.kind == "ring" else "hole_fail_depth_"
+        failed = d.failed.astype(np.float64)
+        for k, name in enumerate(profile.names):
+            put(prefix + name, profile.fail[k], items=np.where(profile.bin == k, failed, np.nan))
+        put("hole_half_fail_depth", profile.half_fail_depth, higher=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from zsbench_plugins.metrics.conditional_generation import Draws, split_draws
+from zsbench_plugins.metrics.conditional_generation import Draws, plugin_judging, split_draws
 from zsbench_plugins.outputs import _plot
 from zsbench_plugins.outputs.conditional_strips import (
     CORRECT_COLOUR,
@@ -18,9 +18,10 @@ from zsbench_plugins.outputs.conditional_strips import (
 )
 from zsbench_plugins.outputs.error_map import ErrorMap, jitter
 
-from zsbench.emergence import TOLERANCE
 from zsbench.errors import PluginParameterError
+from zsbench.judging import Judging
 from zsbench.plugin import EvalContext, Output
+from zsbench.recovery import judging_tolerance
 from zsbench.regions import Region
 from zsbench.space import LatentSpace
 
@@ -52,9 +53,11 @@ class ConditionalScatter(Output):
     factors the holdout constrains, else the first two continuous ones). Each request of
     the ``splits`` (default hole, rim and test) is a small grey marker (shape by split);
     each of its draws is a segment from the request to the factors the dataset recovers
-    from the draw, green when the draw reads back as requested (within ``tolerance`` of
-    every factor's range), violet when it is a valid image of the family at the wrong
-    factors, and a red cross at the request when it is no valid image of the family. The
+    from the draw, green when the draw reads back as requested, violet when it is a valid
+    image of the family at the wrong factors, and a red cross at the request when it is no
+    valid image of the family: judged by the suite's ``[judging]`` rule, the rule of
+    ``conditional_generation`` (``tolerance``, a share of every factor's range, and
+    ``residual_threshold`` override it for this picture only; the picture then says so). The
     holdout is outlined as in ``error_map`` (other factors held at their middle values).
     A one-factor space plots the recovered value against the requested one.
 
@@ -65,7 +68,7 @@ class ConditionalScatter(Output):
 
     The draws are those of the ``conditional_generation`` metric (shared, not drawn twice)
     when ``samples``, ``max_requests``, ``tolerance`` and ``residual_threshold`` equal the
-    metric's; the defaults are the metric's defaults.
+    metric's; the defaults are the metric's defaults. The picture states the rule.
     """
 
     name = "conditional_scatter"
@@ -74,7 +77,7 @@ class ConditionalScatter(Output):
 
     def __init__(self, *, splits: list[str] = list(SPLITS),  # noqa: B006
                  pairs: list[list[str]] | None = None, samples: int = 4,
-                 max_requests: int | None = 256, tolerance: float = TOLERANCE,
+                 max_requests: int | None = 256, tolerance: float | None = None,
                  residual_threshold: float | None = None) -> None:
         checks = (
             ("splits", splits, isinstance(splits, list) and len(splits) > 0
@@ -89,9 +92,10 @@ class ConditionalScatter(Output):
             ("max_requests", max_requests, max_requests is None or (
                 isinstance(max_requests, int) and not isinstance(max_requests, bool)
                 and max_requests >= 1), "an integer >= 1"),
-            ("tolerance", tolerance, isinstance(tolerance, (int, float))
-             and not isinstance(tolerance, bool) and 0 < tolerance < 1,
-             "a share of a factor's range in (0, 1)"),
+            ("tolerance", tolerance, tolerance is None or (
+                isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)
+                and 0 < tolerance < 1), "a share of a factor's range in (0, 1), or leave it "
+             "out and state the suite's [judging] tolerance"),
             ("residual_threshold", residual_threshold, residual_threshold is None or (
                 isinstance(residual_threshold, (int, float))
                 and not isinstance(residual_threshold, bool) and residual_threshold > 0),
@@ -128,10 +132,15 @@ class ConditionalScatter(Output):
         out: dict[str, Draws] = {}
         for split in self.splits:
             d = split_draws(ctx, split, samples=self.samples, max_requests=self.max_requests,
-                            tolerance=float(self.tolerance), threshold=self.residual_threshold)
+                            judging=self.judging(ctx))
             if d is not None:
                 out[split] = d
         return out
+
+    def judging(self, ctx: EvalContext) -> Judging:
+        """The rule the picture judges by: the suite's, or this output's override."""
+        return plugin_judging(ctx, f'output "{self.name}"', self.tolerance,
+                              self.residual_threshold)
 
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         """Write ``conditional_scatter.png`` and ``conditional_requests.csv`` into
@@ -177,7 +186,10 @@ class ConditionalScatter(Output):
             stats.append(f"{split} {reqs}\u00d7{self.samples}: fail {d.failed.mean():.0%}, "
                          f"invalid {(~d.valid).mean():.0%}")
         width_chars = int((fig_w - left - right) * 15)
-        lines = textwrap.wrap("draws (requests\u00d7samples): " + "; ".join(stats), width_chars)
+        judging = self.judging(ctx)
+        rule = judging.describe(ctx.space.names, judging_tolerance(ctx.dataset, judging))
+        lines = textwrap.wrap("draws (requests\u00d7samples): " + "; ".join(stats) + "; "
+                              + rule, width_chars)
         line_h = 0.16
         # room for the holdout note (a slice note, in more than two dimensions)
         head_lines = len(lines) + (0 if ctx.holdout is None else 1 if ctx.space.dim <= 2 else 2)

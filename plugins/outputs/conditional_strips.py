@@ -10,10 +10,15 @@ import numpy as np
 from zsbench_plugins.outputs import _plot
 from zsbench_plugins.outputs.transect_strips import _point_labels
 
-from zsbench.emergence import TOLERANCE
 from zsbench.errors import DataError, PluginParameterError
+from zsbench.judging import Judging
 from zsbench.plugin import EvalContext, Output, TransectEval, capable
-from zsbench.recovery import context_validity_threshold, judge_draws, verify_recover
+from zsbench.recovery import (
+    context_validity_threshold,
+    judge_draws,
+    judging_tolerance,
+    verify_recover,
+)
 from zsbench.seeds import derive_seed
 
 if TYPE_CHECKING:  # matplotlib is imported where it draws (slow to import; see _plot)
@@ -46,23 +51,26 @@ class ConditionalStrips(Output):
     deterministic, ``stochastic = False``), one column per request. Requests inside the
     holdout are framed in orange over the whole column, with orange labels. When the
     dataset can ``recover`` factors (and reads its own images back), a dot in the corner of each draw tells how the draw
-    reads back (as in ``conditional_generation``): green, the requested factors within
-    ``tolerance``; violet, a valid image of the family at the wrong factors; red, no valid
-    image of the family. Writes nothing when the suite declares no transects. RGB images
+    reads back, judged by the suite's ``[judging]`` rule (the rule of
+    ``conditional_generation``; ``tolerance``, a share of every factor's range, overrides
+    it for this picture only, and the picture then says so): green, the requested
+    factors; violet, a valid image of the family at the wrong factors; red, no valid image
+    of the family. Writes nothing when the suite declares no transects. RGB images
     are shown in colour, others in grey.
     """
 
     name = "conditional_strips"
     requires = ("model.generate",)
 
-    def __init__(self, *, samples: int = 3, tolerance: float = TOLERANCE) -> None:
+    def __init__(self, *, samples: int = 3, tolerance: float | None = None) -> None:
         if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 32:
             raise PluginParameterError("output", self.name, "samples", f"got {samples!r}.",
                                        "give an integer from 1 to 32 (rows of draws).")
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) \
-                or not 0 < tolerance < 1:
+        if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(
+                tolerance, (int, float)) or not 0 < tolerance < 1):
             raise PluginParameterError("output", self.name, "tolerance", f"got {tolerance!r}.",
-                                       "give a share of a factor's range in (0, 1).")
+                                       "give a share of a factor's range in (0, 1), or leave "
+                                       "it out and state the suite's [judging] tolerance.")
         self.samples = samples
         self.tolerance = tolerance
 
@@ -97,6 +105,23 @@ class ConditionalStrips(Output):
         images = _plot.check_images(images, what="generated images")
         return images.reshape(p, s, *shape).swapaxes(0, 1)
 
+    def judging(self, ctx: EvalContext) -> Judging:
+        """The rule the picture judges by: the suite's, or this output's ``tolerance``."""
+        return ctx.judging.with_override(f'output "{self.name}"', tolerance=self.tolerance)
+
+    def verdicts(self, ctx: EvalContext, te: TransectEval,
+                 drawn: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The judged draws ``drawn [S, P, C, H, W]`` of ``te`` (``valid`` and ``failed``
+        ``[S * P]``, row-major by draw row; :func:`zsbench.recovery.judge_draws` by
+        :meth:`judging`), or None when the dataset cannot be trusted to read them back."""
+        if not self._recover_trusted(ctx):
+            return None
+        s, n = drawn.shape[:2]
+        flat = drawn.reshape(s * n, *drawn.shape[2:])
+        return judge_draws(ctx.dataset, np.tile(np.asarray(te.factors, np.float64), (s, 1)),
+                           flat.astype(np.float32), threshold=context_validity_threshold(ctx),
+                           judging=self.judging(ctx))
+
     @staticmethod
     def _recover_trusted(ctx: EvalContext) -> bool:
         """Whether the draws can be judged: the dataset can ``recover`` and reads its own
@@ -122,12 +147,7 @@ class ConditionalStrips(Output):
             in_hole = np.zeros(n, dtype=bool)
         drawn = self.draws(ctx, te)  # [S, P, C, H, W]
         s = drawn.shape[0]
-        judged = None
-        if self._recover_trusted(ctx):
-            flat = drawn.reshape(s * n, *drawn.shape[2:])
-            judged = judge_draws(ctx.dataset, np.tile(np.asarray(te.factors, np.float64), (s, 1)),
-                                 flat.astype(np.float32), threshold=context_validity_threshold(ctx),
-                                 tolerance=float(self.tolerance))
+        judged = self.verdicts(ctx, te, drawn)
 
         pad = _plot.tile_pad(h, w)
         top = _plot.tile(truth, pad=pad)
@@ -171,6 +191,9 @@ class ConditionalStrips(Output):
                 if mask.any():
                     parts.append(f"{what}: {int(failed[:, mask].sum())} of "
                                  f"{int(mask.sum()) * s} draws fail")
+            judging = self.judging(ctx)
+            parts.append(judging.describe(ctx.space.names,
+                                          judging_tolerance(ctx.dataset, judging)))
             note = "; ".join(parts)
             self._legend(ax_draws)
 
@@ -196,7 +219,7 @@ class ConditionalStrips(Output):
 
         handles = [Line2D([], [], marker="o", linestyle="", color=c, markersize=6, label=lbl)
                    for c, lbl in ((CORRECT_COLOUR, "reads back as requested"),
-                                  (WRONG_COLOUR, f"valid, a factor off by > {self.tolerance:g} of its range"),
+                                  (WRONG_COLOUR, "valid, factors off by more than the tolerance"),
                                   (INVALID_COLOUR, "no valid image of the family"))]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.02), ncol=3,
                   frameon=False, fontsize=_plot.TEXT_SIZE - 1, borderaxespad=0.0,

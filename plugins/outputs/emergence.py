@@ -130,11 +130,13 @@ class Emergence(Output):
         requests = record.get("requests") or {}
         asked = ", ".join(f"{n} {s}" for s, n in requests.items())
         tol = record.get("tolerance")
+        judging = record.get("judging")
         verdict = (f"the hole is learned at step {hole_step:g}" if np.isfinite(hole_step)
                    else "the hole is never learned (its fail rate never stays within "
                         f"{self.margin:g} of a learned {control}'s)")
         details = (f"{verdict}; one draw per request ({asked}) at each of {n_evals} "
-                   "evaluations" + (f"; a draw fails when invalid or off by more than "
+                   "evaluations" + (f"; {judging}" if judging else
+                                    f"; a draw fails when invalid or off by more than "
                                     f"{float(tol):g} of a factor's range" if tol else ""))
         fig.suptitle(f"{ctx.label} (seed {ctx.seed}): when is the hole learned?",
                      fontsize=_plot.TEXT_SIZE + 2, y=1.0 - 0.12 / FIG_H, va="top")
