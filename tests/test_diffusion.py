@@ -18,8 +18,12 @@ from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import capable, needs_factors
 from zsbench.space import Factor, LatentSpace
 from zsbench_plugins.models import zsbench_add_models
+from zsbench_plugins.models._conditional import ConditionalGenerator, FactorCode
 from zsbench_plugins.models.diffusion import Diffusion, _alpha_bar
 from zsbench_plugins.models.unet import CondUNet
+
+RAW3 = FactorCode([{"kind": "raw", "low": 0.0, "span": 1.0, "width": 1, "values": None}] * 3)
+"""Three factors as given (the U-Net's condition input in its own tests)."""
 
 TINY: dict[str, Any] = dict(channels=8, channel_mults=(1, 2), patch_size=1, sample_steps=6,
                             batch_size=16, progress=False, device="cpu")
@@ -89,7 +93,7 @@ def test_registered_as_a_generator_without_encoder() -> None:
     for method in ("encode", "decode", "sample", "invert", "posterior"):
         assert not capable(m, method), method
     assert Diffusion.summary() and "\n" not in Diffusion.summary()
-    doc = Diffusion.__doc__ or ""
+    doc = (Diffusion.__doc__ or "") + (ConditionalGenerator.__doc__ or "")
     for key in Diffusion.parameters():
         assert f"{key}:" in doc, f"parameter {key} is not documented"
     assert m.get_params()["objective"] == "flow"
@@ -138,7 +142,7 @@ def test_image_shapes_checked() -> None:
 ])
 def test_unet_keeps_any_size(shape: tuple[int, int, int], mults: tuple[int, ...],
                              patch: int) -> None:
-    net = CondUNet(shape[0], 3, channels=8, channel_mults=mults, patch_size=patch)
+    net = CondUNet(shape[0], RAW3, channels=8, channel_mults=mults, patch_size=patch)
     x = torch.randn(2, *shape)
     out = net(x, torch.rand(2), torch.randn(2, 3), torch.tensor([True, False]))
     assert out.shape == x.shape
@@ -147,7 +151,7 @@ def test_unet_keeps_any_size(shape: tuple[int, int, int], mults: tuple[int, ...]
 
 def test_unet_null_condition_and_time_matter() -> None:
     torch.manual_seed(0)
-    net = CondUNet(1, 2, channels=8, channel_mults=(1, 2), patch_size=1)
+    net = CondUNet(1, FactorCode(RAW3.spec[:2]), channels=8, channel_mults=(1, 2), patch_size=1)
     for p in net.parameters():  # the zero-initialised layers would hide every input
         torch.nn.init.normal_(p, std=0.2)
     x, c = torch.randn(2, 1, 8, 8), torch.randn(2, 2)
@@ -353,14 +357,16 @@ def test_space_scaling_and_discrete_factors() -> None:
     f = np.stack([rng.uniform(2.0, 4.0, 24), rng.choice([1.0, 2.0, 3.0], 24)], axis=1)
     x = rng.uniform(size=(24, 1, 8, 8)).astype(np.float32)
     m = Diffusion(**TINY, epochs=1).fit(x, seed=0, factors=f, space=space)
-    code = m._encode(np.array([[0.0, 1.0], [10.0, 3.0], [5.0, 1.5], [20.0, 9.0]]))
-    np.testing.assert_allclose(code, [[-1, 1, 0, 0], [1, 0, 0, 1], [0, 0.5, 0.5, 0],
-                                      [3, 0, 0, 1]], atol=1e-6)
+    code = m.factor_code(np.array([[0.0, 1.0], [10.0, 3.0], [5.0, 1.4], [20.0, 9.0]]))
+    # the shared "space" code: [0, 1] by the bounds, one-hot over the values as listed
+    # (3, 1, 2), the nearest one
+    np.testing.assert_allclose(code, [[0, 0, 1, 0], [1, 1, 0, 0], [0.5, 0, 1, 0],
+                                      [2, 1, 0, 0]], atol=1e-6)
     assert m.generate(np.array([[5.0, 2.0], [9.0, 1.5]]), seed=0).shape == (2, 1, 8, 8)
     free = Diffusion(**TINY, epochs=0).fit(x, seed=0, factors=f)  # no space: training range
     lo, hi = f.min(axis=0), f.max(axis=0)
-    np.testing.assert_allclose(free._encode(np.stack([lo, hi])), [[-1, -1], [1, 1]], atol=1e-6)
-    with pytest.raises(DataError, match="2 columns but the space has 1"):
+    np.testing.assert_allclose(free.factor_code(np.stack([lo, hi])), [[0, 0], [1, 1]], atol=1e-6)
+    with pytest.raises(DataError, match="one factor per column of factors"):
         Diffusion(**TINY, epochs=0).fit(x, seed=0, factors=f, space=SPACE)
 
 
@@ -414,7 +420,8 @@ def test_save_load_exact(tmp_path: Path, small: tuple[np.ndarray, np.ndarray]) -
     assert loaded.training_summary() == m.training_summary()
     assert np.array_equal(loaded.generate(REQ, seed=2), m.generate(REQ, seed=2))
     data = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert data["format"] == "zsbench.diffusion" and data["factor_encoding"]["names"] == ["a", "b"]
+    assert data["format"] == "zsbench.diffusion" and [c["name"] for c in data["code"]] == ["a", "b"]
+    assert [c["kind"] for c in data["code"]] == ["scaled", "values"]
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")

@@ -1,15 +1,126 @@
 """The base of every plugin class: keyword-only parameters stored as given, inherited by
-subclasses, a name, a one-line summary and the declared dependencies (re-exported by
-:mod:`zsbench.plugin`)."""
+subclasses, declared constraints on their values, a name, a one-line summary and the
+declared dependencies (re-exported by :mod:`zsbench.plugin`)."""
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
 import inspect
+import math
+import numbers
 import typing
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Union
+
+from zsbench.errors import PluginParameterError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number in a range: ``Interval(int, 1)`` is an integer >= 1, ``Interval(float, 0,
+    1, closed="left")`` a finite number in [0, 1). ``None`` bounds are open ends. ``note``
+    ends the fix of the error (e.g. ``"1 means no decay"``)."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: Literal["both", "left", "right", "neither"] = "both"
+    note: str = ""
+
+    def accepts(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(
+                value, numbers.Integral if self.kind is int else numbers.Real):
+            return False
+        v = float(value)
+        if not math.isfinite(v):
+            return False
+        if self.low is not None and (v < self.low or (v == self.low and self.closed in (
+                "right", "neither"))):
+            return False
+        return self.high is None or not (v > self.high or (v == self.high and self.closed in (
+            "left", "neither")))
+
+    def describe(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        lo_in = self.closed in ("both", "left")
+        hi_in = self.closed in ("both", "right")
+        if self.low is not None and self.high is not None:
+            if self.kind is int and lo_in and hi_in:
+                return f"{what} from {self.low:g} to {self.high:g}"
+            return (f"{what} in {'[' if lo_in else '('}{self.low:g}, {self.high:g}"
+                    f"{']' if hi_in else ')'}")
+        if self.low is not None:
+            return f"{what} {'>=' if lo_in else '>'} {self.low:g}"
+        if self.high is not None:
+            return f"{what} {'<=' if hi_in else '<'} {self.high:g}"
+        return what
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of the listed values (``Options(("adam", "rmsprop"))``)."""
+
+    values: tuple[Any, ...]
+    note: str = ""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, (str, int, float)) and any(
+            type(value) is type(v) and value == v for v in self.values)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(f'"{v}"' if isinstance(v, str) else repr(v)
+                                     for v in self.values)
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list (or tuple) of ``min_len`` to ``max_len`` values each accepted by ``item``."""
+
+    item: Interval | Options
+    min_len: int = 0
+    max_len: int | None = None
+    note: str = ""
+
+    def accepts(self, value: Any) -> bool:
+        return (isinstance(value, (list, tuple)) and len(value) >= self.min_len
+                and (self.max_len is None or len(value) <= self.max_len)
+                and all(self.item.accepts(v) for v in value))
+
+    def describe(self) -> str:
+        count = (f"{self.min_len} to {self.max_len}" if self.max_len is not None
+                 else f"at least {self.min_len}")
+        return f"a list of {count} values, each {self.item.describe()}"
+
+
+Constraint = Union[Interval, Options, Items, Literal["boolean"], None]
+"""One accepted form of a parameter's value: an :class:`Interval`, :class:`Options`,
+:class:`Items`, ``"boolean"`` (true or false) or ``None`` (the value may be absent)."""
+
+
+def _accepts(constraint: Constraint, value: Any) -> bool:
+    if constraint is None:
+        return value is None
+    if constraint == "boolean":
+        return isinstance(value, bool)
+    return constraint.accepts(value)  # type: ignore[union-attr]
+
+
+def _describe(constraint: Constraint) -> str:
+    if constraint is None:
+        return "absent"
+    if constraint == "boolean":
+        return "true or false"
+    return constraint.describe()  # type: ignore[union-attr]
+
+
+def plugin_kind(cls: type) -> str:
+    """"model", "dataset", "metric", "output" or "executor": the contract of
+    :mod:`zsbench.plugin` that ``cls`` fulfils ("plugin" when none)."""
+    return next((k.__name__.lower() for k in cls.__mro__
+                 if k.__module__ == "zsbench.plugin" and k.__name__ != "Configurable"),
+                "plugin")
 
 
 class Configurable:
@@ -33,6 +144,13 @@ class Configurable:
     """
 
     name: ClassVar[str] = ""
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
+    """Declared once per class, the accepted values of each parameter (scikit-learn style):
+    ``{"epochs": [Interval(int, 0)], "optimizer": [Options(("adam", "rmsprop"))],
+    "convt_start": [None, Interval(int, 1)]}``; a value is valid when one entry accepts it.
+    A subclass's entries extend (and override) its bases'. :meth:`validate_parameters`
+    checks them; the kit (``zsbench.testing.check_parameter_constraints``) checks that the
+    constructor does."""
     depends_on: ClassVar[tuple[str, ...]] = ()
     """Distributions this plugin depends on beyond its own (e.g. the library it wraps:
     ``depends_on = ("pythae",)``): their installed versions go into the run manifest, the
@@ -76,6 +194,31 @@ class Configurable:
             except importlib.metadata.PackageNotFoundError:
                 out[dist] = "not installed"
         return out
+
+    @classmethod
+    def parameter_constraints(cls) -> dict[str, list[Constraint]]:
+        """Every declared constraint, the bases' first (a subclass's entry overrides)."""
+        out: dict[str, list[Constraint]] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("_parameter_constraints", {}))
+        return out
+
+    def validate_parameters(self) -> None:
+        """Check every parameter already set against :meth:`parameter_constraints`; the
+        first that fails raises :class:`PluginParameterError` naming the plugin kind, its
+        name, the key, the value and the fix (the suite's validation adds the file)."""
+        for key, allowed in self.parameter_constraints().items():
+            if key not in vars(self):
+                continue  # not set yet: a base's constructor runs before the subclass's
+            value = vars(self)[key]
+            if any(_accepts(c, value) for c in allowed):
+                continue
+            forms = " or ".join(_describe(c) for c in allowed)
+            notes = "; ".join(c.note for c in allowed
+                              if c is not None and c != "boolean" and c.note)  # type: ignore[union-attr]
+            raise PluginParameterError(plugin_kind(type(self)), self.name or type(self).__name__,
+                                       key, f"must be {forms}; got {value!r}.",
+                                       f"give {forms}" + (f" ({notes})." if notes else "."))
 
     def get_params(self) -> dict[str, Any]:
         """The parameters as given to the constructor."""

@@ -24,19 +24,38 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from zsbench.errors import DataError, TrainingError
+from zsbench.inference import (
+    EVAL_BATCH,
+    ROW_BATCH,
+    Arrays,
+    Device,
+    Precision,
+    as_arrays,
+    autocast,
+    batched,
+    loaded_device,
+    native_bf16,
+    resolve_device,
+    rowwise_batched,
+)
 from zsbench.seeds import derive_seed
 from zsbench.torch_env import torch_threads
 
-Device = Literal["auto", "cpu", "cuda"]
+__all__ = [
+    "EVAL_BATCH", "ROW_BATCH", "Device", "EpochRecord", "LossContext", "LossFn",
+    "OptimizerName", "Precision", "TrainResult", "autocast", "batched", "init_module",
+    "loaded_device", "monitor_hook", "native_bf16", "resolve_device", "rowwise_batched",
+    "train",
+]
+
 OptimizerName = Literal["adam", "adamw", "rmsprop"]
-Precision = Literal["fp32", "bf16"]
 
 logger = logging.getLogger("zsbench.training")
 
@@ -68,59 +87,22 @@ class LossContext:
     index: torch.Tensor | None = None
 
 
-LossFn = Callable[[torch.nn.Module, torch.Tensor, LossContext], torch.Tensor]
-"""``loss_fn(module, batch [B, C, H, W], ctx: LossContext) -> per-sample losses [B]``.
+Batch = Union[torch.Tensor, tuple[torch.Tensor, ...]]
+"""What a loss function gets: the images ``[B, C, H, W]`` when :func:`train` was given
+one array, else the tuple of the same ``B`` rows of each row-aligned array it was given
+(e.g. ``(images [B, C, H, W], factors [B, F])``)."""
 
-``batch`` is on the training device. Return one loss per sample, unreduced: the loop
-multiplies each by its sample's weight (when :func:`train` was given ``weights``) and takes
-the batch mean itself. The module is in ``train()`` mode for training steps and in
-``eval()`` mode (under ``torch.no_grad``) for the validation loss."""
+LossFn = Callable[[torch.nn.Module, Batch, LossContext], torch.Tensor]
+"""``loss_fn(module, batch, ctx: LossContext) -> per-sample losses [B]``.
+
+``batch`` (see :data:`Batch`) is on the training device. Return one loss per sample,
+unreduced: the loop multiplies each by its sample's weight (when :func:`train` was given
+``weights``) and takes the batch mean itself. The module is in ``train()`` mode for
+training steps and in ``eval()`` mode (under ``torch.no_grad``) for the validation loss."""
 
 CHECK_EVERY = 25
 """Steps between two reads of the loss on the host (the NaN guard and the progress bar):
 the losses stay on the device in between, so a GPU is not synchronised at every step."""
-
-EVAL_BATCH = 256
-"""Batch size for validation and inference passes (no gradients, so larger is cheaper)."""
-
-
-def autocast(dev: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
-    """The forward passes' precision: ``"fp32"`` changes nothing (bit-identical to no
-    context at all); ``"bf16"`` runs them under ``torch.autocast`` in bfloat16 on ``dev``
-    (CPU or CUDA; weights, optimiser state and losses stay float32)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "bf16":
-        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
-    raise DataError(f'unknown precision "{precision}"; use "fp32" or "bf16".')
-
-
-def native_bf16(dev: torch.device) -> bool:
-    """Whether ``dev`` computes bfloat16 in hardware: CUDA with bf16 support, or a CPU whose
-    oneDNN kernels have bf16 instructions (AVX-512 BF16/AMX). Elsewhere autocast emulates
-    bf16, and is *slower* than fp32 (on a 2-core AVX2 EPYC: 10x slower on the E3 body)."""
-    if dev.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # not exposed by this build: assume it is
-        return True
-
-
-def resolve_device(device: Device, label: str = "model") -> torch.device:
-    """``"auto"``: CUDA when ``torch.cuda.is_available()``, else the CPU. ``"cuda"`` without
-    CUDA is a :class:`TrainingError` naming ``label``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(label, 'device = "cuda" was asked for but torch sees no CUDA GPU.',
-                                'use device = "auto" (CUDA when present, CPU otherwise) or "cpu".')
-        return torch.device("cuda")
-    if device == "cpu":
-        return torch.device("cpu")
-    raise TrainingError(label, f"unknown device {device!r}.", 'use "auto", "cpu" or "cuda".')
-
 
 def init_module(factory: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
     """Call ``factory()`` with the torch RNG seeded from ``seed`` (stream "init") inside
@@ -197,7 +179,7 @@ class TrainResult:
 def train(
     module: torch.nn.Module,
     loss_fn: LossFn,
-    images: np.ndarray,
+    images: Arrays,
     *,
     seed: int,
     epochs: int,
@@ -205,8 +187,9 @@ def train(
     optimizer: OptimizerName = "adam",
     lr: float = 1e-3,
     lr_decay: float = 1.0,
+    weight_decay: float | None = None,
     weights: np.ndarray | None = None,
-    validation: np.ndarray | None = None,
+    validation: Arrays | None = None,
     early_stopping: int = 0,
     device: Device = "auto",
     progress: bool = True,
@@ -219,48 +202,47 @@ def train(
 
     Args:
         module: the network, freshly built (see :func:`init_module`); moved to the device.
-        loss_fn: ``loss_fn(module, batch [B, C, H, W], ctx)`` -> per-sample losses ``[B]``
-            (see :data:`LossFn` and :class:`LossContext`).
-        images: training images, float32 ``[N, C, H, W]`` in [0, 1] (kept on the CPU and
-            moved to the device once when they fit comfortably, else batch by batch).
+        loss_fn: ``loss_fn(module, batch, ctx)`` -> per-sample losses ``[B]`` (see
+            :data:`LossFn`, :data:`Batch` and :class:`LossContext`).
+        images: training images, float32 ``[N, C, H, W]`` in [0, 1], or a tuple of
+            row-aligned arrays, the images first (``(images, factors [N, F])``, each as
+            float32): the loss then gets the same rows of each. Moved to the device once
+            when they fit comfortably, else batch by batch.
         seed: seeds the shuffling and the training/validation noise (``ctx.generator``;
-            not the initial weights: those come from :func:`init_module`). The global
-            torch, numpy and random states are neither read nor changed.
+            the initial weights come from :func:`init_module`); no global state is used.
         epochs: passes over ``images``; 0 is allowed and returns the module untrained.
         batch_size: samples per step; the last batch of an epoch may be smaller.
-        optimizer: "adam", "adamw" or "rmsprop" (torch defaults besides ``lr``).
+        optimizer: "adam", "adamw" or "rmsprop" (torch defaults besides ``lr`` and
+            ``weight_decay``).
         lr: learning rate of the first epoch.
         lr_decay: exponential decay: epoch ``e`` (from 1) uses ``lr * lr_decay ** (e - 1)``.
-        weights: ``[N]`` non-negative per-sample weights, each multiplying that sample's loss
-            before the batch mean; None means all ones.
-        validation: ``[M, C, H, W]`` images whose (unweighted) mean loss is computed after
-            every epoch, with noise drawn from a generator reset each epoch so that epochs
-            compare on the same draws.
-        early_stopping: patience in epochs: stop when the monitored loss (validation loss,
-            or the training loss when ``validation`` is None) has not improved for that many
-            epochs, and restore the weights of the best epoch. 0 turns it off.
+        weight_decay: the optimiser's; None keeps torch's default (0.01 for "adamw", else 0).
+        weights: ``[N]`` non-negative per-sample weights of the losses (None: all ones).
+        validation: ``[M, C, H, W]`` images (or a tuple like ``images``): their
+            (unweighted) mean loss after every epoch, noise from a generator reset each
+            epoch (epochs compare on the same draws).
+        early_stopping: patience in epochs (0: off): stop when the monitored loss (the
+            validation's, else the training's) has not improved for that many epochs, and
+            restore the weights of the best epoch.
         device: "auto" (CUDA when present, CPU otherwise), "cpu" or "cuda".
         progress: show a tqdm bar on stderr (steps, epoch, loss); False prints nothing.
         label: the model's name in errors and on the progress bar.
-        num_threads: CPU threads torch may use while training (restored afterwards); None
-            keeps torch's setting. The small networks trained here gain little from a
-            second thread, and lose a lot when another process holds the other cores.
+        num_threads: CPU threads torch may use while training (None: torch's setting).
         precision: "fp32" (default) or "bf16": forward passes and losses under bfloat16
             autocast (see :func:`autocast`), on the CPU as on CUDA.
+        after_step: called as ``after_step(step)`` after every optimiser step (see
+            :func:`monitor_hook`).
 
-    Returns:
-        A :class:`TrainResult`; ``module`` is left on the device in ``eval()`` mode.
-
-    Raises:
-        TrainingError: the loss became NaN or infinite (names the epoch and step), or the
-            device cannot be used.
-        DataError: inconsistent arguments (shapes, weights, sizes).
+    Returns a :class:`TrainResult`; ``module`` is left on the device in ``eval()`` mode.
+    Raises :class:`TrainingError` when the loss becomes NaN or infinite (naming the epoch
+    and step) or the device cannot be used, :class:`DataError` for inconsistent arguments.
     """
     start = time.perf_counter()
     dev = resolve_device(device, label)
     x_cpu, w_cpu, v_cpu = _checked_inputs(
         dev, images, weights, validation, label, precision=precision, epochs=epochs,
-        batch_size=batch_size, early_stopping=early_stopping, lr=lr, lr_decay=lr_decay)
+        batch_size=batch_size, early_stopping=early_stopping, lr=lr, lr_decay=lr_decay,
+        weight_decay=weight_decay)
     module.to(dev)
     result = TrainResult(epochs_run=0, best_epoch=0, weights_epoch=0, stopped_early=False,
                          device=str(dev), seconds=0.0, steps=0,
@@ -268,7 +250,7 @@ def train(
     if epochs > 0:
         loop = _Loop(module, loss_fn, result, dev, x_cpu, w_cpu, v_cpu, seed=seed,
                      epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                     lr_decay=lr_decay, early_stopping=early_stopping, progress=progress,
+                     lr_decay=lr_decay, weight_decay=weight_decay, early_stopping=early_stopping, progress=progress,
                      label=label, precision=precision, after_step=after_step)
         loop.run(num_threads)
     module.eval()
@@ -276,20 +258,22 @@ def train(
     return result
 
 
-def _checked_inputs(dev: torch.device, images: np.ndarray, weights: np.ndarray | None,
-                    validation: np.ndarray | None, label: str, *, precision: Precision,
-                    epochs: int, batch_size: int, early_stopping: int, lr: float, lr_decay: float
-                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def _checked_inputs(dev: torch.device, images: Arrays, weights: np.ndarray | None,
+                    validation: Arrays | None, label: str, *, precision: Precision,
+                    epochs: int, batch_size: int, early_stopping: int, lr: float,
+                    lr_decay: float, weight_decay: float | None
+                    ) -> tuple[_Rows, torch.Tensor | None, _Rows | None]:
     """:func:`train`'s arguments checked (a :class:`DataError` names the first problem), as
-    float32 CPU tensors: images ``[N, C, H, W]``, weights ``[N]`` or None, validation
-    images ``[M, C, H, W]`` or None (also when M = 0). Warns when bf16 would be emulated."""
+    float32 CPU tensors: the training rows (images ``[N, C, H, W]`` first), weights ``[N]``
+    or None, the validation rows or None (also when M = 0). Warns when bf16 would be
+    emulated."""
     autocast(dev, precision)  # validates the name before any work
     if precision == "bf16" and not native_bf16(dev):
         logger.warning('model "%s": precision "bf16" on a %s without bfloat16 instructions '
                        'is emulated and usually several times slower than "fp32"; '
                        'use "fp32" here.', label, dev.type.upper())
-    x_cpu = _as_tensor(images, "images", label)
-    n = x_cpu.shape[0]
+    x_cpu = _Rows.of(images, "images", label)
+    n = x_cpu.n
     if n == 0:
         raise DataError(f'model "{label}": no training images (got an empty array).')
     if epochs < 0:
@@ -302,27 +286,72 @@ def _checked_inputs(dev: torch.device, images: np.ndarray, weights: np.ndarray |
         raise DataError(f'model "{label}": lr must be a positive number; got {lr}.')
     if not (lr_decay > 0 and math.isfinite(lr_decay)):
         raise DataError(f'model "{label}": lr_decay must be a positive number; got {lr_decay}.')
+    if weight_decay is not None and not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise DataError(f'model "{label}": weight_decay must be a number >= 0 (or None for '
+                        f"the optimiser's default); got {weight_decay}.")
     w_cpu = None if weights is None else _check_weights(weights, n, label)
     if validation is None:
         return x_cpu, w_cpu, None
-    v_cpu = _as_tensor(validation, "validation", label)
-    if v_cpu.shape[1:] != x_cpu.shape[1:]:
-        raise DataError(f'model "{label}": validation images are {tuple(v_cpu.shape[1:])} '
-                        f"but training images are {tuple(x_cpu.shape[1:])} (C, H, W).")
-    return x_cpu, w_cpu, (None if v_cpu.shape[0] == 0 else v_cpu)
+    v_cpu = _Rows.of(validation, "validation", label)
+    if v_cpu.shapes() != x_cpu.shapes():
+        what = ("validation images are {} but training images are {} (C, H, W)" if v_cpu.single
+                else "validation rows are {} but training rows are {} (a row of each array)")
+        shapes = [v_cpu.shapes(), x_cpu.shapes()] if not v_cpu.single else [
+            v_cpu.shapes()[0], x_cpu.shapes()[0]]
+        raise DataError(f'model "{label}": ' + what.format(*shapes) + ".")
+    return x_cpu, w_cpu, (None if v_cpu.n == 0 else v_cpu)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Row-aligned float32 tensors (the images first) and whether :func:`train` was given
+    one bare array (the loss then gets a tensor, else a tuple)."""
+
+    tensors: tuple[torch.Tensor, ...]
+    single: bool
+
+    @classmethod
+    def of(cls, data: Arrays, what: str, label: str) -> _Rows:
+        try:
+            arrays, single = as_arrays(data)
+        except DataError as exc:
+            raise DataError(f'model "{label}": {what}: {exc.message}') from None
+        if arrays[0].ndim != 4:
+            raise DataError(f'model "{label}": {what} must be [N, C, H, W]'
+                            f"{'' if single else ' (the first array)'}; got shape "
+                            f"{arrays[0].shape}.")
+        return cls(tuple(torch.from_numpy(a) for a in arrays), single)
+
+    @property
+    def n(self) -> int:
+        return int(self.tensors[0].shape[0])
+
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in self.tensors)
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(t.shape[1:]) for t in self.tensors]
+
+    def to(self, dev: torch.device) -> _Rows:
+        return _Rows(tuple(t.to(dev) for t in self.tensors), self.single)
+
+    def take(self, rows: torch.Tensor | slice, dev: torch.device) -> Batch:
+        """The ``rows`` of every tensor, on ``dev``: a tensor, or a tuple (see :data:`Batch`)."""
+        out = tuple(t[rows].to(dev, non_blocking=True) for t in self.tensors)
+        return out[0] if self.single else out
 
 
 class _Loop:
     """The state :func:`train`'s loop carries across steps and epochs. From the checked CPU
-    ``x_cpu [N, C, H, W]``, ``w_cpu [N]``, ``v_cpu [M, C, H, W]``, it moves the data to the
+    rows ``x_cpu`` (N rows), ``w_cpu [N]``, ``v_cpu`` (M rows), it moves the data to the
     device, seeds the generators, builds the optimiser and the progress bar, in that order."""
 
     def __init__(self, module: torch.nn.Module, loss_fn: LossFn, result: TrainResult,
-                 dev: torch.device, x_cpu: torch.Tensor, w_cpu: torch.Tensor | None,
-                 v_cpu: torch.Tensor | None, *, seed: int, epochs: int, batch_size: int,
-                 optimizer: OptimizerName, lr: float, lr_decay: float, early_stopping: int,
-                 progress: bool, label: str, precision: Precision,
-                 after_step: Callable[[int], None] | None) -> None:
+                 dev: torch.device, x_cpu: _Rows, w_cpu: torch.Tensor | None,
+                 v_cpu: _Rows | None, *, seed: int, epochs: int, batch_size: int,
+                 optimizer: OptimizerName, lr: float, lr_decay: float,
+                 weight_decay: float | None, early_stopping: int, progress: bool, label: str,
+                 precision: Precision, after_step: Callable[[int], None] | None) -> None:
         self.module, self.loss_fn, self.result, self.dev = module, loss_fn, result, dev
         self.v_cpu, self.epochs, self.batch_size, self.lr, self.lr_decay = (
             v_cpu, epochs, batch_size, lr, lr_decay)
@@ -330,15 +359,15 @@ class _Loop:
         self.precision, self.after_step = precision, after_step
         self.best_loss, self.bad_epochs = math.inf, 0
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.n = x_cpu.shape[0]
+        self.n = x_cpu.n
         # Data: move everything to the device once when it is small, else batch by batch.
-        self.on_device = dev.type == "cpu" or x_cpu.element_size() * x_cpu.nelement() <= 2**30
+        self.on_device = dev.type == "cpu" or x_cpu.nbytes() <= 2**30
         self.x_src = x_cpu.to(dev) if self.on_device else x_cpu
         self.w_src = None if w_cpu is None else w_cpu.to(dev)
         self.shuffle_gen = torch.Generator(device="cpu").manual_seed(derive_seed(seed, "shuffle"))
         self.noise_gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "noise"))
         self.val_seed = derive_seed(seed, "validation")
-        self.opt = _make_optimizer(optimizer, module.parameters(), lr)
+        self.opt = _make_optimizer(optimizer, module.parameters(), lr, weight_decay)
         self.steps_per_epoch = math.ceil(self.n / batch_size)
         self.bar = tqdm(total=epochs * self.steps_per_epoch, desc=label, unit="step",
                         file=sys.stderr, disable=not progress, leave=False,
@@ -391,10 +420,7 @@ class _Loop:
         for step in range(self.steps_per_epoch):
             lo, hi = step * self.batch_size, (step + 1) * self.batch_size
             idx = order_dev[lo:hi]
-            if self.on_device:
-                xb = self.x_src[idx]
-            else:
-                xb = self.x_src[order[lo:hi]].to(self.dev, non_blocking=True)
+            xb = self.x_src.take(idx if self.on_device else order[lo:hi], self.dev)
             loss = self._batch_loss(xb, idx, epoch, step)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -408,20 +434,21 @@ class _Loop:
                 self.module.train()
         return losses
 
-    def _batch_loss(self, xb: torch.Tensor, idx: torch.Tensor, epoch: int,
+    def _batch_loss(self, xb: Batch, idx: torch.Tensor, epoch: int,
                     step: int) -> torch.Tensor:
-        """The (weighted) mean loss, a scalar, of batch ``xb [B, C, H, W]`` (rows ``idx
-        [B]``) at step ``step`` (from 0) of the epoch."""
+        """The (weighted) mean loss, a scalar, of batch ``xb`` (rows ``idx [B]``) at step
+        ``step`` (from 0) of the epoch."""
         ctx = LossContext(self.noise_gen, self.n, epoch, self.epochs, self.result.steps + step,
                           self.steps_per_epoch, index=idx)
         with autocast(self.dev, self.precision):
             per_sample = self.loss_fn(self.module, xb, ctx)
         if self.precision != "fp32":
             per_sample = per_sample.float()
-        if per_sample.shape != (xb.shape[0],):
+        b = idx.shape[0]
+        if per_sample.shape != (b,):
             raise TrainingError(
                 self.label, f"the loss function returned shape {tuple(per_sample.shape)} "
-                f"for a batch of {xb.shape[0]}; it must return one loss per sample.",
+                f"for a batch of {b}; it must return one loss per sample.",
                 "return a tensor of shape [B] (no reduction over the batch).")
         if self.w_src is not None:
             per_sample = per_sample * self.w_src[idx]
@@ -454,7 +481,7 @@ class _Loop:
         return float((losses * sizes).sum() / self.n)
 
     def _validation_loss(self, epoch: int) -> float | None:
-        """The mean loss over ``v_cpu [M, C, H, W]`` in ``eval()`` mode, noise from a
+        """The mean loss over the validation rows ``v_cpu`` in ``eval()`` mode, noise from a
         generator reset each epoch (so epochs compare on the same draws); None without."""
         if self.v_cpu is None:
             return None
@@ -464,10 +491,10 @@ class _Loop:
         self.module.eval()
         total = torch.zeros((), device=self.dev, dtype=torch.float64)
         with torch.inference_mode(), autocast(self.dev, self.precision):
-            for i in range(0, self.v_cpu.shape[0], EVAL_BATCH):
-                batch = self.v_cpu[i:i + EVAL_BATCH].to(self.dev)
+            for i in range(0, self.v_cpu.n, EVAL_BATCH):
+                batch = self.v_cpu.take(slice(i, i + EVAL_BATCH), self.dev)
                 total += self.loss_fn(self.module, batch, ctx).sum(dtype=torch.float64)
-        value = float(total) / self.v_cpu.shape[0]
+        value = float(total) / self.v_cpu.n
         if not math.isfinite(value):
             raise TrainingError(self.label, f"the validation loss became {_kind(value)} at "
                                 f"epoch {epoch}.", "lower lr, or the weights of the loss's terms.")
@@ -489,10 +516,6 @@ class _Loop:
             return True
         return False
 
-ROW_BATCH = 64
-"""Rows per network evaluation in :func:`rowwise_batched`: every batch is padded to this."""
-
-
 def monitor_hook(monitor: Callable[[int, Any], None] | None, model: Any,
                  every: int) -> Callable[[int], None] | None:
     """An ``after_step`` for :func:`train` that calls ``monitor(step, model)`` every
@@ -509,51 +532,6 @@ def monitor_hook(monitor: Callable[[int, Any], None] | None, model: Any,
     return hook
 
 
-def batched(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
-            data: np.ndarray, device: torch.device, batch_size: int = EVAL_BATCH,
-            precision: Precision = "fp32") -> np.ndarray:
-    """Apply ``fn`` (a method of ``module``) to ``data [N, ...]`` in batches on ``device``,
-    in ``eval()`` mode under ``torch.inference_mode`` (and the ``precision``'s autocast);
-    returns the concatenated float32 numpy result ``[N, ...]`` on the CPU."""
-    module.eval()
-    x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-    out: list[torch.Tensor] = []
-    with torch.inference_mode(), autocast(device, precision):
-        for i in range(0, x.shape[0], batch_size):
-            out.append(fn(x[i:i + batch_size].to(device, non_blocking=True)).float())
-        if not out:
-            return fn(x[:0].to(device)).to("cpu", torch.float32).numpy()
-        # one transfer (and one synchronisation) at the end, not one per batch
-        return torch.cat(out).to("cpu", torch.float32).numpy()
-
-
-def rowwise_batched(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor],
-                    data: np.ndarray, device: torch.device,
-                    batch_size: int = ROW_BATCH) -> np.ndarray:
-    """:func:`zsbench.training.batched` with every batch padded (with zero rows) to exactly
-    ``batch_size`` rows, so that row ``i`` of the result does not depend on how many rows
-    ``data`` has: ``rowwise_batched(..., data[:k], ...)`` is bit-for-bit the first ``k``
-    rows of ``rowwise_batched(..., data, ...)``. (Plain batching does not give that: the
-    CPU matrix kernels take other code paths, with another order of summation, for a batch
-    of a few rows than for a larger one, which changes the last bits.)"""
-    x = np.ascontiguousarray(data, dtype=np.float32)
-    n = int(x.shape[0])
-    if n == 0:
-        return batched(module, fn, x, device)
-    pad = (-n) % batch_size
-    if pad:
-        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), dtype=np.float32)])
-    out = batched(module, fn, x, device, batch_size=batch_size)
-    return np.ascontiguousarray(out[:n]) if pad else out
-
-
-def _as_tensor(images: np.ndarray, what: str, label: str) -> torch.Tensor:
-    arr = np.asarray(images)
-    if arr.ndim != 4:
-        raise DataError(f'model "{label}": {what} must be [N, C, H, W]; got shape {arr.shape}.')
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-
-
 def _check_weights(weights: np.ndarray, n: int, label: str) -> torch.Tensor:
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (n,):
@@ -566,19 +544,21 @@ def _check_weights(weights: np.ndarray, n: int, label: str) -> torch.Tensor:
     return torch.from_numpy(w.astype(np.float32))
 
 
-def _make_optimizer(name: str, params: Iterator[torch.nn.Parameter],
-                    lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(name: str, params: Iterator[torch.nn.Parameter], lr: float,
+                    weight_decay: float | None = None) -> torch.optim.Optimizer:
     # The fused Adam kernel is much cheaper per step than the per-parameter loop for the
     # small networks trained here, on CPU and CUDA alike (older torch: the default Adam).
     plist = list(params)
-    if name in ("adam", "adamw"):  # torch defaults besides lr (AdamW: weight_decay 0.01)
+    # torch defaults besides lr, and weight_decay when given (AdamW's default: 0.01)
+    extra = {} if weight_decay is None else {"weight_decay": float(weight_decay)}
+    if name in ("adam", "adamw"):
         adam = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         try:
-            return adam(plist, lr=lr, fused=True)
+            return adam(plist, lr=lr, fused=True, **extra)
         except (RuntimeError, TypeError, ValueError):
-            return adam(plist, lr=lr)
+            return adam(plist, lr=lr, **extra)
     if name == "rmsprop":
-        return torch.optim.RMSprop(plist, lr=lr, foreach=True)
+        return torch.optim.RMSprop(plist, lr=lr, foreach=True, **extra)
     raise DataError(f'unknown optimizer "{name}"; use "adam", "adamw" or "rmsprop".')
 
 

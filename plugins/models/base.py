@@ -7,18 +7,28 @@ per-sample loss is.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsbench.configurable import Interval, Options
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model
-from zsbench.training import LossContext, TrainResult, batched, init_module, resolve_device, train
+from zsbench.training import (
+    LossContext,
+    TrainResult,
+    batched,
+    init_module,
+    loaded_device,
+    train,
+)
 from zsbench_plugins.models.nets import Body, build_body, glorot_init
 
 FORMAT = "zsbench.torch_model"
@@ -111,6 +121,23 @@ class TorchModel(TrainedModule, Model):
     ``history_`` (one dict per epoch) and ``training_`` (see :meth:`training_summary`).
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "latent_dim": [Interval(int, 1)],
+        "architecture": [Options(("default", "e3"))],
+        "epochs": [Interval(int, 0)],
+        "batch_size": [Interval(int, 1)],
+        "optimizer": [Options(("adam", "rmsprop"))],
+        "lr": [Interval(float, 0, closed="neither", note="e.g. 1e-3")],
+        "lr_decay": [Interval(float, 0, closed="neither", note="1 means no decay")],
+        "early_stopping": [Interval(int, 0, note="0 turns it off")],
+        "device": [Options(("auto", "cpu", "cuda"))],
+        "progress": ["boolean"],
+        "reconstruction": [Options(("bce_mean", "bce_sum"))],
+        "precision": [Options(("fp32", "bf16"), note="bf16: bfloat16 autocast")],
+        "init": [Options(("torch", "glorot"), note="glorot: Glorot-uniform weights, zero "
+                                                   "biases")],
+    }
+
     def __init__(
         self,
         *,
@@ -154,27 +181,9 @@ class TorchModel(TrainedModule, Model):
         raise NotImplementedError
 
     def _check_params(self) -> None:
-        """Raise :class:`PluginParameterError` for a parameter value that cannot work."""
-        positive_ints = {"latent_dim": self.latent_dim, "batch_size": self.batch_size}
-        for key, value in positive_ints.items():
-            if not isinstance(value, int) or value < 1:
-                self._bad_param(key, f"must be a positive integer; got {value!r}.",
-                                "give an integer >= 1.")
-        for key, value in {"epochs": self.epochs, "early_stopping": self.early_stopping}.items():
-            if not isinstance(value, int) or value < 0:
-                self._bad_param(key, f"must be an integer >= 0; got {value!r}.",
-                                "give 0 or a positive integer.")
-        if self.precision not in ("fp32", "bf16"):
-            self._bad_param("precision", f"got {self.precision!r}.",
-                            'give "fp32" (the default) or "bf16" (bfloat16 autocast).')
-        if self.init not in ("torch", "glorot"):
-            self._bad_param("init", f"got {self.init!r}.",
-                            'give "torch" (the default) or "glorot" (Glorot-uniform weights, '
-                            "zero biases).")
-        for key, value in {"lr": self.lr, "lr_decay": self.lr_decay}.items():
-            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
-                self._bad_param(key, f"must be a positive number; got {value!r}.",
-                                "give a number > 0 (lr_decay = 1 means no decay).")
+        """Raise :class:`PluginParameterError` for a parameter value that cannot work (the
+        declared constraints; a subclass adds checks across parameters)."""
+        self.validate_parameters()
 
     def check_image_shape(self, image_shape: tuple[int, int, int]) -> None:
         """Raise :class:`PluginParameterError` when ``architecture`` cannot take images of
@@ -338,44 +347,71 @@ class TorchModel(TrainedModule, Model):
 
     @classmethod
     def load(cls, path: Path) -> TorchModel:
-        """Read a model that :meth:`save` wrote, with ``torch.load(weights_only=True)``: a
-        file holding arbitrary pickled objects is refused (:class:`DataError`). The model
-        goes to its ``device`` parameter's device ("cuda" falls back to the CPU when there
-        is no GPU here)."""
-        path = Path(path)
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"cannot load {path}: not a zsbench torch model file, or it holds "
-                            f"objects that safe loading (weights_only) refuses ({first})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DataError(f"cannot load {path}: not a zsbench torch model file.")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"cannot load {path}: file format version "
-                            f"{data.get('format_version')!r}, this zsbench reads {FORMAT_VERSION}.")
-        if data.get("plugin") != cls.name:
-            raise DataError(f'cannot load {path} as model "{cls.name}": it holds a '
-                            f'"{data.get("plugin")}" model.')
+        """Read a model that :meth:`save` wrote (see :func:`read_checkpoint` for the
+        checks). The model goes to its ``device`` parameter's device ("cuda" falls back to
+        the CPU when there is no GPU here)."""
+        with read_checkpoint(path, cls, FORMAT, (FORMAT_VERSION,), "torch model") as (
+                data, model, dev):
+            image_shape = (int(data["image_shape"][0]), int(data["image_shape"][1]),
+                           int(data["image_shape"][2]))
+            net = model._build(image_shape, seed=0)
+            net.load_state_dict(data["state_dict"])
+            net.to(dev).eval()
+            model.module_ = net
+            model.image_shape_ = image_shape
+            model.device_ = dev
+        return model
+
+
+@contextlib.contextmanager
+def read_checkpoint(path: Path, cls: Any, fmt: str, versions: tuple[int, ...],
+                    what: str = "model") -> Iterator[tuple[dict[str, Any], Any, torch.device]]:
+    """The one checked reading of a standard model's checkpoint, as ``with
+    read_checkpoint(path, cls, fmt, versions) as (data, model, device):`` where the body
+    builds the network from ``data`` into ``model`` (``cls`` built from the saved
+    parameters; its ``history_`` and ``training_`` already set) on ``device``. ``what``
+    names the kind of file in the errors ("not a zsbench torch model file").
+
+    ``torch.load(weights_only=True)``: a file holding arbitrary pickled objects is refused.
+    Every failure is a :class:`DataError` naming the file: unreadable or not a zsbench
+    file of format ``fmt``, a format version not in ``versions``, another plugin's model,
+    parameters this version does not know, or (raised in the body) missing keys, wrong
+    shapes or weights that do not fit the network ("a corrupt ... file")."""
+    path = Path(path)
+    what = f"zsbench {what} file"
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot load {path}: not a {what}, or it holds objects that safe "
+                        f"loading (weights_only) refuses ({first}).") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise DataError(f'cannot load {path}: not a {what} (expected format "{fmt}").')
+    if data.get("format_version") not in versions:
+        raise DataError(f"cannot load {path}: file format version {data.get('format_version')!r}"
+                        f", this zsbench reads {' and '.join(str(v) for v in versions)} (a "
+                        "file of an older version: train the model again).")
+    if data.get("plugin") != cls.name:
+        raise DataError(f'cannot load {path} as model "{cls.name}": it holds a '
+                        f'"{data.get("plugin")}" model.')
+    try:
         params = dict(data["params"])
         unknown = sorted(set(params) - set(cls.parameters()))
         if unknown:
             raise DataError(f"cannot load {path}: parameters {unknown} are unknown to "
                             f'model "{cls.name}" (saved by another version?).')
         model = cls(**params)
-        image_shape = (int(data["image_shape"][0]), int(data["image_shape"][1]),
-                       int(data["image_shape"][2]))
-        net = model._build(image_shape, seed=0)
-        net.load_state_dict(data["state_dict"])
-        dev = resolve_device("auto" if model.device == "cuda" and not torch.cuda.is_available()
-                             else model.device, model.name)
-        net.to(dev).eval()
-        model.module_ = net
-        model.image_shape_ = image_shape
-        model.device_ = dev
+        dev = loaded_device(model.device, model.name)
         model.history_ = list(data.get("history", []))
         model.training_ = dict(data.get("training", {}))
-        return model
+        yield data, model, dev
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError,
+            PluginParameterError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"cannot load {path}: a corrupt {what} ({type(exc).__name__}: "
+                        f"{first}).") from None
 
 
 def _check_images(images: np.ndarray, model: str, what: str,

@@ -4,9 +4,11 @@ total correlation and dimension-wise KL, with the total correlation weighted by 
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 
+from zsbench.configurable import Interval
 from zsbench.training import LossContext
 from zsbench_plugins.models.base import LatentNet, TorchModel
 
@@ -61,6 +63,8 @@ class BetaTCVAE(TorchModel):
     """
 
     name = "beta_tcvae"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        key: [Interval(float, 0)] for key in ("kl_weight", "beta", "alpha", "gamma")}
 
     def __init__(self, *, kl_weight: float = 1.0, beta: float = 6.0, alpha: float = 1.0,
                  gamma: float = 1.0) -> None:
@@ -74,11 +78,6 @@ class BetaTCVAE(TorchModel):
 
     def _check_params(self) -> None:
         super()._check_params()
-        for key in ("kl_weight", "beta", "alpha", "gamma"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    0 <= value < math.inf):
-                self._bad_param(key, f"must be a number >= 0; got {value!r}.", "give 0 or more.")
         if self.batch_size < 2:
             self._bad_param("batch_size", f"must be at least 2 for the minibatch estimator of "
                             f"the total correlation; got {self.batch_size}.",

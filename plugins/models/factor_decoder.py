@@ -10,17 +10,10 @@ Rendering of Disentangled Latents" (ICML 2025, arXiv 2501.18797): the
 factors as a Gaussian population code (``code = "population"``), their transposed-convolution
 body (``architecture = "convt"``, ``depth``, ``channels``), a per-pixel MSE on the linear
 output (``loss = "mse"``) and AdamW (``optimizer = "adamw"``).
-
-Also here, shared with the other conditional generators (``cvae``): :class:`FactorCode` (how
-factors enter a network).
 """
 
 from __future__ import annotations
 
-import math
-import pickle
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -28,178 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsbench.configurable import Interval, Options
 from zsbench.errors import DataError
-from zsbench.plugin import Model, Monitor
 from zsbench.space import LatentSpace
-from zsbench.training import (
-    LossContext,
-    init_module,
-    monitor_hook,
-    resolve_device,
-    rowwise_batched,
-    train,
-)
-from zsbench_plugins.models.base import TrainedModule, _check_images
+from zsbench.training import LossContext, LossFn, rowwise_batched
+from zsbench_plugins.models._conditional import ConditionalGenerator, FactorCode, code_spec
 from zsbench_plugins.models.nets import BODIES, build_body
-
-FORMAT = "zsbench.factor_decoder"
-FORMAT_VERSION = 2
-"""2: the factor code is saved (``"code"``) and its buffers live under ``code.``; files of
-version 1 (the scaled code only, buffers ``low``/``span``) are still read."""
-
-
-CODES = ("scaled", "raw", "population", "onehot")
-LOSSES = ("bce", "mse")
-OPTIMIZERS = ("adam", "adamw", "rmsprop")
-DEVICES = ("auto", "cpu", "cuda")
-RECONSTRUCTIONS = ("bce_mean", "bce_sum")
-
-
-# -- shared pieces -------------------------------------------------------------------------
-
-def check_factors(factors: np.ndarray, n_factors: int, model: str) -> np.ndarray:
-    """A request ``[N, n_factors]`` of finite numbers as float32, else :class:`DataError`."""
-    f = np.asarray(factors)
-    if f.ndim != 2 or f.shape[1] != n_factors or not (
-            np.issubdtype(f.dtype, np.number) or f.dtype == np.bool_):
-        raise DataError(f'model "{model}": factors must be [N, {n_factors}] numbers; got '
-                        f"shape {list(f.shape)}.")
-    if not np.isfinite(f).all():
-        raise DataError(f'model "{model}": factors must be finite.')
-    return f.astype(np.float32)
-
-
-def check_training_factors(factors: np.ndarray | None, n_images: int, model: str) -> np.ndarray:
-    """The ``factors`` given to ``fit`` as float64 ``[n_images, F]``, else :class:`DataError`."""
-    if factors is None:
-        raise DataError(f'model "{model}" learns from the true factors: call fit(images, '
-                        "seed=..., factors=[N, F]); the runner passes them to models that "
-                        "declare needs_factors = True.")
-    f = np.asarray(factors, dtype=np.float64)
-    if f.ndim != 2 or len(f) != n_images or f.shape[1] < 1 or not np.isfinite(f).all():
-        raise DataError(f'model "{model}": factors must be finite numbers of shape '
-                        f"[{n_images}, F] (one row per image); got {list(f.shape)}.")
-    return f
-
-
-def check_space(space: LatentSpace | None, n_factors: int, model: str) -> None:
-    """``space`` must describe the ``n_factors`` columns of the factors (or be None)."""
-    if space is None:
-        return
-    if not isinstance(space, LatentSpace) or space.dim != n_factors:
-        got = f"{space.dim} factors" if isinstance(space, LatentSpace) else type(space).__name__
-        raise DataError(f'model "{model}": space must be the dataset\'s LatentSpace with one '
-                        f"factor per column of factors ({n_factors}); got {got}.")
-
-
-def _entry(kind: str, low: float = 0.0, high: float = 1.0, width: int = 1,
-           values: Sequence[float] | None = None) -> dict[str, Any]:
-    span = high - low if high > low else 1.0
-    return {"kind": kind, "low": float(low), "span": float(span), "width": int(width),
-            "values": None if values is None else [float(v) for v in values]}
-
-
-def code_spec(code: str, factors: np.ndarray, space: LatentSpace | None,
-              width: int) -> list[dict[str, Any]]:
-    """The per-factor layout of :class:`FactorCode` for the ``code`` of ``factor_decoder``,
-    from the training ``factors [N, F]`` and the dataset's ``space`` (or None):
-
-    - ``"scaled"``: ``(f - low) / span`` with the *training* factors' range (one unit each);
-    - ``"raw"``: the values as given (one unit each);
-    - ``"population"``: ``width`` Gaussian units over the factor's range (the space's bounds,
-      else the training range);
-    - ``"onehot"``: one-hot over a discrete factor's values (with a space), else over
-      ``width`` equal bins of its range."""
-    lo_tr, hi_tr = factors.min(axis=0), factors.max(axis=0)
-    out = []
-    for i in range(factors.shape[1]):
-        fac = space.factors[i] if space is not None else None
-        low, high = (fac.bounds if fac is not None else (float(lo_tr[i]), float(hi_tr[i])))
-        if code == "scaled":
-            out.append(_entry("scaled", float(lo_tr[i]), float(hi_tr[i])))
-        elif code == "raw":
-            out.append(_entry("raw"))
-        elif code == "population":
-            out.append(_entry("population", low, high, width))
-        elif code == "onehot" and fac is not None and fac.values is not None:
-            out.append(_entry("values", low, high, len(fac.values), fac.values))
-        elif code == "onehot":
-            out.append(_entry("bins", low, high, width))
-        else:
-            raise DataError(f'unknown factor code "{code}"; use one of {", ".join(CODES)}.')
-    return out
-
-
-def embedding_spec(factors: np.ndarray, space: LatentSpace | None) -> list[dict[str, Any]]:
-    """The ``cvae``'s factor embedding: continuous factors scaled to [0, 1] by the space's
-    bounds, discrete ones one-hot over their values; without a space, every factor scaled
-    by the training factors' range."""
-    if space is None:
-        return code_spec("scaled", factors, None, 1)
-    out = []
-    for fac in space.factors:
-        low, high = fac.bounds
-        if fac.values is not None:
-            out.append(_entry("values", low, high, len(fac.values), fac.values))
-        else:
-            out.append(_entry("scaled", low, high))
-    return out
-
-
-class FactorCode(nn.Module):
-    """Factors ``[N, F]`` -> the network's input ``[N, width]``, factor by factor, as laid
-    out by ``spec`` (one dict per factor, see :func:`code_spec`). With ``u = (f - low) /
-    span`` (buffers, float32):
-
-    - ``"scaled"``/``"raw"`` (``low = 0, span = 1``): ``u``, one unit;
-    - ``"population"``: ``width`` units ``exp(-(f - c_k)^2 / (2 s^2))`` with centres ``c_k =
-      low + k * span / (width - 1)``, ``k = 0 .. width - 1``, and tuning width ``s = span /
-      (width - 1)`` (the spacing of the centres), as Liang et al. code a position on a
-      28-pixel axis by 28 units of width one pixel;
-    - ``"bins"``: one-hot over ``width`` equal bins of ``[low, low + span]`` (a value
-      outside goes to the nearest end bin);
-    - ``"values"``: one-hot over the discrete ``values`` (the nearest one).
-
-    It has buffers and no parameters (building it draws nothing from the RNG)."""
-
-    def __init__(self, spec: Sequence[dict[str, Any]]) -> None:
-        super().__init__()
-        self.spec = [dict(s) for s in spec]
-        self.kinds = [str(s["kind"]) for s in self.spec]
-        self.widths = [int(s["width"]) if s["kind"] not in ("scaled", "raw") else 1
-                       for s in self.spec]
-        self.width = sum(self.widths)
-        self.plain = all(k in ("scaled", "raw") for k in self.kinds)
-        self.register_buffer("low", torch.tensor([float(s["low"]) if s["kind"] != "raw" else 0.0
-                                                  for s in self.spec], dtype=torch.float32))
-        self.register_buffer("span", torch.tensor([float(s["span"]) if s["kind"] != "raw"
-                                                   else 1.0 for s in self.spec],
-                                                  dtype=torch.float32))
-        for i, s in enumerate(self.spec):
-            if s["kind"] == "values":
-                self.register_buffer(f"values_{i}", torch.tensor(s["values"], dtype=torch.float32))
-
-    def forward(self, factors: torch.Tensor) -> torch.Tensor:
-        u = (factors - self.low) / self.span
-        if self.plain:
-            return u
-        parts = []
-        for i, (kind, width) in enumerate(zip(self.kinds, self.widths)):
-            col = u[:, i:i + 1]
-            if kind in ("scaled", "raw"):
-                parts.append(col)
-            elif kind == "population":
-                k = torch.arange(width, device=u.device, dtype=u.dtype)
-                parts.append(torch.exp(-0.5 * (col * (width - 1) - k).square()))
-            elif kind == "bins":
-                idx = torch.floor(col[:, 0] * width).clamp(0, width - 1).long()
-                parts.append(F.one_hot(idx, width).to(u.dtype))
-            else:  # "values"
-                values = getattr(self, f"values_{i}")
-                idx = (factors[:, i:i + 1] - values).abs().argmin(1)
-                parts.append(F.one_hot(idx, width).to(u.dtype))
-        return torch.cat(parts, 1)
-
 
 CONVT_MIN_DEPTH = 2
 
@@ -272,31 +99,32 @@ class FactorNet(nn.Module):
         return torch.sigmoid(out) if self.output == "sigmoid" else out.clamp(0.0, 1.0)
 
 
-class FactorDecoder(TrainedModule, Model):
+class FactorDecoder(ConditionalGenerator):
     """Ground-truth decoder: a conditional decoder trained from the true factors to the images.
 
-    A conditional generator (``generate(factors, *, seed)``, deterministic) without an
-    encoder: the runner passes the training images' true factors to ``fit(images, ...,
-    factors=[N, F])`` and evaluates it through ``generate``: its reconstruction of any
-    image is the decoding of that image's true factors; the scores of latents (MIG, DCI,
-    SAP, probes) do not apply to it.
+    A deterministic conditional generator (``generate(factors, *, seed)`` ignores the seed)
+    without an encoder: its reconstruction of any image is the decoding of that image's
+    true factors; the scores of latents (MIG, DCI, SAP, probes) do not apply to it.
 
     By default the factors are scaled to [0, 1] by the training factors' range (a hole
     beyond that range, as in an extrapolation split, gives inputs outside [0, 1]) and
     decoded by the decoder of the chosen conv body (``architecture``, as for ``ae``/``vae``,
     with the factors in place of the latent). Loss per sample: the reconstruction BCE.
 
-    Parameters (all keyword-only): architecture, epochs, batch_size, optimizer, lr,
-    lr_decay, device, progress, reconstruction, as for the ``ae`` model, and:
-        architecture: also ``"convt"``: Liang et al.'s transposed-convolution decoder (see
-            :func:`convt_decoder`; image sides multiples of 4, e.g. 28x28).
+    Parameters (all keyword-only), besides the training parameters of every conditional
+    generator (:class:`~zsbench_plugins.models._conditional.ConditionalGenerator`: epochs,
+    batch_size, optimizer, lr, lr_decay, weight_decay, precision, device, progress,
+    eval_every, sample_batch):
+        architecture: the conv body, as for ``ae`` ("default", "e3"), or ``"convt"``: Liang
+            et al.'s transposed-convolution decoder (see :func:`convt_decoder`; image sides
+            multiples of 4, e.g. 28x28).
+        reconstruction: "bce_mean" (default) or "bce_sum", as for ``ae``.
         code: how the factors enter the network: ``"scaled"`` (default, above), ``"raw"``
             (the values as given), ``"population"`` (each factor as ``code_width`` Gaussian
             units tuned across its range, Liang et al.'s input), ``"onehot"`` (one-hot over
             a discrete factor's values, or over ``code_width`` bins of a continuous one's
-            range). The ranges are the space's bounds when ``fit`` is given the dataset's
-            ``space``, else the training factors' (``"scaled"`` always uses the training
-            range). See :class:`FactorCode`.
+            range), ``"space"`` (the ``cvae``'s and ``diffusion``'s). See
+            :func:`~zsbench_plugins.models._conditional.code_spec`.
         code_width: units per factor of the population and bin codes (default 28).
         depth, channels: of the ``"convt"`` body: hidden transposed convolutions (>= 2;
             Liang et al. study 2 to 10) and their width (default 4 and 64).
@@ -306,47 +134,41 @@ class FactorDecoder(TrainedModule, Model):
         loss: ``"bce"`` (default: BCE of the sigmoid of the outputs, reduced as
             ``reconstruction`` says) or ``"mse"`` (Liang et al.'s: the per-pixel mean squared
             error of the linear output; generated images are that output clipped to [0, 1]).
-        optimizer: also ``"adamw"`` (Liang et al.'s, torch defaults: weight decay 0.01).
-        eval_every: with a ``monitor`` given to ``fit``, call ``monitor(step, self)`` after
-            every ``eval_every``-th optimiser step (0: never).
 
-    There is no early stopping: the validation images come without factors. Liang et al.'s
-    setting: ``architecture = "convt", code = "population", loss = "mse", optimizer =
-    "adamw", lr = 1e-3, batch_size = 32, epochs = 50`` on 28x28 images.
+    Liang et al.'s setting: ``architecture = "convt", code = "population", loss = "mse",
+    optimizer = "adamw", lr = 1e-3, batch_size = 32, epochs = 50`` on 28x28 images.
     """
 
     name = "factor_decoder"
-    needs_factors: ClassVar[bool] = True
     stochastic: ClassVar[bool] = False
+    checkpoint_format: ClassVar[str] = "zsbench.factor_decoder"
+    checkpoint_versions: ClassVar[tuple[int, ...]] = (1, 2)
+    """2: the factor code is saved (``"code"``) and its buffers live under ``code.``; files
+    of version 1 (the scaled code only, buffers ``low``/``span``) are still read."""
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "architecture": [Options(("convt", *BODIES))],
+        "reconstruction": [Options(("bce_mean", "bce_sum"))],
+        "code": [Options(("scaled", "raw", "population", "onehot", "space"))],
+        "code_width": [Interval(int, 2)],
+        "depth": [Interval(int, CONVT_MIN_DEPTH)],
+        "channels": [Interval(int, 1)],
+        "convt_start": [None, Interval(int, 1, note="e.g. 7, or leave it out")],
+        "loss": [Options(("bce", "mse"))],
+    }
 
     def __init__(
         self,
         *,
         architecture: Literal["default", "e3", "convt"] = "default",
-        epochs: int = 20,
-        batch_size: int = 64,
-        optimizer: Literal["adam", "adamw", "rmsprop"] = "adam",
-        lr: float = 1e-3,
-        lr_decay: float = 1.0,
-        device: Literal["auto", "cpu", "cuda"] = "auto",
-        progress: bool = True,
         reconstruction: Literal["bce_mean", "bce_sum"] = "bce_mean",
-        code: Literal["scaled", "raw", "population", "onehot"] = "scaled",
+        code: Literal["scaled", "raw", "population", "onehot", "space"] = "scaled",
         code_width: int = 28,
         depth: int = 4,
         channels: int = 64,
         convt_start: int | None = None,
         loss: Literal["bce", "mse"] = "bce",
-        eval_every: int = 0,
     ) -> None:
         self.architecture = architecture
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_decay = lr_decay
-        self.device = device
-        self.progress = progress
         self.reconstruction = reconstruction
         self.code = code
         self.code_width = code_width
@@ -354,187 +176,54 @@ class FactorDecoder(TrainedModule, Model):
         self.channels = channels
         self.convt_start = convt_start
         self.loss = loss
-        self.eval_every = eval_every
         self._check_params()
 
-    def _check_params(self) -> None:
-        choices = {"architecture": ("convt", *BODIES), "optimizer": OPTIMIZERS,
-                   "device": DEVICES, "reconstruction": RECONSTRUCTIONS, "code": CODES,
-                   "loss": LOSSES}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                self._bad_param(key, f"got {getattr(self, key)!r}.",
-                                "give one of " + ", ".join(f'"{a}"' for a in allowed) + ".")
-        minimum = {"epochs": 0, "batch_size": 1, "code_width": 2, "depth": CONVT_MIN_DEPTH,
-                   "channels": 1, "eval_every": 0}
-        for key, low in minimum.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                self._bad_param(key, f"must be an integer >= {low}; got {value!r}.",
-                                f"give an integer >= {low}.")
-        for key in ("lr", "lr_decay"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not (isinstance(value, (int, float))
-                                               and 0 < value < math.inf):
-                self._bad_param(key, f"must be a positive number; got {value!r}.",
-                                "give a number > 0 (lr_decay = 1 means no decay).")
-        start = self.convt_start
-        if start is not None and (isinstance(start, bool) or not isinstance(start, int)
-                                  or start < 1):
-            self._bad_param("convt_start", f"must be a positive integer or absent; got "
-                            f"{start!r}.", "give e.g. convt_start = 7, or leave it out.")
-        if not isinstance(self.progress, bool):
-            self._bad_param("progress", f"must be true or false; got {self.progress!r}.",
-                            "give true or false.")
+    def _code_spec(self, factors: np.ndarray, space: LatentSpace | None) -> list[dict[str, Any]]:
+        return code_spec(self.code, factors, space, self.code_width)
 
-    def check_image_shape(self, image_shape: tuple[int, int, int]) -> None:
-        """Raise :class:`PluginParameterError` when ``architecture`` cannot take images of
-        ``image_shape (C, H, W)`` (e.g. "e3" on anything but 36x36, "convt" on sides that
-        are no multiples of 4)."""
-        try:
-            self._decoder(tuple(int(v) for v in image_shape), 1)  # type: ignore[arg-type]
-        except DataError as exc:
-            self._bad_param("architecture", exc.message, "choose an architecture that takes "
-                            "these images, or change the dataset's image size.")
-
-    def _decoder(self, image_shape: tuple[int, int, int], width: int) -> nn.Module:
+    def _network(self, image_shape: tuple[int, int, int], code: FactorCode) -> FactorNet:
         if self.architecture == "convt":
-            return convt_decoder(image_shape, width, depth=self.depth, channels=self.channels,
-                                 start=self.convt_start)
-        return build_body(self.architecture, image_shape, width).decoder
+            decoder = convt_decoder(image_shape, code.width, depth=self.depth,
+                                    channels=self.channels, start=self.convt_start)
+        else:
+            decoder = build_body(self.architecture, image_shape, code.width).decoder
+        return FactorNet(decoder, code, "sigmoid" if self.loss == "bce" else "clip")
 
-    def _build(self, image_shape: tuple[int, int, int], spec: Sequence[dict[str, Any]],
-               seed: int) -> FactorNet:
-        def factory() -> FactorNet:
-            code = FactorCode(spec)  # no parameters: draws nothing from the RNG
-            return FactorNet(self._decoder(image_shape, code.width), code,
-                             "sigmoid" if self.loss == "bce" else "clip")
-
-        try:
-            return init_module(factory, seed)  # type: ignore[return-value]
-        except DataError as exc:
-            raise DataError(f'model "{self.name}": {exc.message}') from None
-
-    def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
-            validation: np.ndarray | None = None, factors: np.ndarray | None = None,
-            space: LatentSpace | None = None, monitor: Monitor | None = None) -> FactorDecoder:
-        """Train on ``images [N, C, H, W]`` in [0, 1] and their true ``factors [N, F]``
-        (required), from the seed alone; ``weights [N]`` scale each sample's loss;
-        ``validation`` is ignored (it comes without factors). ``space``: the dataset's
-        :class:`~zsbench.space.LatentSpace` (the ranges of the population and one-hot
-        codes, and the discrete factors' values). ``monitor``: called as ``monitor(step,
-        self)`` every ``eval_every`` steps; ``generate`` then uses the current weights."""
-        self._check_params()
-        x = _check_images(images, self.name, "images")
-        f = check_training_factors(factors, len(x), self.name)
-        if len(x) == 0:
-            raise DataError(f'model "{self.name}": fit got no images (an empty array).')
-        check_space(space, f.shape[1], self.name)
-        image_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
-        spec = code_spec(self.code, f, space, self.code_width)
-        net = self._build(image_shape, spec, seed)
-        dev = resolve_device(self.device, self.name)
-        f_dev = torch.from_numpy(f.astype(np.float32)).to(dev)
+    def _loss_fn(self, dev: torch.device) -> LossFn:
         mse = self.loss == "mse"
         bce_sum = self.reconstruction == "bce_sum"
 
-        def loss(module: nn.Module, batch: torch.Tensor, ctx: LossContext) -> torch.Tensor:
-            assert ctx.index is not None, "the training loop passes the batch's rows"
-            out = module(f_dev[ctx.index])
+        def loss(module: nn.Module, batch: Any, ctx: LossContext) -> torch.Tensor:
+            x, f = batch
+            out = module(f)
             if mse:
-                return (out - batch).square().flatten(1).mean(1)
-            bce = F.binary_cross_entropy_with_logits(out, batch, reduction="none").flatten(1)
+                return (out - x).square().flatten(1).mean(1)
+            bce = F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1)
             return bce.sum(1) if bce_sum else bce.mean(1)
 
-        before = {k: getattr(self, k) for k in ("module_", "image_shape_", "device_",
-                                                  "n_factors_", "code_spec_") if hasattr(self, k)}
-        # generate() works from the first monitor call on (train moves net to dev first)
-        self.module_, self.image_shape_, self.device_ = net, image_shape, dev
-        self.n_factors_, self.code_spec_ = int(f.shape[1]), spec
-        try:
-            result = train(net, loss, x, seed=seed, epochs=self.epochs,
-                           batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
-                           lr_decay=self.lr_decay, weights=weights, device=self.device,
-                           progress=self.progress, label=self.name,
-                           after_step=monitor_hook(monitor, self, self.eval_every))
-        except BaseException:
-            for k in ("module_", "image_shape_", "device_", "n_factors_", "code_spec_"):
-                if k in before:
-                    setattr(self, k, before[k])
-                else:
-                    delattr(self, k)
-            raise
-        self._keep(net, image_shape, result)
-        return self
+        return loss
 
-    def factor_code(self, factors: np.ndarray) -> np.ndarray:
-        """The network's input ``float32 [N, width]`` for ``factors [N, F]``: the code of
-        ``code`` (see :class:`FactorCode`), as the fitted model computes it."""
-        net = self._fitted()
-        f = check_factors(factors, self.n_factors_, self.name)
-        return rowwise_batched(net, net.code, f, self.device_)
+    def _draw(self, net: nn.Module) -> Any:
+        return net.images
 
-    def generate(self, factors: np.ndarray, *, seed: int) -> np.ndarray:
-        """Images float32 ``[N, C, H, W]`` in [0, 1] for the requested ``factors [N, F]``.
-        Deterministic: ``seed`` is accepted as the contract asks and changes nothing (the
-        same request gives the same image, row by row, whatever the other rows)."""
+    def generate_unclipped(self, factors: np.ndarray, *, seed: int) -> np.ndarray:
+        """The output float32 ``[N, C, H, W]`` for ``factors [N, F]`` before it is mapped
+        into [0, 1]: with ``loss = "mse"`` the linear output itself, which Liang et al.
+        score (their pixel MSE is of the unclipped output); with ``"bce"`` the sigmoid
+        images, as ``generate``. ``generate`` clips, since every draw must lie in [0, 1];
+        a pixel MSE that is to match theirs reads this. ``seed`` changes nothing."""
         net = self._fitted()
-        f = check_factors(factors, self.n_factors_, self.name)
-        return rowwise_batched(net, net.images, f, self.device_)
-
-    def save(self, path: Path) -> None:
-        """Parameters, shapes, the factor code, weights and training facts, written with
-        ``torch.save`` as plain containers and tensors."""
-        net = self._fitted()
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "plugin": self.name,
-                    "params": self.get_params(), "image_shape": list(self.image_shape_),
-                    "n_factors": self.n_factors_, "code": [dict(s) for s in net.code.spec],
-                    "state_dict": {k: v.detach().to("cpu") for k, v in net.state_dict().items()},
-                    "training": self.training_summary(),
-                    "history": list(getattr(self, "history_", []))}, Path(path))
+        return rowwise_batched(net, net.images if net.output == "sigmoid" else net.forward,
+                               self._request(factors), self.device_,
+                               batch_size=int(self.sample_batch))
 
     @classmethod
-    def load(cls, path: Path) -> FactorDecoder:
-        """Read what :meth:`save` wrote, this version's files or version 1's
-        (``torch.load(weights_only=True)``: no pickles)."""
-        path = Path(path)
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-            raise DataError(f"cannot load {path}: not a zsbench factor-decoder file, or it "
-                            f"holds objects that safe loading refuses ({type(exc).__name__}).") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DataError(f"cannot load {path}: not a zsbench factor-decoder file.")
-        version = data.get("format_version")
-        if version not in (1, FORMAT_VERSION):
-            raise DataError(f"cannot load {path}: file format version {version!r}, this "
-                            f"zsbench reads 1 and {FORMAT_VERSION}.")
-        params = dict(data["params"])
-        unknown = sorted(set(params) - set(cls.parameters()))
-        if unknown:
-            raise DataError(f"cannot load {path}: parameters {unknown} are unknown to "
-                            f'model "{cls.name}" (saved by another version?).')
-        model = cls(**params)
-        shape = tuple(int(v) for v in data["image_shape"])
-        n_factors = int(data["n_factors"])
-        state = dict(data["state_dict"])
-        if version == 1:  # the scaled code, its buffers at the top level
-            state["code.low"], state["code.span"] = state.pop("low"), state.pop("span")
-            spec = [{"kind": "scaled", "low": float(lo), "span": float(sp), "width": 1,
-                     "values": None}
-                    for lo, sp in zip(state["code.low"].tolist(), state["code.span"].tolist())]
-        else:
-            spec = [dict(s) for s in data["code"]]
-        net = model._build(shape, spec, seed=0)  # type: ignore[arg-type]
-        net.load_state_dict(state)
-        dev = resolve_device("auto" if model.device == "cuda" and not torch.cuda.is_available()
-                             else model.device, model.name)
-        net.to(dev).eval()
-        model.module_ = net
-        model.image_shape_ = shape  # type: ignore[assignment]
-        model.n_factors_ = n_factors
-        model.code_spec_ = spec
-        model.device_ = dev
-        model.history_ = list(data.get("history", []))
-        model.training_ = dict(data.get("training", {}))
-        return model
+    def _upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        if version != 1:
+            return data
+        state = dict(data["state_dict"])  # the scaled code, its buffers at the top level
+        state["code.low"], state["code.span"] = state.pop("low"), state.pop("span")
+        code = [{"kind": "scaled", "low": float(lo), "span": float(sp), "width": 1,
+                 "values": None}
+                for lo, sp in zip(state["code.low"].tolist(), state["code.span"].tolist())]
+        return {**data, "state_dict": state, "code": code}

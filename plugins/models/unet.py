@@ -1,8 +1,8 @@
 """A small conditional U-Net: the denoiser of the ``diffusion`` model.
 
-``CondUNet(x [B, C, H, W], t [B], cond [B, E], drop [B] bool or None) -> [B, C, H, W]``:
+``CondUNet(x [B, C, H, W], t [B], factors [B, F], drop [B] bool or None) -> [B, C, H, W]``:
 the noisy images, the noise level ``t`` in [0, 1] (the model maps its timesteps there),
-the encoded factors, and which rows are asked *unconditionally* (classifier-free
+the factors (encoded by its ``code``), and which rows are asked *unconditionally* (classifier-free
 guidance: those rows use a learned null embedding in place of their condition).
 
 Layout (``L = len(channel_mults)`` resolution levels, widths ``channels * m``)::
@@ -90,15 +90,19 @@ class CondUNet(nn.Module):
 
     Args:
         image_channels: ``C`` of the images.
-        cond_dim: width ``E`` of the encoded factors.
+        code: the factors' encoding (a module ``[N, F] -> [N, E]`` with a ``width`` E, the
+            :class:`~zsbench_plugins.models._conditional.FactorCode`); ``forward`` takes the
+            factors themselves.
         channels: base width; level ``i`` has ``channels * channel_mults[i]`` channels.
         channel_mults: one multiplier per resolution level (2 or 3 levels are typical).
         patch_size: pixels folded into channels before the first level (1: none).
     """
 
-    def __init__(self, image_channels: int, cond_dim: int, *, channels: int = 32,
+    def __init__(self, image_channels: int, code: nn.Module, *, channels: int = 32,
                  channel_mults: Sequence[int] = (1, 2, 2), patch_size: int = 2) -> None:
         super().__init__()
+        self.code = code  # buffers only: building it draws nothing from the RNG
+        cond_dim = int(code.width)  # type: ignore[arg-type]
         self.patch_size = int(patch_size)
         self.channels = int(channels)
         widths = [int(channels) * int(m) for m in channel_mults]
@@ -133,8 +137,11 @@ class CondUNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+    def forward(self, x: torch.Tensor, t: torch.Tensor, factors: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
+        """The prediction ``[B, C, H, W]`` for noisy images ``x [B, C, H, W]`` at noise
+        levels ``t [B]`` given ``factors [B, F]``; rows where ``drop [B]`` is True get the
+        learned null condition instead (classifier-free guidance)."""
         _, _, height, width = x.shape
         p = self.patch_size
         pad_h, pad_w = (-height) % p, (-width) % p
@@ -142,7 +149,7 @@ class CondUNet(nn.Module):
             x = F.pad(x, (0, pad_w, 0, pad_h))
         if p > 1:
             x = F.pixel_unshuffle(x, p)
-        c = self.cond_mlp(cond)
+        c = self.cond_mlp(self.code(factors))
         if drop is not None:
             c = torch.where(drop[:, None], self.null_cond[None, :].to(c.dtype), c)
         emb = F.silu(self.time_mlp(timestep_embedding(t, self.channels)) + c)

@@ -4,10 +4,12 @@ latent-disentanglement penalty."""
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from zsbench.configurable import Interval
 from zsbench.errors import DataError
 from zsbench.training import LossContext, batched
 from zsbench_plugins.models.base import LatentNet, TorchModel, _check_images
@@ -62,6 +64,12 @@ class VAE(TorchModel):
     """
 
     name = "vae"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "kl_weight": [Interval(float, 0)],
+        "fixed_sigma": [None, Interval(float, 0, closed="neither",
+                                       note="E1 uses 0.1; leave it out for a learned sigma")],
+        "entanglement_weight": [Interval(float, 0, note="0 = off")],
+    }
 
     def __init__(self, *, kl_weight: float = 8e-3, fixed_sigma: float | None = None,
                  entanglement_weight: float = 0.0) -> None:
@@ -72,17 +80,6 @@ class VAE(TorchModel):
 
     def _has_log_variance(self) -> bool:
         return self.fixed_sigma is None
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.fixed_sigma is not None and not (
-                isinstance(self.fixed_sigma, (int, float)) and 0 < self.fixed_sigma < math.inf):
-            self._bad_param("fixed_sigma", f"must be a positive number; got {self.fixed_sigma!r}.",
-                            "give a number > 0 (E1 uses 0.1), or leave it out for a learned sigma.")
-        for key, value in {"kl_weight": self.kl_weight,
-                           "entanglement_weight": self.entanglement_weight}.items():
-            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
-                self._bad_param(key, f"must be a number >= 0; got {value!r}.", "give 0 or more.")
 
     def posterior(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The approximate posterior q(z | x) of ``images`` float32 ``[N, C, H, W]``: its
