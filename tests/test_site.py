@@ -166,6 +166,11 @@ window.addEventListener("load", function () {
       seen.best_first = column(t, score);
       t.tHead.rows[0].cells[score].click();        // again: reversed
       seen.reversed = column(t, score);
+      var box = document.querySelector('input.filter[data-table="' + t.id + '"]');
+      box.value = "pca1";
+      box.dispatchEvent(new Event("input"));
+      seen.filtered = Array.prototype.filter.call(t.tBodies[0].rows, function (r) {
+        return !r.hidden; }).length;
     }
     out.tables.push(seen);
   });
@@ -234,6 +239,7 @@ def test_site_opens_sorts_and_links_in_a_headless_browser(site: Path) -> None:
         assert [r.split("|")[0] for r in table["by_model"]] == ["pca1-weighted", "pca2"]
         values = [float(v) for v in table["best_first"]]
         assert values == sorted(values) and table["reversed"] == table["best_first"][::-1]
+        assert table["filtered"] == 1  # the filter box keeps the rows that match
     assert len(toy["plots"]) == 4
     assert all(p["width"] > 100 and p["dots"] == 2 for p in toy["plots"])  # drawn
     assert seen["index.html"]["tables"][0]["rows"] == 2  # the two suites

@@ -202,8 +202,11 @@ def _merge_attrs(frames: Sequence[tuple[pd.DataFrame, dict[Any, str], set[str]]]
     return merged
 
 
-def combined_frame(runs: Sequence[SiteRun], columns: list[str]) -> tuple[pd.DataFrame,
-                                                                         dict[Any, tuple[SiteRun, str]]]:
+RowOf = dict[Any, tuple[SiteRun, str]]
+"""A combined frame's row key -> its run and model label."""
+
+
+def combined_frame(runs: Sequence[SiteRun], columns: list[str]) -> tuple[pd.DataFrame, RowOf]:
     """One leaderboard frame over the runs (:func:`zsbench.results.leaderboard_frame` of
     each, rows keyed ``RUN/LABEL``) and each row's run and model label."""
     parts, frames, rows = [], [], {}
@@ -238,7 +241,7 @@ def _anchor(text: str) -> str:  # as report.html names its sections
     return "".join(c if c.isalnum() else "-" for c in text)
 
 
-def _table(df: pd.DataFrame, rows: dict[Any, tuple[SiteRun, str]], reports: dict[str, str],
+def _table(df: pd.DataFrame, rows: RowOf, reports: dict[str, str],
            table_id: str, sort: str | None) -> str:
     """The leaderboard table of one group, sorted by ``sort`` (best first) and sortable by
     any column (the page's script), the marks as classes."""
@@ -272,12 +275,13 @@ def _table(df: pd.DataFrame, rows: dict[Any, tuple[SiteRun, str]], reports: dict
         body.append("<tr>" + "".join(cells) + "</tr>")
     sorted_by = 5 + columns.index(sort) if sort in columns else -1
     head = "".join(f'<th aria-sort="ascending">{_e(h)}</th>' if j == sorted_by
-                   else f"<th>{_e(h)}</th>" for j, h in enumerate(heads))
+                   else f'<th class="text">{_e(h)}</th>' if j < 5 else f"<th>{_e(h)}</th>"
+                   for j, h in enumerate(heads))
     return (f'<div class="scroll"><table class="board" id="{table_id}"><thead><tr>{head}'
             f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _plots(df: pd.DataFrame, rows: dict[Any, tuple[SiteRun, str]]) -> str:
+def _plots(df: pd.DataFrame, rows: RowOf) -> str:
     """Per score a dot-and-interval plot of every row (in the table's first order)."""
     marks = best_marks(df)
     parts = []
