@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from zsbench.suite import Suite
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_JOBS_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+WIDE_HELP = "print the full table (every column, full intervals), not one that fits the terminal"
 CRASH_LOG = "zsbench-crash.log"
 
 
@@ -38,17 +39,10 @@ def _registry() -> Registry:  # imported lazily so `zsbench --help` stays fast
     return Registry()
 
 
-def _depends(cls: type) -> str:
-    """The distributions a plugin declares it wraps, with their installed versions."""
-    deps = cls.dependencies() if hasattr(cls, "dependencies") else {}
-    return ", ".join(f"{name} {version}" for name, version in deps.items()) or "-"
-
-
 def cmd_plugins(args: argparse.Namespace) -> int:
     registry = _registry()
-    rows = [[p.kind, p.name, p.distribution, p.version, _depends(p.cls), p.summary]
-            for p in registry.all()]
-    print(tabulate(rows, headers=["kind", "name", "distribution", "version", "depends on",
+    print(tabulate(registry.listing(), headers=["kind", "name", "distribution", "version",
+                                                "depends on",
                                   "summary"], tablefmt="simple"))
     if registry.broken:
         print("\nbroken plugins (not loaded):")
@@ -236,7 +230,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from zsbench.results import format_leaderboard, leaderboard_frame, load_results
+    from zsbench.results import leaderboard_frame, load_results
+    from zsbench.terminal_board import leaderboard_text
     from zsbench.suite import tomllib
 
     manifest, results = load_results(Path(args.run_dir))
@@ -265,8 +260,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             hint = f'did you mean "{guess}"? ' if guess else ""
             raise ZsbenchError(f'{args.run_dir}: no score "{name}" in this run. Fix: '
                                f"{hint}scores: {', '.join(known)}.")
-    print(format_leaderboard(frame, sort=sort if isinstance(sort, str) else None))
+    print(leaderboard_text(frame, sort=sort if isinstance(sort, str) else None, wide=args.wide))
     return EXIT_OK
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from zsbench.site import site_command
+
+    return site_command([Path(d) for d in args.run_dirs], Path(args.out))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -405,6 +406,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="with --out: write into an existing folder that holds another run")
     p.add_argument("--variant", help="comma-separated names of the suite's [variants.NAME] "
                                      "to run (default: every variant)")
+    p.add_argument("--wide", action="store_true", help=WIDE_HELP)
     p.late.append(_add_executor_options)
     p.set_defaults(func=cmd_run)
 
@@ -430,7 +432,14 @@ def _add_inspection(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("run_dir")
     p.add_argument("--columns", help="comma-separated score names (default: the suite's)")
     p.add_argument("--sort", help="score to sort by")
+    p.add_argument("--wide", action="store_true", help=WIDE_HELP)
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("site", help="one static site (index.html) over run folders: a "
+                       "leaderboard per suite over every run, interval plots, their reports")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, help="the site's folder (new, or an earlier site)")
+    p.set_defaults(func=cmd_site)
 
     p = sub.add_parser("report", help="(re)build RUN_DIR/report.html: leaderboard, scores, "
                        "pictures; one self-contained file")

@@ -32,6 +32,7 @@ from zsbench.intervals import (
 )
 from zsbench.jobs import JobResult
 from zsbench.seeds import derive_seed
+from zsbench.valid_share import share_note, valid_shares
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
@@ -248,6 +249,7 @@ def leaderboard_frame(results: Sequence[JobResult], columns: Sequence[str] | Non
     df.attrs["control"] = control_state
     df.attrs["methods"] = methods
     df.attrs["na"] = na
+    df.attrs["valid"] = valid_shares(results, wanted)  # column -> label -> valid share
     return df
 
 
@@ -359,16 +361,43 @@ def format_interval(value: float, lo: float, hi: float) -> str:
     return text
 
 
-def cell_text(df: pd.DataFrame, label: Any, c: str, mark: str | None) -> str:
-    """The text of a leaderboard cell (without emphasis): ``value [lo, hi]``, "n/a" for a
-    score that does not apply to the model, "(control failed)" after a value whose
-    control failed."""
+def format_compact(value: float, lo: float, hi: float) -> str:
+    """``value±h`` for a terminal: ``h`` the larger distance from the value to an end of
+    its 95 % interval, to one significant digit (two when it starts with 1), the value
+    rounded to the same decimal (``0.047±0.004``); 3 significant digits without an
+    interval; :func:`format_number` for NaN and infinities."""
+    if not math.isfinite(value):
+        return format_number(value)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{value:.3g}"
+    half = max(hi - value, value - lo, 0.0)
+    if half == 0:
+        return f"{value:.3g}±0"
+    digits = -math.floor(math.log10(half))
+    if f"{half:.1e}".startswith("1"):
+        digits += 1
+    if digits > 6 or abs(value) >= 1e6:
+        return f"{value:.2e}±{half:.0e}"
+    digits = max(digits, 0)
+    return f"{value:.{digits}f}±{half:.{digits}f}"
+
+
+def cell_text(df: pd.DataFrame, label: Any, c: str, mark: str | None, *,
+              compact: bool = False) -> str:
+    """The text of a leaderboard cell (without emphasis): ``value [lo, hi]``
+    (``value±h`` when ``compact``: :func:`format_compact`), "n/a" for a score that does
+    not apply to the model, "(control failed)" after a value whose control failed ("†"
+    when compact), and the valid share after an error over valid images only when it is
+    under half (" (2 % valid)", compact " v2%": :mod:`zsbench.valid_share`)."""
     value = float(df.at[label, c])
     if math.isnan(value) and label in df.attrs.get("na", {}).get(c, {}):
         return "n/a"
-    text = format_interval(value, float(df.at[label, f"{c}_lo"]), float(df.at[label, f"{c}_hi"]))
+    lo, hi = float(df.at[label, f"{c}_lo"]), float(df.at[label, f"{c}_hi"])
+    text = format_compact(value, lo, hi) if compact else format_interval(value, lo, hi)
     if mark == "control failed":
-        text += " (control failed)"
+        text += "†" if compact else " (control failed)"
+    if math.isfinite(value):
+        text += share_note(df.attrs.get("valid", {}).get(c, {}).get(label), compact=compact)
     return text
 
 
@@ -394,12 +423,17 @@ def markdown_cell(text: str) -> str:
     return " ".join(text.replace("\r", "\n").split("\n"))
 
 
-def column_header(df: pd.DataFrame, c: str) -> str:
-    """A column's name with its direction: ``↑``, ``↓``, or ``→ t`` for a target."""
+def direction_mark(df: pd.DataFrame, c: str) -> str:
+    """A column's direction: ``↑``, ``↓``, or ``→ t`` for a target."""
     target = df.attrs.get("targets", {}).get(c)
     if target is not None:
-        return f"{c} → {target:g}"
-    return f"{c} {'↑' if df.attrs.get('directions', {}).get(c) else '↓'}"
+        return f"→ {target:g}"
+    return "↑" if df.attrs.get("directions", {}).get(c) else "↓"
+
+
+def column_header(df: pd.DataFrame, c: str) -> str:
+    """A column's name with its direction (:func:`direction_mark`)."""
+    return f"{c} {direction_mark(df, c)}"
 
 
 def format_leaderboard(df: pd.DataFrame, *, sort: str | None = None) -> str:
