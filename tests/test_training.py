@@ -256,3 +256,64 @@ def test_num_threads_is_restored() -> None:
     assert torch.get_num_threads() == before
     b, _ = fit()
     assert same(a, b)
+
+
+# -- row-aligned arrays: (images, factors) -------------------------------------------------
+
+def pair_loss(module: nn.Module, batch: tuple[torch.Tensor, ...],
+              ctx: LossContext) -> torch.Tensor:
+    """A conditional toy: the images shifted by the batch's own factor column."""
+    x, f = batch
+    assert x.shape[0] == f.shape[0] and f.shape[1:] == (1,)
+    return (torch.sigmoid(module(x)) - (x + f[:, :, None, None]).clamp(0, 1)).square() \
+        .flatten(1).mean(1)
+
+
+def test_train_takes_row_aligned_arrays_and_keeps_their_rows_together() -> None:
+    x = data()
+    f = np.linspace(0, 0.5, len(x))[:, None]
+    a, ra = init_module(Tiny, 0), None
+    ra = train(a, pair_loss, (x, f), seed=1, epochs=2, batch_size=8, device="cpu",
+               progress=False, validation=(x[:8], f[:8]))
+    b = init_module(Tiny, 0)
+    train(b, pair_loss, (x, f), seed=1, epochs=2, batch_size=8, device="cpu", progress=False)
+    c = init_module(Tiny, 0)  # the same rows of images with other factors: another model
+    train(c, pair_loss, (x, f[::-1].copy()), seed=1, epochs=2, batch_size=8, device="cpu",
+          progress=False)
+    assert same(a, b) and not same(a, c)
+    assert ra.monitor == "validation" and all(r.val_loss is not None for r in ra.history)
+    with pytest.raises(DataError, match="row-aligned"):
+        train(init_module(Tiny, 0), pair_loss, (x, f[:5]), seed=0, epochs=1, batch_size=8,
+              device="cpu", progress=False)
+    with pytest.raises(DataError, match="validation rows"):
+        train(init_module(Tiny, 0), pair_loss, (x, f), seed=0, epochs=1, batch_size=8,
+              device="cpu", progress=False, validation=(x[:4], np.zeros((4, 2))))
+
+
+def test_weight_decay_reaches_the_optimiser() -> None:
+    a, _ = fit(optimizer="adamw")
+    b, _ = fit(optimizer="adamw", weight_decay=0.01)  # AdamW's default, given explicitly
+    c, _ = fit(optimizer="adamw", weight_decay=0.5)
+    assert same(a, b) and not same(a, c)
+    with pytest.raises(DataError, match="weight_decay"):
+        fit(weight_decay=-1.0)
+
+
+def test_rowwise_batched_takes_several_arrays_and_rows_stay_independent() -> None:
+    from zsbench.training import rowwise_batched
+
+    net = init_module(lambda: nn.Linear(5, 3), 0)
+    z = np.random.default_rng(0).normal(size=(70, 3)).astype(np.float32)
+    f = np.random.default_rng(1).normal(size=(70, 2)).astype(np.float32)
+
+    def fn(za: torch.Tensor, fa: torch.Tensor) -> torch.Tensor:
+        return net(torch.cat([za, fa], 1))
+
+    net.train()
+    out = rowwise_batched(net, fn, (z, f), torch.device("cpu"), batch_size=16)
+    assert out.shape == (70, 3) and net.training  # the module's mode is restored
+    assert np.array_equal(rowwise_batched(net, fn, (z[:9], f[:9]), torch.device("cpu"),
+                                          batch_size=16), out[:9])
+    joined = rowwise_batched(net, net, np.concatenate([z, f], 1), torch.device("cpu"),
+                             batch_size=16)
+    assert np.array_equal(joined, out)

@@ -73,9 +73,9 @@ class LossContext:
     annealing schedule can read ``step / (epochs * steps_per_epoch)``. ``training`` is False
     for the validation loss (the module is then in ``eval()`` mode under ``torch.no_grad``,
     and ``step`` is the number of steps taken so far). ``index`` (training steps only, else
-    None) holds the rows of ``images`` in the batch, ``[B]`` on the device, so a loss can
-    read per-sample side data it holds itself (e.g. the true factors of a conditional
-    decoder)."""
+    None) holds the rows of ``images`` in the batch, ``[B]`` on the device, (per-sample side
+    data is best passed to :func:`train` as a row-aligned array, e.g. ``(images,
+    factors)``: the loss then gets the batch's rows of each, validation included)."""
 
     generator: torch.Generator
     n_train: int
