@@ -180,6 +180,15 @@ def _columns(runs: Sequence[SiteRun]) -> tuple[list[str], str | None]:
     return columns, sort if isinstance(sort, str) and sort in columns else None
 
 
+class SharedAttr(dict):  # type: ignore[type-arg]
+    """A dict in a frame's ``attrs`` that pandas shares instead of copying: pandas
+    deep-copies ``attrs`` each time a cell or column is read, which makes reading every
+    cell of a large leaderboard quadratic in its size (read-only use only)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedAttr:
+        return self
+
+
 def _merge_attrs(frames: Sequence[tuple[pd.DataFrame, dict[Any, str], set[str]]],
                  columns: list[str]) -> dict[str, Any]:
     """The ``attrs`` of the frames' union: per-label maps under the rows' new keys, the
@@ -195,11 +204,10 @@ def _merge_attrs(frames: Sequence[tuple[pd.DataFrame, dict[Any, str], set[str]]]
                     out.setdefault(k, {}).update({keys[label]: x for label, x in v.items()})
                 elif k in scores and k not in out:
                     out[k] = v
-    for name in ("directions",):
-        merged.setdefault(name, {})
-        for c in columns:
-            merged[name].setdefault(c, False)
-    return merged
+    merged.setdefault("directions", {})
+    for c in columns:
+        merged["directions"].setdefault(c, False)
+    return {k: SharedAttr(v) if isinstance(v, dict) else v for k, v in merged.items()}
 
 
 RowOf = dict[Any, tuple[SiteRun, str]]
@@ -431,7 +439,7 @@ def build_site(run_dirs: Sequence[Path], out: Path) -> tuple[list[SiteRun],
     out = Path(out)
     runs, skipped = gather(run_dirs)
     if not runs:
-        reasons = "; ".join(f"{reason}" for _, reason in skipped) or "no folder given"
+        reasons = "; ".join(f"{folder}: {why}" for folder, why in skipped) or "no folder given"
         raise ZsbenchError(f"no usable run folder ({reasons}). Fix: give run folders that "
                            "`zsbench run` wrote (each holds manifest.json and metrics.json).")
     _prepare_out(out)
