@@ -187,7 +187,7 @@ def test_allowed_cycles_still_exist():
 
 def test_no_module_over_max_lines():
     too_long = {}
-    for path in sorted((ROOT / "zsbench").rglob("*.py")):
+    for path in sorted([*(ROOT / "zsbench").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]):
         n = len(path.read_text(encoding="utf-8").splitlines())
         if n > MAX_LINES and str(path.relative_to(ROOT)) not in LONG_ALLOWED:
             too_long[str(path.relative_to(ROOT))] = n
@@ -266,3 +266,81 @@ def test_the_deterministic_context_restores_the_flag_and_warn_only() -> None:
         assert torch.get_num_threads() == threads
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+# -- plugin-to-plugin imports ----------------------------------------------------------------
+
+KNOWN_PLUGIN_IMPORTS: dict[tuple[str, str], str] = {
+    ("zsbench_plugins.datasets.mpi3d", "zsbench_plugins.datasets.shapes3d"):
+        "OriginalFile, check_include and the chunked reading of a published file",
+    ("zsbench_plugins.datasets.sprites", "zsbench_plugins.datasets.shapes3d"):
+        "OriginalFile and find_original (locating a published file)",
+    ("zsbench_plugins.metrics.factor_recovery", "zsbench_plugins.metrics.holdout_reconstruction"):
+        "depth_bin_items and spearman (scores by depth into the hole)",
+    ("zsbench_plugins.metrics.prior_coverage", "zsbench_plugins.metrics.factor_recovery"):
+        "family_validity (is a draw a member of the family)",
+    ("zsbench_plugins.outputs.conditional_depth", "zsbench_plugins.metrics.conditional_generation"):
+        "the metric itself and hole_depth: the picture draws the metric's verdicts",
+    ("zsbench_plugins.outputs.conditional_scatter", "zsbench_plugins.metrics.conditional_generation"):
+        "Draws, plugin_judging and split_draws: the picture draws the metric's verdicts",
+    ("zsbench_plugins.outputs.conditional_scatter", "zsbench_plugins.outputs.conditional_strips"):
+        "the verdict colours",
+    ("zsbench_plugins.outputs.conditional_scatter", "zsbench_plugins.outputs.error_map"):
+        "ErrorMap and jitter (the map of the space)",
+    ("zsbench_plugins.outputs.conditional_strips", "zsbench_plugins.outputs.transect_strips"):
+        "_point_labels (the transect's point labels)",
+    ("zsbench_plugins.outputs.coverage_map", "zsbench_plugins.metrics.prior_coverage"):
+        "hole_share_of_space and prior_recovery: the picture draws the metric's coverage",
+    ("zsbench_plugins.outputs.coverage_map", "zsbench_plugins.outputs.error_map"):
+        "ErrorMap and jitter (the map of the space)",
+}
+"""Imports of one standard plugin's module by another's that are known, with the reason;
+the rule is that shared code moves into a private helper. Remove an entry once it is."""
+
+
+def registered_plugin_modules(graph: dict[str, set[str]]) -> set[str]:
+    """The modules that contribute a plugin: those a kind's package (``zsbench_plugins.KIND``,
+    where its hook lists the plugins) imports. Every other module of ``plugins/`` is a
+    private helper (``models/base.py``, ``models/_conditional.py``, ``metrics/_errors.py``,
+    ``outputs/_plot.py``, ...)."""
+    kinds = {m for m in graph if m.count(".") == 1 and m.startswith("zsbench_plugins.")}
+    return {t for k in kinds for t in graph[k] if t.startswith(k + ".")}
+
+
+def plugin_import_violations(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """``(importer, imported)`` pairs where a standard plugin's module imports another
+    plugin's module (not its own package, not a private helper of any kind)."""
+    plugins = registered_plugin_modules(graph)
+    wrong = set()
+    for module, targets in graph.items():
+        if not module.startswith("zsbench_plugins.") or module.count(".") < 2:
+            continue
+        for target in targets:
+            if target in plugins and target != module:
+                wrong.add((module, target))
+    return wrong
+
+
+def test_plugins_import_no_other_plugin() -> None:
+    """A standard plugin imports zsbench's layers 0-1 (tests/test_layers.py) and private
+    helpers only, never another plugin's module: a plugin can be read, and removed, on its
+    own."""
+    found = plugin_import_violations(import_graph())
+    new = sorted(found - set(KNOWN_PLUGIN_IMPORTS))
+    assert not new, ("a plugin imports another plugin's module; move the shared code into a "
+                     "private helper (e.g. plugins/models/_conditional.py):\n"
+                     + "\n".join(f"  {a} -> {b}" for a, b in new))
+    stale = sorted(set(KNOWN_PLUGIN_IMPORTS) - found)
+    assert not stale, f"KNOWN_PLUGIN_IMPORTS lists imports that are gone; remove them: {stale}"
+
+
+def test_a_planted_plugin_to_plugin_import_fails() -> None:
+    graph = {m: set(ts) for m, ts in import_graph().items()}
+    plugins = registered_plugin_modules(graph)
+    assert {"zsbench_plugins.models.cvae", "zsbench_plugins.models.diffusion"} <= plugins
+    assert "zsbench_plugins.models._conditional" not in plugins  # a helper
+    assert "zsbench_plugins.metrics._errors" not in plugins
+    graph["zsbench_plugins.models.cvae"].add("zsbench_plugins.models.diffusion")
+    graph["zsbench_plugins.models.diffusion"].add("zsbench_plugins.models._conditional")
+    assert plugin_import_violations(graph) - set(KNOWN_PLUGIN_IMPORTS) == {
+        ("zsbench_plugins.models.cvae", "zsbench_plugins.models.diffusion")}

@@ -28,7 +28,7 @@ from zsbench_plugins.outputs import (
     zsbench_add_outputs,
 )
 from zsbench_plugins.outputs.error_map import holdout_depth_grid
-from zsbench_plugins.outputs.latent_scatter import subsample
+from zsbench.splits import seeded_rows
 from zsbench_plugins.outputs.traversal import grid_latents
 
 ALL = [TransectStrips, LatentScatter, ErrorMap, Trajectory, Traversal]
@@ -346,10 +346,10 @@ def test_trajectory_rows() -> None:
 
 
 def test_latent_scatter_subsample_is_deterministic(tmp_path: Path) -> None:
-    a, b = subsample(10_000, 3000), subsample(10_000, 3000)
+    a, b = seeded_rows(10_000, 3000, seed=0), seeded_rows(10_000, 3000, seed=0)
     np.testing.assert_array_equal(a, b)
     assert len(np.unique(a)) == 3000 and np.all(np.diff(a) > 0)
-    np.testing.assert_array_equal(subsample(5, 3000), np.arange(5))
+    np.testing.assert_array_equal(seeded_rows(5, 3000, seed=0), np.arange(5))
     ctx = make_ctx(latent_dim=5)
     for projection in ("pca", "first2"):
         sub = tmp_path / projection

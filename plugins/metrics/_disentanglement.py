@@ -14,6 +14,7 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext
 from zsbench.space import LatentSpace
+from zsbench.splits import seeded_rows
 
 NUM_BINS = 20
 """Histogram bins of the reference implementations (MIG's latent discretisation)."""
@@ -78,8 +79,7 @@ def split_arrays(ctx: EvalContext, split: str, metric: str, max_points: int,
         raise DataError(f'{metric}: latents of split "{split}" must be [{len(f)}, D]; got '
                         f"{list(z.shape)}.")
     if len(f) > max_points:
-        keep = np.sort(np.random.default_rng(seed).choice(len(f), size=max_points,
-                                                          replace=False))
+        keep = seeded_rows(len(f), max_points, seed=seed)
         z, f = z[keep], f[keep]
     return z, f
 

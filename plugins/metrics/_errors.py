@@ -126,7 +126,8 @@ def per_image_frobenius(images: np.ndarray, reconstructions: np.ndarray) -> np.n
 
 
 def ratio(num: float, den: float) -> float:
-    """``num / den``; NaN when either is undefined or ``den`` is not positive."""
+    """``num / den``; NaN when either is undefined or ``den`` is not positive (the one
+    ratio of two errors, e.g. hole over test, of every standard metric)."""
     if not (np.isfinite(num) and np.isfinite(den)) or den <= 0:
         return float("nan")
     return float(num / den)

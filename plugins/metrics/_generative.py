@@ -40,9 +40,6 @@ def require(obj: object, method: str, who: str, score: str) -> None:
             f"so it is left out (see `zsbench.plugin.capable`).")
 
 
-subsample = even_rows  # the name its callers use
-
-
 @dataclass
 class Reachable:
     """The best latent found for (a subsample of) one split: ``index [K]`` into the split,
@@ -82,7 +79,7 @@ def reachable(ctx: EvalContext, split: str, *, steps: int = REACH_STEPS, lr: flo
     require(ctx.model, "invert", "model", "reachability")
 
     def compute() -> Reachable:
-        idx = subsample(len(ctx.splits[split]), max_images)
+        idx = even_rows(len(ctx.splits[split]), max_images)
         images = ctx.splits[split].images[idx]
         z = _invert(ctx, images, steps, lr)
         decoded = np.asarray(ctx.model.decode(z), dtype=np.float32)

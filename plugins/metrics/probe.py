@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
+from zsbench_plugins.metrics._errors import ratio
+
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.space import LatentSpace
@@ -41,13 +43,6 @@ def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     if len(y_true) == 0:
         return NAN
     return float(np.mean(np.abs(np.asarray(y_true, np.float64) - np.asarray(y_pred, np.float64))))
-
-
-def ratio(num: float, den: float) -> float:
-    """``num / den``; NaN when either is NaN or ``den`` is 0."""
-    if not (np.isfinite(num) and np.isfinite(den)) or den == 0:
-        return NAN
-    return float(num / den)
 
 
 def select_neighbors(x: np.ndarray, targets: list[tuple[np.ndarray, bool]],

@@ -56,6 +56,7 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.space import Factor, LatentSpace
+from zsbench.splits import seeded_rows
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -206,8 +207,7 @@ class Readout(Metric):
         x = np.asarray(ctx.latents["train"], dtype=np.float64)
         y = normalized_targets(ctx.splits["train"].factors, ctx.space, names)
         if self.max_train is not None and len(x) > self.max_train:
-            rng = np.random.default_rng(self.seed)
-            rows = np.sort(rng.choice(len(x), size=int(self.max_train), replace=False))
+            rows = seeded_rows(len(x), int(self.max_train), seed=self.seed)
             x, y = x[rows], y[rows]
         model = self._fit(x, y) if len(x) >= 2 else None
 

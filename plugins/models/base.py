@@ -44,6 +44,13 @@ INVERT_BATCH: int = 256
 """Images per batch in :meth:`TorchModel.invert`."""
 
 
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over the latent dims:
+    ``0.5 * sum_i(mu_i^2 + exp(logvar_i) - logvar_i - 1)``; ``[B, D], [B, D] -> [B]`` (the
+    ``vae``'s and the ``cvae``'s)."""
+    return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0).sum(1)
+
+
 class LatentNet(nn.Module):
     """A body with its latent heads.
 

@@ -12,8 +12,8 @@ from torch import nn
 from zsbench.configurable import Interval, Options
 from zsbench.training import LossContext, LossFn
 from zsbench_plugins.models._conditional import ConditionalGenerator, FactorCode
+from zsbench_plugins.models.base import gaussian_kl
 from zsbench_plugins.models.nets import BODIES, Body, build_body
-from zsbench_plugins.models.vae import gaussian_kl
 
 
 class CVAENet(nn.Module):

@@ -12,7 +12,7 @@ import torch
 from zsbench.configurable import Interval
 from zsbench.errors import DataError
 from zsbench.training import LossContext, batched
-from zsbench_plugins.models.base import LatentNet, TorchModel, _check_images
+from zsbench_plugins.models.base import LatentNet, TorchModel, _check_images, gaussian_kl
 
 
 def fixed_sigma_kl(mu: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -20,12 +20,6 @@ def fixed_sigma_kl(mu: torch.Tensor, sigma: float) -> torch.Tensor:
     ``mean_i(mu_i^2 + sigma^2 - log sigma^2 - 1)`` over the latent dims; ``mu [B, D] -> [B]``."""
     s2 = sigma * sigma
     return (mu.square() + (s2 - math.log(s2) - 1.0)).mean(1)
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over the latent dims:
-    ``0.5 * sum_i(mu_i^2 + exp(logvar_i) - logvar_i - 1)``; ``[B, D], [B, D] -> [B]``."""
-    return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0).sum(1)
 
 
 def entanglement(mu: torch.Tensor) -> torch.Tensor:

@@ -21,12 +21,6 @@ if TYPE_CHECKING:  # matplotlib is imported where it draws (slow to import; see 
 _MAX_CATEGORIES = 10
 
 
-def subsample(n: int, max_points: int, *, seed: int = 0) -> np.ndarray:
-    """Sorted indices ``[min(n, max_points)]`` of a seeded subsample of ``range(n)``
-    (:func:`zsbench.splits.seeded_rows`)."""
-    return seeded_rows(n, max_points, seed=seed)
-
-
 def project(train: np.ndarray, others: list[np.ndarray],
             projection: Literal["pca", "first2"]) -> tuple[np.ndarray, list[np.ndarray], tuple[str, str | None]]:
     """Project latents ``[N, D]`` to at most 2-D.
@@ -116,7 +110,7 @@ class LatentScatter(Output):
             raise DataError(f"train latents must have shape [N, D] with N > 0, got "
                             f"{list(z_train.shape)}.")
         f_train = np.asarray(ctx.splits["train"].factors, dtype=np.float64)
-        keep = subsample(len(z_train), int(self.max_points), seed=0)
+        keep = seeded_rows(len(z_train), int(self.max_points), seed=0)
         z_train, f_train = z_train[keep], f_train[keep]
 
         has_hole = ("hole" in ctx.splits and "hole" in ctx.latents
@@ -126,7 +120,7 @@ class LatentScatter(Output):
         if has_hole:
             z_hole = np.asarray(ctx.latents["hole"], dtype=np.float64)
             f_hole = np.asarray(ctx.splits["hole"].factors, dtype=np.float64)
-            keep_h = subsample(len(z_hole), int(self.max_points), seed=1)
+            keep_h = seeded_rows(len(z_hole), int(self.max_points), seed=1)
             others = [z_hole[keep_h]]
             f_hole = f_hole[keep_h]
         p_train, p_others, (xlab, ylab) = project(z_train, others, self.projection)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from zsbench.plugin import EvalContext, Output, capable
+from zsbench.splits import even_rows
 from zsbench_plugins.metrics._errors import per_image_bce
 from zsbench_plugins.metrics._generative import (
     REACH_LR,
@@ -15,7 +16,6 @@ from zsbench_plugins.metrics._generative import (
     reachable,
     recovered,
     require,
-    subsample,
 )
 from zsbench_plugins.outputs import _plot
 
@@ -55,7 +55,7 @@ class ReachableStrips(Output):
         order = np.arange(len(reach.index))
         if depth is not None:
             order = np.argsort(-np.asarray(depth)[reach.index], kind="stable")
-        pick = order[subsample(len(order), self.images)] if depth is None else order[:self.images]
+        pick = order[even_rows(len(order), self.images)] if depth is None else order[:self.images]
         truth = ctx.splits[self.split].factors[reach.index[pick]]
         rows = [reach.images[pick], reach.reconstructions[pick], reach.decoded[pick]]
         errs = [per_image_bce(reach.images[pick], r).mean() for r in rows[1:]]
