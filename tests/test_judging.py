@@ -385,12 +385,14 @@ def test_the_metric_reports_failure_by_ring_and_the_half_fail_depth(tmp_path: Pa
     assert scores["tolerance_x"].value == 0.5 and scores["judging_override"].value == 0.0
     with_own = ConditionalGeneration(splits=["hole"], samples=1, tolerance=0.1).compute(ctx)
     assert with_own["judging_override"].value == 1.0
-    # the picture's table: the same rings, the same verdicts
-    png, table = ConditionalDepth(samples=1, max_requests=None).write(ctx, tmp_path)
+    # the picture's table: the metric's own draws (one per request, not the output's
+    # default four), the same rings, the same verdicts
+    png, table = ConditionalDepth().write(ctx, tmp_path)
     assert png.stat().st_size > 0
     with table.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [float(r["fail_rate"]) for r in rows] == [0.0] + [1.0] * 8
+    assert sum(int(r["draws"]) for r in rows) == len(hole)
 
 
 def test_a_suite_rejects_a_bad_judging_table(tmp_path: Path) -> None:
@@ -404,3 +406,18 @@ def test_a_suite_rejects_a_bad_judging_table(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(SUITE.replace("tolerance = TOL", "tolerance = { z = 0.1 }"))
     with pytest.raises(SuiteError, match=r"judging\.tolerance\.z"):
         load_suite(tmp_path / "s.toml", registry=registry)
+
+
+def test_a_blank_point_of_the_family_stays_judgeable() -> None:
+    """With stripes, a centre far off the window renders a blank frame: drawing it blank
+    is right (valid, passed), drawing a bump there is not."""
+    from zsbench_plugins.datasets.bumps import BumpsDataset
+
+    ds = BumpsDataset(n_samples=50, stripes=True)
+    off = np.array([[-6.0, 14.0]])
+    blank, bump = to_float(ds.render(off)), to_float(ds.render(np.array([[14.0, 14.0]])))
+    judged = judge_draws(ds, np.repeat(off, 2, axis=0), np.concatenate([blank, bump]),
+                         threshold=ds.validity_threshold(ds.render(ds.factors(seed=0))),
+                         judging=parse_judging({"tolerance": {"resolution": 0.5}}, ["x", "y"]))
+    assert judged["valid"][0] and not judged["failed"][0]
+    assert judged["failed"][1]

@@ -134,7 +134,7 @@ class Judging:
             parts.append(f"local residual < {self.local_residual:g} of the contrast")
         if self.residual_threshold is not None:
             parts.append(f"residual < {self.residual_threshold:g}")
-        return "judged " + "; ".join(parts) + f" [{self.source}]"
+        return "judged " + "; ".join(parts) + f" (rule: {self.source})"
 
     def record(self) -> dict[str, Any]:
         """What ``metrics.json`` keeps of the rule (plain JSON values)."""

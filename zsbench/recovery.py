@@ -57,6 +57,9 @@ SPARSE_BELOW = 0.3
 #: Side, in pixels, of the windows over which judging measures the local residual of a draw
 #: (:func:`contrast_checks`).
 LOCAL_WINDOW = 3
+#: A render whose peak contrast against the background is under this (half a uint8 step)
+#: shows nothing: :func:`contrast_checks` does not apply to it.
+BLANK_RENDER = 0.5 / 255.0
 
 
 def as_uint8(images: np.ndarray) -> np.ndarray:
@@ -460,7 +463,8 @@ def contrast_checks(dataset: Dataset, images: np.ndarray,
     blank frame, negative for an inverted image) and the largest root-mean-square residual
     ``image - R`` over :data:`LOCAL_WINDOW` x :data:`LOCAL_WINDOW` pixel windows (channels
     together), over the render's peak contrast ``max |R - background|`` (a second bump of
-    40 % strength: about 0.23). ``(ones, zeros)`` for a dataset without a background."""
+    40 % strength: about 0.23). ``(ones, zeros)`` for a dataset without a background, and
+    ``(1, 0)`` for an image read back as a point whose render is blank."""
     n = len(images)
     amplitude, local = np.ones(n), np.zeros(n)
     bg = dataset.background
@@ -483,7 +487,11 @@ def contrast_checks(dataset: Dataset, images: np.ndarray,
         box = (c[:, k:, k:] - c[:, :-k, k:] - c[:, k:, :-k] + c[:, :-k, :-k]) / (k * k)
         peak = np.abs(r).reshape(m, -1).max(axis=1)
         worst = np.sqrt(np.maximum(box.reshape(m, -1).max(axis=1), 0.0))
-        local[sl] = np.where(peak > 0, worst / np.maximum(peak, 1e-300), np.inf)
+        local[sl] = worst / np.maximum(peak, 1e-300)
+        # a point of the family whose render is itself blank (a bump centre off the window):
+        # no contrast to check; the residual bar alone judges the draw
+        flat = peak < BLANK_RENDER
+        amplitude[sl][flat], local[sl][flat] = 1.0, 0.0
     return amplitude, local
 
 

@@ -27,9 +27,10 @@ class ConditionalDepth(Output):
     number of draws under it, and a line at ``hole_half_fail_depth`` (the depth up to
     which every ring fails at most half its draws). ``conditional_depth.csv``: ``bin``,
     ``upper_distance``, ``draws``, ``fail_rate``. The draws and their verdicts are those
-    of ``conditional_generation`` (shared, not drawn twice), judged by the suite's
-    ``[judging]`` rule; ``samples`` and ``max_requests`` must equal the metric's to share
-    them (the defaults are the metric's defaults)."""
+    of ``conditional_generation`` (shared, not drawn twice: the hole draws the metric
+    made for this job under the suite's ``[judging]`` rule, whatever its ``samples`` and
+    ``max_requests``); only without them are ``samples`` and ``max_requests`` used to
+    draw (the defaults are the metric's defaults)."""
 
     name = "conditional_depth"
     requires = ("model.generate", "dataset.recover")
@@ -49,7 +50,9 @@ class ConditionalDepth(Output):
         """Write ``conditional_depth.png`` and ``.csv``; [] without a hole or training."""
         metric = ConditionalGeneration(splits=["hole"], samples=self.samples,
                                        max_requests=self.max_requests)
-        draws = metric.draws(ctx, "hole")
+        shared = [k for k in ctx.memo if k.startswith("conditional:hole:")
+                  and str(ctx.judging.record()) in k]
+        draws = ctx.memo[shared[0]] if shared else metric.draws(ctx, "hole")
         profile = None if draws is None else hole_depth(ctx, draws)
         if profile is None:
             return []
