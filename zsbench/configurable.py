@@ -99,7 +99,8 @@ Constraint = Union[Interval, Options, Items, Literal["boolean"], None]
 :class:`Items`, ``"boolean"`` (true or false) or ``None`` (the value may be absent)."""
 
 
-def _accepts(constraint: Constraint, value: Any) -> bool:
+def accepts(constraint: Constraint, value: Any) -> bool:
+    """Whether ``constraint`` (one entry of a parameter's declared list) accepts ``value``."""
     if constraint is None:
         return value is None
     if constraint == "boolean":
@@ -211,7 +212,7 @@ class Configurable:
             if key not in vars(self):
                 continue  # not set yet: a base's constructor runs before the subclass's
             value = vars(self)[key]
-            if any(_accepts(c, value) for c in allowed):
+            if any(accepts(c, value) for c in allowed):
                 continue
             forms = " or ".join(_describe(c) for c in allowed)
             notes = "; ".join(c.note for c in allowed

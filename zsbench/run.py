@@ -377,7 +377,7 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
     layout = executor.layout(len(pending), threads,
                              portable=not getattr(registry, "code_objects", False))
     threads = layout.threads
-    task = JobTask(suite_path=str(suite.path), profile=suite.profile, run_dir=str(run_dir),
+    task = JobTask(suite=suite, run_dir=str(run_dir),
                    cache_root=str(cache.root) if cache is not None else None,
                    plugin_modules=modules, threads=layout.threads, workers=layout.workers)
     task.attach(suite, registry, data, cache)

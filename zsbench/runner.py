@@ -512,14 +512,15 @@ def _failed(result: JobResult, kind: str, name: str, exc: BaseException) -> None
 class JobTask:
     """The picklable work an executor hands to its workers: ``task(job) -> JobResult``.
 
-    A worker process rebuilds the suite, the registry (plus ``plugin_modules``, modules
-    registered in code) and the prepared data once, from the dataset cache when there is
-    one; in the driver's own process ``attach`` hands them over directly. Every job runs
-    with ``threads`` torch threads and deterministic algorithms, whatever the executor;
+    It carries the validated ``suite`` itself (pickled with the task, about 10 kB): a
+    worker process neither reads the suite file again nor validates it again (which builds
+    every plugin). It rebuilds the registry (plus ``plugin_modules``, modules registered
+    in code) and the prepared data once, from the dataset cache when there is one; in the
+    driver's own process ``attach`` hands them over directly. Every job runs with
+    ``threads`` torch threads and deterministic algorithms, whatever the executor;
     ``workers`` is how many jobs the run's layout puts side by side."""
 
-    suite_path: str
-    profile: str | None
+    suite: Suite
     run_dir: str | None
     cache_root: str | None
     plugin_modules: list[str] = field(default_factory=list)
@@ -543,10 +544,8 @@ class JobTask:
         if self._state is None:
             import importlib
 
-            from zsbench.suite import load_suite
-
             registry = Registry(extra=[importlib.import_module(m) for m in self.plugin_modules])
-            suite = load_suite(self.suite_path, profile=self.profile, registry=registry)
+            suite = self.suite
             cache = Cache(Path(self.cache_root), warn=logger.warning) if self.cache_root else None
             data = prepare_data(suite, registry, cache=cache)
             self._state = (suite, registry, data, cache)

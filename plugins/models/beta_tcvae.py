@@ -72,6 +72,7 @@ class BetaTCVAE(TorchModel):
         self.beta = beta
         self.alpha = alpha
         self.gamma = gamma
+        self._check_params()
 
     def _has_log_variance(self) -> bool:
         return True

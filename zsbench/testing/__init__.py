@@ -92,6 +92,7 @@ from zsbench.testing.common import (
     check_name_and_summary,
     check_params_stored,
 )
+from zsbench.testing.parameters import check_parameter_constraints
 from zsbench.testing.data import (
     DEFAULT_IMAGE_SHAPE,
     DEFAULT_N_IMAGES,
@@ -214,6 +215,7 @@ __all__ = [
     "check_no_hole",
     "check_oracle_reconstruction",
     "check_output",
+    "check_parameter_constraints",
     "check_params_stored",
     "check_plugin",
     "check_posterior_deterministic",

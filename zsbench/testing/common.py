@@ -1,11 +1,12 @@
 """The checks every plugin kind gets: a name and summary, keyword-only annotated
-parameters, parameters stored unchanged."""
+parameters, parameters stored unchanged, declared constraints validated."""
 
 from __future__ import annotations
 
 import inspect
 
 from zsbench.testing._base import Subject, _Fail, conformance_check, equal_params
+from zsbench.testing.parameters import check_parameter_constraints
 
 
 @conformance_check(Subject)
@@ -76,4 +77,5 @@ def check_params_stored(h: Subject) -> None:
                         f"defaults {defaults!r}: store each parameter unchanged.")
 
 
-COMMON_CHECKS = (check_name_and_summary, check_keyword_only_parameters, check_params_stored)
+COMMON_CHECKS = (check_name_and_summary, check_keyword_only_parameters, check_params_stored,
+                 check_parameter_constraints)
