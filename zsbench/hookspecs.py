@@ -47,11 +47,21 @@ def zsbench_add_datasets() -> list[type[Dataset]]:
 def zsbench_add_models() -> list[type[Model]]:
     """Return the model classes this plugin contributes.
 
-    Each is a subclass of :class:`zsbench.plugin.Model`: ``fit(images, *, seed, weights,
-    validation)``, ``encode(images [N, C, H, W]) -> [N, D]``, ``decode([N, D]) -> [N, C, H,
-    W]`` in [0, 1], ``save(path)`` and ``load(path)``. The same seed must give the same
-    model. Torch models can reuse :func:`zsbench.training.train` (device choice, seeding,
-    progress bar, early stopping, NaN guard).
+    Each is a subclass of :class:`zsbench.plugin.Model`, of one of two kinds (or both):
+
+    - an **autoencoder**: ``fit(images, *, seed, weights, validation)``, ``encode(images
+      [N, C, H, W]) -> [N, D]`` and ``decode([N, D]) -> [N, C, H, W]`` in [0, 1] (optionally
+      ``sample``, ``invert``, ``posterior``);
+    - a **conditional generator**: ``fit`` also takes the true ``factors [N, F]`` (and,
+      when its signature names them, ``space`` and ``monitor``), and ``generate(factors
+      [N, F], *, seed) -> [N, C, H, W]`` in [0, 1] draws images for any requested factors,
+      seeded by ``seed`` alone, row by row; without ``encode`` the scores of latents are
+      n/a for it.
+
+    Both ``save(path)`` and ``load(path)`` (safe loading only). The same seed must give the
+    same model. Torch models can reuse :func:`zsbench.training.train` (device choice,
+    seeding, progress bar, early stopping, NaN guard; batches of ``(images, factors)`` for
+    a conditional generator) and :func:`zsbench.training.rowwise_batched`.
     """
 
 
