@@ -344,3 +344,49 @@ def test_a_planted_plugin_to_plugin_import_fails() -> None:
     graph["zsbench_plugins.models.diffusion"].add("zsbench_plugins.models._conditional")
     assert plugin_import_violations(graph) - set(KNOWN_PLUGIN_IMPORTS) == {
         ("zsbench_plugins.models.cvae", "zsbench_plugins.models.diffusion")}
+
+
+# -- the conditional generators share their common code through _conditional.py -------------
+
+SHARED_RUN = 6
+"""Lines in a row that two conditional generators may not have in common."""
+
+
+def _conditional_generators() -> list[Path]:
+    """The model modules defining a subclass of ``ConditionalGenerator``."""
+    out = []
+    for path in sorted((ROOT / "plugins" / "models").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id == "ConditionalGenerator" for b in n.bases)
+               for n in ast.walk(tree)):
+            out.append(path)
+    return out
+
+
+def shared_runs(texts: dict[str, str], run: int = SHARED_RUN) -> list[tuple[str, str, str]]:
+    """``(file, file, first line)`` of every run of ``run`` code lines (stripped, blank
+    lines and comments left out) that two of ``texts`` have in common."""
+    seen: dict[tuple[str, ...], str] = {}
+    found = []
+    for name, text in texts.items():
+        lines = [s for s in (line.strip() for line in text.splitlines())
+                 if s and not s.startswith("#")]
+        for i in range(len(lines) - run + 1):
+            window = tuple(lines[i:i + run])
+            other = seen.setdefault(window, name)
+            if other != name:
+                found.append((other, name, window[0]))
+    return found
+
+
+def test_no_two_conditional_generators_share_a_run_of_code() -> None:
+    paths = _conditional_generators()
+    assert {p.name for p in paths} >= {"cvae.py", "diffusion.py", "factor_decoder.py"}
+    texts = {p.name: p.read_text(encoding="utf-8") for p in paths}
+    found = shared_runs(texts)
+    assert not found, ("conditional generators repeat code; move it into "
+                       "plugins/models/_conditional.py:\n"
+                       + "\n".join(f"  {a} and {b}: {line}" for a, b, line in found[:10]))
+    planted = {**texts, "copy.py": "\n".join(texts["cvae.py"].splitlines()[40:60])}
+    assert shared_runs(planted)
