@@ -209,3 +209,16 @@ def test_the_scaling_suite_trains_on_their_counts_in_every_variant(tmp_path: Pat
         decoder = variant.suite.models[0]
         assert (decoder.params["depth"], decoder.params["channels"],
                 decoder.params["epochs"]) == (8, 128, 20)
+
+
+def test_the_factor_decoder_gives_its_unclipped_output_for_the_mse() -> None:
+    """Liang et al. score the linear output; ``generate`` is that output clipped to [0, 1]."""
+    from zsbench_plugins.models.factor_decoder import FactorDecoder
+
+    d, f, x = _bumps(64)
+    m = FactorDecoder(architecture="convt", code="population", code_width=28, depth=2,
+                      channels=4, loss="mse", epochs=1, progress=False)
+    m.fit(x, seed=0, factors=f, space=d.space)
+    raw = m.generate_unclipped(f[:8], seed=0)
+    assert np.array_equal(np.clip(raw, 0.0, 1.0), m.generate(f[:8], seed=0))
+    assert raw.min() < 0.0 or raw.max() > 1.0  # one epoch: outside [0, 1] somewhere
