@@ -50,6 +50,9 @@ RECOVER_CHUNK = 128
 SEARCH_STEP = 0.25
 #: Gauss-Newton (Levenberg-Marquardt) iterations of the recovery.
 ITERATIONS = 20
+#: With ``sampling = "liang_scaling"``: the test centres (outside the square, zsbench's
+#: "test" split; their protocol has none) as a share of the training count.
+SCALING_TEST_SHARE = 0.1
 #: A bump whose deepest pixel in the window departs from the background by less than this
 #: (half a uint8 step) renders as a blank image in uint8: its centre cannot be told from
 #: any other such centre.
@@ -82,7 +85,8 @@ class BumpsDataset(Dataset):
     (``stripes = True``: ``2441 = 2000 * 1600 / 1311``), before the suite's test split.
 
     Continuous centres span the bounds; ``scaling_exps/bump.py`` draws them from [0, N),
-    up to a pixel beyond the last pixel centre, which these bounds stop at.
+    up to a pixel beyond the last pixel centre, which these bounds stop at. Its protocol
+    is ``sampling = "liang_scaling"`` (below): bounds [0, S], centres from [0, S).
 
     The "stripes" of the paper's code are not stripes (see the module docstring): centres
     far enough outside the window draw a blank image, which tells neither coordinate.
@@ -110,6 +114,21 @@ class BumpsDataset(Dataset):
         Side of the canvas with ``stripes = True`` (the paper: 40; at least ``image_size``).
     pixels:
         ``"float32"`` (the exact intensities, as the paper trained on) or ``"uint8"``.
+    sampling:
+        ``"uniform"`` (default): ``n_samples`` centres over the bounds, as above.
+        ``"liang_scaling"``: the protocol of ``scaling_exps/bump.py``
+        (``run_experiment_area_subsampling_deep_equierror``) for the held-out square of
+        side ``K = holdout_side``, ``[S/2 - K/2, S/2 + K/2)``: continuous centres
+        (``integer = false``) uniform over ``[0, S)`` (bounds [0, S]), exactly
+        ``int(per_area (S - K)^2 / S^2)`` training centres outside the square, then
+        ``int(SCALING_TEST_SHARE * that)`` test centres outside it (the suite's test split,
+        prescribed: ``test_fraction`` is unused; theirs has none), then a fresh
+        ``int(per_area K^2 / S^2)`` centres inside it (the hole: their held-out set).
+        ``n_samples`` is unused. The suite's holdout must be that square.
+    holdout_side:
+        ``K``, the side of the held-out square of ``"liang_scaling"`` (pixels, > 0).
+    per_area:
+        Their ``c_id = c_ood = 1000`` of ``"liang_scaling"``: the counts' scale.
     """
 
     name = "bumps"
@@ -125,6 +144,9 @@ class BumpsDataset(Dataset):
         stripes: bool = False,
         canvas: int = 40,
         pixels: Literal["float32", "uint8"] = "float32",
+        sampling: Literal["uniform", "liang_scaling"] = "uniform",
+        holdout_side: float = 0.0,
+        per_area: int = 1000,
     ) -> None:
         self.n_samples = n_samples
         self.image_size = image_size
@@ -134,6 +156,10 @@ class BumpsDataset(Dataset):
         self.stripes = stripes
         self.canvas = canvas
         self.pixels = pixels
+        self.sampling = sampling
+        self.holdout_side = holdout_side
+        self.per_area = per_area
+        self._check_sampling()
         if (not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool)
                 or n_samples < 1):
             raise PluginParameterError("dataset", self.name, "n_samples",
@@ -165,6 +191,72 @@ class BumpsDataset(Dataset):
             raise PluginParameterError("dataset", self.name, "pixels", f"got {pixels!r}.",
                                        'give "float32" or "uint8".')
 
+    def _check_sampling(self) -> None:
+        if self.sampling not in ("uniform", "liang_scaling"):
+            raise PluginParameterError("dataset", self.name, "sampling",
+                                       f"got {self.sampling!r}.",
+                                       'give "uniform" or "liang_scaling".')
+        if self.sampling == "uniform":
+            return
+        k, size = self.holdout_side, self.image_size
+        if (isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating))
+                or not 0 < float(k) < float(size)):
+            raise PluginParameterError("dataset", self.name, "holdout_side",
+                                       f"must be a number of pixels in (0, image_size) with "
+                                       f'sampling = "liang_scaling"; got {k!r}.',
+                                       "give K = floor(p N), e.g. holdout_side = 5 at "
+                                       "N = 28, p = 0.2.")
+        if (isinstance(self.per_area, bool) or not isinstance(self.per_area, (int, np.integer))
+                or self.per_area < 1):
+            raise PluginParameterError("dataset", self.name, "per_area",
+                                       f"must be a positive integer; got {self.per_area!r}.",
+                                       "give their 1000.")
+        if self.integer or self.stripes:
+            raise PluginParameterError("dataset", self.name, "sampling",
+                                       '"liang_scaling" draws continuous centres on the '
+                                       "window alone.",
+                                       "set integer = false and stripes = false.")
+
+    def scaling_counts(self) -> tuple[int, int, int]:
+        """``(train, test, hole)`` counts of ``sampling = "liang_scaling"``: their
+        ``int(per_area (S - K)^2 / S^2)`` and ``int(per_area K^2 / S^2)``, and the test
+        share of the training count."""
+        s, k, c = float(self.image_size), float(self.holdout_side), int(self.per_area)
+        train = int(c * (s - k) * (s - k) / (s * s))
+        return train, int(SCALING_TEST_SHARE * train), int(c * k * k / (s * s))
+
+    def _scaling_factors(self, rng: np.random.Generator) -> np.ndarray:
+        """Centres of ``"liang_scaling"``: training, test (both outside the square, drawn
+        by rejection from [0, S)^2 as theirs) and hole (uniform inside it), in that order."""
+        s, k = float(self.image_size), float(self.holdout_side)
+        lb, ub = s / 2.0 - k / 2.0, s / 2.0 - k / 2.0 + k
+        train, test, hole = self.scaling_counts()
+        outside: list[np.ndarray] = []
+        have = 0
+        while have < train + test:
+            p = rng.uniform(0.0, s, size=(2 * (train + test) + 16, 2))
+            inside = ((p >= lb) & (p < ub)).all(axis=1)
+            outside.append(p[~inside])
+            have += int((~inside).sum())
+        out = np.concatenate(outside)[:train + test]
+        return np.concatenate([out, rng.uniform(lb, ub, size=(hole, 2))])
+
+    def fixed_test(self, n: int) -> np.ndarray | None:
+        """With ``sampling = "liang_scaling"``: the test centres (see :meth:`scaling_counts`)
+        are the test split; otherwise None (the suite draws it)."""
+        if self.sampling != "liang_scaling":
+            return None
+        train, test, _ = self.scaling_counts()
+        mask = np.zeros(int(n), dtype=bool)
+        mask[train:train + test] = True
+        return mask
+
+    @property
+    def lattice(self) -> np.ndarray:
+        """``[1, 1]`` with ``integer = True`` (centres on the integer grid, as the paper's
+        ``randint``), else NaN: fresh requests (the rim) are drawn like the points."""
+        return np.full(2, 1.0 if self.integer else np.nan)
+
     # -- contract --------------------------------------------------------------------------
     @property
     def offset(self) -> int:
@@ -175,7 +267,10 @@ class BumpsDataset(Dataset):
     @property
     def bounds(self) -> tuple[float, float]:
         """The bounds of ``x`` and ``y``: the window, ``[0, S - 1]``; with ``stripes`` the
-        canvas around it, ``[-offset, canvas - offset - 1]``."""
+        canvas around it, ``[-offset, canvas - offset - 1]``; with ``sampling =
+        "liang_scaling"`` ``[0, S]`` (their centres come from ``[0, S)``)."""
+        if self.sampling == "liang_scaling":
+            return (0.0, float(int(self.image_size)))
         if not self.stripes:
             return (0.0, float(int(self.image_size) - 1))
         return (float(-self.offset), float(int(self.canvas) - self.offset - 1))
@@ -199,6 +294,8 @@ class BumpsDataset(Dataset):
         integers drawn uniformly with replacement from the bounds' grid (``integer``), or
         continuous uniform over the bounds."""
         rng = np.random.default_rng(seed)
+        if self.sampling == "liang_scaling":
+            return self._scaling_factors(rng)
         lo, hi = self.bounds
         n = int(self.n_samples)
         if self.integer:
