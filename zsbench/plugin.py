@@ -195,6 +195,13 @@ class Dataset(Configurable):
         return np.array([float(np.min(np.diff(np.sort(f.values)))) if f.values is not None
                          and len(f.values) > 1 else np.nan for f in self.space.factors])
 
+    @property
+    def lattice(self) -> np.ndarray:
+        """``float64 [F]``: the step of the grid ``low + k * step`` on which the dataset's
+        points of a continuous factor lie (1 for integer bump centres), NaN for points drawn
+        anywhere in the bounds (the default). Fresh requests (the rim) are drawn on it."""
+        return np.full(self.space.dim, np.nan)
+
     def factor_distance(self, truth: np.ndarray, found: np.ndarray) -> np.ndarray:
         """How far ``found [N, F]`` lies from ``truth [N, F]``, per factor, in factor units:
         ``float64 [N, F]``, 0 where the images cannot tell the two apart. The factor scores
@@ -245,6 +252,10 @@ class Model(Configurable):
     """For a conditional generator: whether ``generate`` draws noise (two seeds, or a request
     repeated in two rows, give two draws). A deterministic one (a conditional decoder) sets
     False."""
+    follows_request: ClassVar[bool] = True
+    """For a conditional generator: whether ``generate`` draws what each request asks for.
+    A baseline that ignores its request by design (``blank``, the empty frame) sets False;
+    the conformance kit then checks that every request gets the same image."""
 
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None) -> Model:

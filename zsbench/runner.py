@@ -154,7 +154,7 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                                                                         np.float32)
         splits[name] = Split(factors=factors[idx], images=imgs,
                              depth=None if depth is None else depth[idx])
-    rim = (rim_factors(suite, space, depth[index["hole"]])
+    rim = (rim_factors(suite, space, depth[index["hole"]], lattice=dataset.lattice)
            if dataset.renderable and depth is not None else None)
     if rim is not None and len(rim):
         rim_depth = suite.holdout.depth(rim, space)
@@ -176,16 +176,19 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                         judging=suite.judging)
 
 
-def rim_factors(suite: Suite, space: Any, hole_depth: np.ndarray | None) -> np.ndarray | None:
+def rim_factors(suite: Suite, space: Any, hole_depth: np.ndarray | None, *,
+                lattice: np.ndarray | None = None) -> np.ndarray | None:
     """The suite's "rim" control split ``[M, F]`` (see :func:`zsbench.regions.rim_points`),
-    drawn from the seed stream ``[data_seed, RIM_STREAM]`` and capped by
-    ``splits.rim_points``. None without a holdout, a hole or with ``rim_points = 0``."""
+    drawn from the seed stream ``[data_seed, RIM_STREAM]`` (on the dataset's ``lattice``)
+    and capped by ``splits.rim_points``. None without a holdout, a hole or with
+    ``rim_points = 0``."""
     if suite.holdout is None or hole_depth is None or len(hole_depth) == 0:
         return None
     if suite.splits.rim_points == 0:
         return None
     rng = np.random.default_rng([int(suite.data_seed), RIM_STREAM])
-    return rim_points(suite.holdout, space, hole_depth, rng=rng, cap=suite.splits.rim_points)
+    return rim_points(suite.holdout, space, hole_depth, rng=rng, cap=suite.splits.rim_points,
+                      lattice=lattice)
 
 
 def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
