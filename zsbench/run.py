@@ -33,6 +33,8 @@ from zsbench.suite import Suite, plain_name
 from zsbench.torch_env import deterministic_algorithms
 
 DEFAULT_RESULTS = Path("results") / "runs"
+#: The folders a run writes inside its run folder.
+RUN_FOLDERS = ("checkpoints", "pictures", "items")
 logger = logging.getLogger(__name__)
 
 
@@ -136,11 +138,24 @@ def new_run_dir(root: Path, suite: Suite) -> Path:
     return candidate
 
 
+def refuse_files_in_the_way(run_dir: Path) -> None:
+    """A :class:`ZsbenchError` when a file lies where the run writes one of its folders
+    (``RUN/pictures``, ...), before any work is done."""
+    for sub in RUN_FOLDERS:
+        if (run_dir / sub).exists() and not (run_dir / sub).is_dir():
+            raise ZsbenchError(f"{run_dir / sub}: is a file where the run writes its {sub}/ "
+                               "folder. Fix: move that file away, or give --out a new "
+                               "folder.")
+
+
 def check_out_dir(run_dir: Path, suite: Suite, force: bool) -> None:
     """``--out DIR``: a new or empty folder; an existing run folder only with ``force``."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ZsbenchError(f"{run_dir}: is a file, not a folder. Fix: give --out a new folder.")
-    if not run_dir.is_dir() or force:
+    if not run_dir.is_dir():
+        return
+    refuse_files_in_the_way(run_dir)
+    if force:
         return
     try:
         busy = any(run_dir.iterdir())
@@ -317,6 +332,7 @@ def run_suite(suite: Suite, *, registry: Registry | None = None,
         raise ZsbenchError(f"{run_dir}: cannot create the run folder ({exc.strerror or exc}). "
                            "Fix: give --results/--out a writable folder path (no file in "
                            "its way).") from None
+    refuse_files_in_the_way(run_dir)
     try:
         return _run(suite, registry, run_dir, jobs, kept, executor, cache, plugin_modules,
                     threads, argv, t0)
@@ -366,6 +382,8 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
         status = "ok" if result.status == "ok" else f"FAILED: {result.error}"
         logger.info("[%d/%d] %s (seed %d) %s (%.1f s)", done, len(jobs), job.label, job.seed,
                     status, result.timings.get("total_s", 0))
+        for warning in result.warnings:  # the job's own (a worker's are told here)
+            logger.warning("%s: %s", job.key, warning)
         results[job.key] = result
         save("running")
         for problem in registry.call_observers("zsbench_result_recorded", run=info,

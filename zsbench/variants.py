@@ -45,6 +45,10 @@ from zsbench.suite_checker import _Checker, _type_name
 
 INDEX = "variants.json"
 NOT_OVERRIDDEN = ("profiles", "variants", "suite")
+#: What a variants run writes into its folder beside the variants' folders: no variant may
+#: be named so (compared in lower case, for case-insensitive file systems).
+RESERVED = frozenset({"suites", INDEX, "variants.csv", "variants.md", "variants.png",
+                      "report.html", "zsbench-crash.log"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,12 @@ def write_variants(suite: Suite, dest: Path, *, registry: Registry,
         raise SuiteError(str(suite.path), "variants", "this suite has no variants.",
                          "add [variants.NAME] tables, or run the suite as it is.")
     names = list(suite.variants)
+    for name in names:
+        if name.lower() in RESERVED:
+            raise SuiteError(str(suite.path), f"variants.{name}", f"{name!r} is a reserved "
+                             "name: each variant runs in RUN/VARIANT/, beside the files the "
+                             f"variants run writes there ({', '.join(sorted(RESERVED))}).",
+                             f"rename [variants.{name}] (e.g. {name.replace('.', '_')}_1).")
     unknown = [n for n in (only or []) if n not in names]
     if unknown:
         raise SuiteError(str(suite.path), f"variants.{unknown[0]}", "no such variant.",
