@@ -44,8 +44,9 @@ What is checked, by kind (each check's failure message says what was expected):
 - conditional generators (models that offer ``generate``; fitted with the blobs' true
   factors): images of the right shape in [0, 1]; the same seed gives the same images, two
   seeds (and a request repeated in several rows) give different draws of a stochastic
-  model; different requests give different images; a row does not depend on the other
-  rows; save -> load gives the same draws; a clear error for a malformed request. A model
+  model; different requests give different images (the same image, for a baseline that
+  declares ``follows_request = False``); a row does not depend on the other rows;
+  save -> load gives the same draws; a clear error for a malformed request. A model
   without ``encode`` is not given the encoder checks;
 - datasets: the latent space (factor names, bounds); ``image_shape``; ``load`` shapes,
   dtypes and determinism; and for renderable datasets ``render`` shape, dtype,
