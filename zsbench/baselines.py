@@ -233,7 +233,9 @@ def load_baseline(path: str | Path) -> Summary:
                                       headline=bool(s.get("headline", False)),
                                       metric=s.get("metric"), n=int(s.get("n", 0)),
                                       target=None if s.get("target") is None
-                                      else float(s["target"]))
+                                      else float(s["target"]),
+                                      control=None if not s.get("control") else
+                                      (str(s["control"][0]), float(s["control"][1])))
                       for n, s in m["scores"].items()}
             models[label] = ModelSummary(status=m.get("status", "ok"), seeds=list(m["seeds"]),
                                          failed_seeds=list(m.get("failed_seeds", [])),

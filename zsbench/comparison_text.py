@@ -9,10 +9,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from zsbench.results import format_number
+from zsbench.results import control_failed, format_number
 
 if TYPE_CHECKING:  # the comparison imports this module's number formats
     from zsbench.comparison import Comparison
+    from zsbench.summaries import Summary
+
+#: Appended to a cell whose score's control failed on that side (as the leaderboard does).
+CONTROL_FAILED = " (control failed)"
 
 
 def format_signed(x: float) -> str:
@@ -28,6 +32,18 @@ def _pm(mean: float, std: float, n_seeds: int) -> str:
     if n_seeds > 1 and math.isfinite(mean) and math.isfinite(std):
         text += f" ± {format_number(std)}"
     return text
+
+
+def control_mark(side: Summary, label: str, score: str) -> str:
+    """:data:`CONTROL_FAILED` when ``score`` of model ``label`` declares a control (e.g. a
+    generator's hole fail rate: the seen classes' fail rate at most 0.5) that failed on
+    this ``side`` (:func:`zsbench.results.control_failed`), else ""."""
+    model = side.models.get(label)
+    s = model.scores.get(score) if model is not None else None
+    if s is None or s.control is None or s.control[0] not in model.scores:
+        return ""
+    c = model.scores[s.control[0]]
+    return CONTROL_FAILED if control_failed(c.mean, c.higher_is_better, s.control[1]) else ""
 
 
 def format_comparison(cmp: Comparison) -> str:
@@ -55,8 +71,10 @@ def format_comparison(cmp: Comparison) -> str:
             f"{r.change:+.3g}" + (f" ({rel:+.1%})" if math.isfinite(rel) else ""))
         if not (math.isfinite(r.base_mean) and math.isfinite(r.new_mean)):
             change = "-"
-        table.append([markdown_cell(r.model), f"{markdown_cell(r.score)} {arrow}", _pm(r.base_mean, r.base_std, nb),
-                      _pm(r.new_mean, r.new_std, nn), change, paired,
+        table.append([markdown_cell(r.model), f"{markdown_cell(r.score)} {arrow}",
+                      _pm(r.base_mean, r.base_std, nb) + control_mark(cmp.base, r.model, r.score),
+                      _pm(r.new_mean, r.new_std, nn) + control_mark(cmp.new, r.model, r.score),
+                      change, paired,
                       f"±{format_number(r.allowed)}" if math.isfinite(r.base_mean) else "",
                       r.tolerance, "yes" if r.identical else "no", r.verdict])
     headers = ["model", "score", "baseline", "new", "change", "paired change [95 %]",

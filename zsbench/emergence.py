@@ -15,11 +15,13 @@ at which the hole is learned off the curve: published work (Okawa et al. 2023, P
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from zsbench.draws import generate_checked
 from zsbench.judging import Judging
 from zsbench.plugin import Dataset, Model, Split
 from zsbench.recovery import judge_draws, judging_tolerance, validity_threshold
@@ -33,6 +35,21 @@ EMERGENCE_REQUESTS = 64
 def control_split(splits: dict[str, Split]) -> str | None:
     """The hole's control: "rim" when the run has one, else "test"; None without either."""
     return next((s for s in ("rim", "test") if s in splits and len(splits[s]) > 0), None)
+
+
+def over_prompt(targets: np.ndarray, names: Sequence[str], *,
+                prompt: Mapping[str, float] | None = None,
+                shift: Mapping[str, float] | None = None) -> np.ndarray:
+    """Over-prompting (Park et al. 2024): the prompts ``float64 [N, F]`` for the intended
+    ``targets [N, F]`` (columns ``names``), factor ``F`` set to ``prompt[F]`` or moved by
+    ``shift[F]`` (e.g. ``prompt = {"colour": 1.3}``: a colour beyond the trained blue).
+    Draws asked for the prompts are judged against the targets."""
+    out = np.array(targets, dtype=np.float64, copy=True)
+    for table, moves in ((prompt or {}, False), (shift or {}, True)):
+        for name, value in table.items():
+            k = list(names).index(name)
+            out[:, k] = out[:, k] + float(value) if moves else float(value)
+    return out
 
 
 @dataclass
@@ -52,6 +69,12 @@ class EmergenceMonitor:
     judging: Judging = field(default_factory=Judging)
     curve: list[dict[str, float]] = field(default_factory=list)
     threshold_: float | None = None
+    label: str = ""  # the model's label in the suite, for the messages of bad draws
+    #: over-prompted hole requests asked beside the plain ones: name (e.g.
+    #: "hole_prompted") -> {"prompt": {...}, "shift": {...}} (see :func:`over_prompt`)
+    prompts: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: per call, each request set's recovered factors (rounded): the concept-space paths
+    found: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def for_splits(cls, dataset: Dataset, splits: dict[str, Split], *, seed: int,
@@ -77,13 +100,24 @@ class EmergenceMonitor:
         if self.threshold_ is None:
             self.threshold_ = validity_threshold(self.dataset, self.train_images)
         row: dict[str, float] = {"step": int(step)}
-        for split, requests in self.requests.items():
-            draws = model.generate(requests, seed=self.seed)
+        found: dict[str, Any] = {"step": int(step)}
+        asked = {**{s: (r, r) for s, r in self.requests.items()},
+                 **{name: (over_prompt(self.requests["hole"], self.dataset.space.names,
+                                       **spec), self.requests["hole"])
+                    for name, spec in self.prompts.items()}}
+        for split, (prompts, requests) in asked.items():
+            draws = generate_checked(model, prompts, seed=self.seed,
+                                     label=self.label or model.name,
+                                     image_shape=self.train_images.shape[1:],
+                                     what=f"generate (emergence monitor, step {step}, "
+                                          f"{split} requests)")
             judged = judge_draws(self.dataset, requests, draws, threshold=self.threshold_,
                                  judging=self.judging)
             row[f"{split}_fail_rate"] = float(judged["failed"].mean())
             row[f"{split}_valid_share"] = float(judged["valid"].mean())
+            found[split] = np.round(judged["factors"], 4).tolist()
         self.curve.append(row)
+        self.found.append(found)
 
     def record(self) -> dict[str, Any]:
         """What the job result keeps (``training["emergence"]``, in metrics.json): the
@@ -92,7 +126,10 @@ class EmergenceMonitor:
         return {"judging": self.judging.describe(self.dataset.space.names, tol),
                 "control": next(s for s in self.requests if s != "hole"),
                 "requests": {s: len(r) for s, r in self.requests.items()},
-                "curve": list(self.curve)}
+                "curve": list(self.curve), "prompts": dict(self.prompts),
+                "request_factors": {s: np.round(r, 4).tolist()
+                                    for s, r in self.requests.items()},
+                "found": list(self.found)}
 
 
 def emergence_step(curve: list[dict[str, float]], *, margin: float = 0.1,

@@ -354,7 +354,9 @@ class Score:
     leaderboard and ``metrics.json`` say which (``interval``: ``bootstrap``,
     ``seeds`` or ``none``). A conditional-generation score that averages several draws per
     request gives one item per draw (``samples`` consecutive draws per request, NaN for an
-    invalid draw where the score covers valid draws only).
+    invalid draw where the score covers valid draws only) and its request in ``clusters``
+    (int ``[N]``, one id per item; a pair of them for ``ratio_of``/``difference_of``): the
+    intervals then resample whole requests, since draws of one request are not independent.
 
     **Ranking.** ``target``: the value that is best (e.g. 1.0 for a hole/rim ratio: "as good
     in the hole as next to it"); the leaderboard then ranks by the distance to it, and
@@ -375,6 +377,8 @@ class Score:
                                                                 repr=False)
     target: float | None = None
     control: tuple[str, float] | None = None
+    clusters: np.ndarray | tuple[np.ndarray | None, np.ndarray | None] | None = field(
+        default=None, compare=False, repr=False)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -448,7 +452,9 @@ class EvalContext:
     without a holdout) and "rim" (fresh points just outside the hole at the hole's depths
     mirrored outward: the hole's control; only with a holdout and a renderer);
     ``latents[s]`` is ``[N, D]`` (absent for a model without ``encode``) and
-    ``reconstructions[s]`` is ``[N, C, H, W]`` for each split ``s``. ``training`` holds the
+    ``reconstructions[s]`` is ``[N, C, H, W]`` for each split ``s``, computed when first
+    read (the runner's mappings are :class:`~zsbench.lazy.LazySplits`: ``s in ctx.latents``
+    costs nothing, so read a split only when its values are used). ``training`` holds the
     facts of the model's training (the manifest's; a conditional generator's
     ``"emergence"`` curve among them). The runner hands the latents and reconstructions
     over read-only: a metric that wrote into them would change what the next one reads;
@@ -461,8 +467,8 @@ class EvalContext:
     label: str
     seed: int
     splits: dict[str, Split]
-    latents: dict[str, np.ndarray]
-    reconstructions: dict[str, np.ndarray]
+    latents: Mapping[str, np.ndarray]
+    reconstructions: Mapping[str, np.ndarray]
     transects: list[TransectEval] = field(default_factory=list)
     holdout: Region | None = None
     training: dict[str, Any] = field(default_factory=dict)

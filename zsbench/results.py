@@ -253,18 +253,26 @@ def leaderboard_frame(results: Sequence[JobResult], columns: Sequence[str] | Non
     return df
 
 
+def control_failed(mean: float, higher_is_better: bool, limit: float) -> bool:
+    """Whether a control score of mean ``mean`` fails its ``limit``: worse than it in its
+    own direction, or undefined (NaN). A generator failing more than half of its seen-class
+    (or rim) requests (``test_gen_fail_rate`` > 0.5) has learned nothing its hole scores
+    could be compared against: they are marked "(control failed)" and never ranked."""
+    if not math.isfinite(mean):
+        return True
+    return not (mean >= limit if higher_is_better else mean <= limit)
+
+
 def _control_state(ok: Sequence[JobResult], control: str, limit: float) -> str:
     """"ok" when the mean over seeds of score ``control`` is at least as good as ``limit``
-    (in its own direction), "failed" when not (or undefined), "unknown" without it."""
+    (in its own direction), "failed" when not (or undefined: :func:`control_failed`),
+    "unknown" without it."""
     values = [_num(r.scores[control]["value"]) for r in ok if control in r.scores]
     if not values:
         return "unknown"
     higher = bool(next(r.scores[control]["higher_is_better"] for r in ok
                        if control in r.scores))
-    mean = float(np.mean(values))
-    if not math.isfinite(mean):
-        return "failed"
-    return "ok" if (mean >= limit if higher else mean <= limit) else "failed"
+    return "failed" if control_failed(float(np.mean(values)), higher, limit) else "ok"
 
 
 def _skip_reason(ok: Sequence[JobResult], metric: str | None) -> str | None:

@@ -21,9 +21,11 @@ import numpy as np
 
 import zsbench
 from zsbench.cache import Cache, code_hash, content_key
+from zsbench.draws import check_outputs, check_seeding, generate_checked, judge_scores
 from zsbench.emergence import EmergenceMonitor
 from zsbench.errors import DataError, MissingCapability, SuiteError, ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
+from zsbench.lazy import LazySplits, record_on_demand
 from zsbench.judging import Judging
 from zsbench.plugin import (
     Dataset,
@@ -58,6 +60,9 @@ class PreparedData:
     transects: list[TransectEval]
     counts: dict[str, int]
     judging: Judging = field(default_factory=Judging)  # the suite's one rule for draws
+    #: over-prompted hole requests the emergence monitor asks beside the plain ones: the
+    #: ``monitor_prompts()`` of the suite's metrics that offer it (``over_prompting``)
+    prompts: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def space(self) -> Any:
@@ -172,8 +177,10 @@ def prepare_data(suite: Suite, registry: Registry, *, render: bool = True,
                                           in_hole=in_t))
     counts = {name: len(s) for name, s in splits.items()}
     counts["total"] = n
+    prompts = {k: v for m in suite.metrics for k, v in getattr(
+        registry.create("metric", m.plugin, m.params), "monitor_prompts", dict)().items()}
     return PreparedData(dataset=dataset, splits=splits, transects=transects, counts=counts,
-                        judging=suite.judging)
+                        judging=suite.judging, prompts=prompts)
 
 
 def rim_factors(suite: Suite, space: Any, hole_depth: np.ndarray | None, *,
@@ -199,52 +206,65 @@ def jobs_of(suite: Suite, seeds: list[int] | None = None) -> list[Job]:
 
 def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
              holdout: Any, training: dict[str, Any] | None = None) -> EvalContext:
-    """Encode and reconstruct every split and transect once, for all metrics and outputs.
-    A conditional generator without an encoder is evaluated from the true factors instead:
-    its reconstruction of an image is ``generate`` of the image's factors (seeded per split
-    from the job's seed) and it has no latents (``ctx.latents`` is empty; transects get
-    ``[P, 0]``), so the metrics that read latents do not apply to it. ``training``: the facts
-    of the model's training. The latents and reconstructions are handed over read-only."""
+    """The evaluation context of a trained model: each split's latents and reconstructions
+    computed when a metric or output first reads them (``ctx.latents[split]``), once, and
+    shared by every later reader (:class:`~zsbench.lazy.LazySplits`; a split nobody reads
+    costs nothing); the transects (a few points each) at once. A conditional generator
+    without an encoder is evaluated from the true factors instead: its reconstruction of an
+    image is ``generate`` of the image's factors (seeded per split from the job's seed) and
+    it has no latents (``ctx.latents`` is empty; transects get ``[P, 0]``), so the metrics
+    that read latents do not apply to it. ``training``: the facts of the model's training.
+    The latents and reconstructions are handed over read-only; each is checked (one finite
+    row per input) when computed."""
     from_factors = not capable(model, "encode")
     if from_factors and not capable(model, "generate"):
         raise ZsbenchError(f'model "{label}" offers neither `encode` (an autoencoder) nor '
                            "`generate` (a conditional generator), so it cannot be evaluated. "
                            "Fix: implement one of them (see docs/plugins.md).")
 
-    def latents_and_images(images: np.ndarray, factors: np.ndarray,
-                           part: str) -> tuple[np.ndarray, np.ndarray]:
-        if from_factors:
-            draws = model.generate(np.asarray(factors, dtype=np.float64),
-                                   seed=derive_seed(seed, f"reconstruct:{part}"))
-            return np.zeros((len(factors), 0)), np.asarray(draws, dtype=np.float32)
-        z = np.asarray(model.encode(images))
-        return z, np.asarray(model.decode(z), dtype=np.float32)
+    if from_factors:  # at once, before any metric asks: draws of the right kind, seeded
+        check_seeding(model, data.splits, label=label, seed=derive_seed(seed, "seed-check"))
 
-    latents, recons = {}, {}
-    for name, split in data.splits.items():
-        if len(split) == 0:
-            latents[name], recons[name] = np.zeros((0, 0)), split.images.copy()
-            continue
-        latents[name], recons[name] = latents_and_images(split.images, split.factors, name)
+    def draws(images: np.ndarray, factors: np.ndarray, part: str) -> np.ndarray:
+        draw_seed, shape = derive_seed(seed, f"reconstruct:{part}"), images.shape[1:]
+        return generate_checked(model, factors, seed=draw_seed, label=label,
+                                image_shape=shape, what=f"generate on {part}")
+
+    def latents_of(name: str) -> np.ndarray:
+        z = np.asarray(model.encode(data.splits[name].images))
+        check_outputs(label, f"encode on {name}", z, len(data.splits[name]))
+        return z
+
+    def reconstruction_of(name: str) -> np.ndarray:
+        split = data.splits[name]
+        if from_factors:
+            r = draws(split.images, split.factors, name)
+        else:
+            r = np.asarray(model.decode(latents[name]), dtype=np.float32)
+        check_outputs(label, f"generate on {name}" if from_factors else f"decode on {name}",
+                      r, len(split))
+        return r
+
+    full = [name for name, split in data.splits.items() if len(split)]
+    empty = [name for name, split in data.splits.items() if not len(split)]
+    latents = LazySplits(full, latents_of, ready={n: np.zeros((0, 0)) for n in empty})
+    recons = LazySplits(full, reconstruction_of,
+                        ready={n: data.splits[n].images.copy() for n in empty})
     transects = []
     for t in data.transects:
-        z, r = latents_and_images(t.images, t.factors, f"transect:{t.name}")
+        if from_factors:
+            z, r = np.zeros((len(t.factors), 0)), draws(t.images, t.factors,
+                                                        f"transect:{t.name}")
+        else:
+            z = np.asarray(model.encode(t.images))
+            r = np.asarray(model.decode(z), dtype=np.float32)
         transects.append(TransectEval(name=t.name, t=t.t, factors=t.factors, images=t.images,
                                       reconstructions=r, latents=z, in_hole=t.in_hole))
     return EvalContext(dataset=data.dataset, space=data.dataset.space, model=model,
                        label=label, seed=seed, splits=data.splits,
-                       latents={} if from_factors else _read_only(latents),
-                       reconstructions=_read_only(recons), transects=transects, holdout=holdout,
+                       latents={} if from_factors else latents,
+                       reconstructions=recons, transects=transects, holdout=holdout,
                        training=dict(training or {}), judging=data.judging)
-
-
-def _read_only(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Read-only views of ``arrays`` (no copy; the arrays a model returned stay as they
-    are)."""
-    views = {name: a.view() for name, a in arrays.items()}
-    for view in views.values():
-        view.setflags(write=False)
-    return views
 
 
 def _fit_extras(model: Model, data: PreparedData,
@@ -263,17 +283,10 @@ def _fit_extras(model: Model, data: PreparedData,
     if "monitor" in accepted:
         monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=seed,
                                               judging=data.judging)
+        if monitor is not None:
+            monitor.prompts = dict(data.prompts)
         extra["monitor"] = monitor
     return extra, monitor
-
-
-def _check_outputs(label: str, name: str, arr: np.ndarray, expected_rows: int) -> None:
-    if arr.ndim < 2 or len(arr) != expected_rows:
-        raise ZsbenchError(f'model "{label}": {name} returned shape {list(arr.shape)} for '
-                           f"{expected_rows} inputs.")
-    if not np.isfinite(arr).all():
-        raise ZsbenchError(f'model "{label}": {name} returned NaN or infinite values. Fix: '
-                           "check the training loss and learning rate of this model.")
 
 
 def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
@@ -316,9 +329,9 @@ def run_job(job: Job, data: PreparedData, suite: Suite, registry: Registry,
     if run_dir is not None and suite.outputs:
         _write_outputs(ctx, job, suite, registry, run_dir, result)
     result.timings["total_s"] = time.perf_counter() - t0
-    for w in result.warnings:
-        logger.warning("%s: %s", job.key, w)
-    return result
+    judge_scores(result, len(suite.metrics))
+    record_on_demand((ctx.latents, ctx.reconstructions), result)
+    return result  # its warnings are logged where the result arrives (run.on_result)
 
 
 def _load_cached(model: Model, key: str, cache: Cache | None, job: Job,
@@ -326,16 +339,22 @@ def _load_cached(model: Model, key: str, cache: Cache | None, job: Job,
     """The model the cache holds under ``key`` (its training facts in ``result.training``)
     and True; else ``model`` and False (no key, no entry, or a corrupt entry: removed,
     with a warning)."""
-    cached = cache.model_file(key) if key and cache is not None else None
+    if not key or cache is None:
+        return model, False
+    warn, cache.warn = cache.warn, result.warnings.append  # told where the result arrives
+    try:
+        cached = cache.model_file(key)
+    finally:
+        cache.warn = warn
     if cached is None:
         return model, False
     try:
         model = type(model).load(cached[0])
         result.training = {**cached[1], "from_cache": True}
     except Exception as exc:
-        cache.warn(f"cache entry models/{key[:12]} ({job.key}) is corrupt: it could "
-                   f"not be loaded ({type(exc).__name__}: {exc}); removed, and the "
-                   "model is trained again")
+        result.warnings.append(f"cache entry models/{key[:12]} ({job.key}) is corrupt: it "
+                               f"could not be loaded ({type(exc).__name__}: {exc}); removed, "
+                               "and the model is trained again")
         cache.discard_model(key)
         return model, False
     return model, True
@@ -355,6 +374,8 @@ def _fit(model: Model, job: Job, data: PreparedData, weights: np.ndarray | None,
     """Train ``model`` on the training split (and ``validation``'s images); its training
     facts, and its emergence curve when it was monitored, go to ``result.training``."""
     extra, monitor = _fit_extras(model, data, job.seed)
+    if monitor is not None:
+        monitor.label = job.label
     model.fit(data.splits["train"].images, seed=job.seed, weights=weights,
               validation=None if validation is None else validation.images, **extra)
     result.training = {**model.training_summary(), "from_cache": False}
@@ -372,19 +393,11 @@ def _save_checkpoint(model: Model, job: Job, run_dir: Path, result: JobResult) -
 
 def _evaluate_job(model: Model, job: Job, data: PreparedData, suite: Suite,
                   result: JobResult) -> EvalContext:
-    """:func:`evaluate` the model, then check that its latents and reconstructions have one
-    finite row per input of each non-empty split."""
+    """:func:`evaluate` the model (each split's latents and reconstructions are computed,
+    and checked, when first read)."""
     t1 = time.perf_counter()
     ctx = evaluate(model, data, label=job.label, seed=job.seed, holdout=suite.holdout,
                    training=result.training)
-    for name in ctx.reconstructions:
-        if len(data.splits[name]):
-            if name in ctx.latents:
-                _check_outputs(job.label, f"encode on {name}", ctx.latents[name],
-                               len(data.splits[name]))
-            _check_outputs(job.label, f"decode on {name}" if ctx.latents else
-                           f"generate on {name}", ctx.reconstructions[name],
-                           len(data.splits[name]))
     result.timings["evaluate_s"] = time.perf_counter() - t1
     return ctx
 

@@ -38,6 +38,7 @@ class ScoreSummary:
     metric: str | None = None
     n: int = 0
     target: float | None = None
+    control: tuple[str, float] | None = None  # (control score, limit): see results.best_marks
 
     def to_json(self) -> dict[str, Any]:
         out = {"mean": _num(self.mean), "std": _num(self.std),
@@ -45,6 +46,8 @@ class ScoreSummary:
                "metric": self.metric, "n": self.n}
         if self.target is not None:
             out["target"] = self.target
+        if self.control is not None:
+            out["control"] = [self.control[0], self.control[1]]
         return out
 
 
@@ -209,12 +212,14 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
             first = next(r.scores[name] for r in ok if name in r.scores)
             values = [_float(r.scores[name]["value"]) for r in ok if name in r.scores]
             mean, std = _mean_std(values)
-            target = first.get("target")
+            target, control = first.get("target"), first.get("control")
             m.scores[name] = ScoreSummary(mean=mean, std=std,
                                           higher_is_better=bool(first["higher_is_better"]),
                                           headline=bool(first.get("headline", False)),
                                           metric=first.get("metric"), n=len(values),
-                                          target=None if target is None else float(target))
+                                          target=None if target is None else float(target),
+                                          control=None if not control else
+                                          (str(control[0]), float(control[1])))
         if not m.seeds:
             m.status = "failed"
         elif m.failed_seeds:

@@ -92,8 +92,9 @@ class CirclesDataset(Dataset):
     rather than [-0.5, 0.5] so the disc stays inside the frame; the class points sit at the
     class means (their training images jitter each colour channel by up to +-0.1, the size
     by +-0.15, the background by +-0.1 per channel, and add N(0, 0.001) pixel noise; their
-    test-time images use the means, as here). Their smaller colour separations move both
-    colours towards grey and are not points of this red-blue line.
+    test-time images use the means, as here: ``colour_jitter`` and ``radius_jitter`` add their
+    jitter to the points, along the colour line). Their smaller colour separations move
+    both colours towards grey: ``colour_separation``.
 
     Parameters
     ----------
@@ -113,6 +114,16 @@ class CirclesDataset(Dataset):
     pixels:
         ``"float32"`` (the exact intensities, as Park et al. trained on) or ``"uint8"``
         (rounded to 1/255).
+    colour_separation:
+        Park et al.'s ``sep_col`` in [0.05, 0.8]: the colours of ``colour`` 0 and 1 are
+        ``0.5 +- s / 2`` in the red and blue channels (0.5 - s / 2 in green), so smaller
+        separations move both towards grey along their sweep's line (:attr:`endpoints`);
+        default 0.8, red ``(0.9, 0.1, 0.1)`` and blue ``(0.1, 0.1, 0.9)``.
+    colour_jitter:
+        Training jitter of the colour, as the largest change of a channel (Park et al.:
+        0.054, independently per channel; here along the colour line); default 0.
+    radius_jitter:
+        Training jitter of the radius, frame units (Park et al.: 0.15); default 0.
     """
 
     name = "circles"
@@ -127,7 +138,13 @@ class CirclesDataset(Dataset):
         blur: float = 1.0,
         background: float = 0.9,
         pixels: Literal["float32", "uint8"] = "float32",
+        colour_separation: float = 0.8,
+        colour_jitter: float = 0.0,
+        radius_jitter: float = 0.0,
     ) -> None:
+        self.colour_separation = colour_separation
+        self.colour_jitter = colour_jitter
+        self.radius_jitter = radius_jitter
         self.colours = colours
         self.radii = radii
         self.n_per_class = n_per_class
@@ -158,6 +175,14 @@ class CirclesDataset(Dataset):
         if pixels not in ("float32", "uint8"):
             raise PluginParameterError("dataset", self.name, "pixels", f"got {pixels!r}.",
                                        'give "float32" or "uint8".')
+        for key, value, top in (("colour_separation", colour_separation, 0.8),
+                                ("colour_jitter", colour_jitter, 0.2),
+                                ("radius_jitter", radius_jitter, 0.2)):
+            low = 0.05 if key == "colour_separation" else 0.0
+            if not _is_number(value) or not low <= float(value) <= top:
+                raise PluginParameterError("dataset", self.name, key,
+                                           f"must be a number in [{low:g}, {top:g}], got "
+                                           f"{value!r}.", f"give e.g. {key} = {top:g}.")
 
     def _check_values(self, key: str, values: Sequence[float], bounds: tuple[float, float],
                       example: str) -> None:
@@ -207,7 +232,10 @@ class CirclesDataset(Dataset):
     def factors(self, *, seed: int) -> np.ndarray:
         """``float64 [K * n_per_class, 4]`` (``x``, ``y``, ``radius``, ``colour``): the
         classes in :attr:`classes` order, ``n_per_class`` consecutive rows each, with
-        positions uniform over the bounds from ``np.random.default_rng(seed)``."""
+        positions uniform over the bounds from ``np.random.default_rng(seed)``; with
+        ``radius_jitter`` / ``colour_jitter`` each point's radius / colour drawn uniformly
+        within that distance of its class's (clipped to the space; Park et al.'s training
+        jitter, along the colour line)."""
         rng = np.random.default_rng(seed)
         classes = self.classes
         n = int(self.n_per_class) * len(classes)
@@ -215,6 +243,13 @@ class CirclesDataset(Dataset):
         out[:, :2] = rng.uniform(POSITION_BOUNDS[0], POSITION_BOUNDS[1], size=(n, 2))
         out[:, 2] = np.repeat(classes[:, 1], int(self.n_per_class))
         out[:, 3] = np.repeat(classes[:, 0], int(self.n_per_class))
+        if float(self.radius_jitter) > 0 or float(self.colour_jitter) > 0:
+            jitter = rng.uniform(-1.0, 1.0, size=(n, 2))
+            out[:, 2] = np.clip(out[:, 2] + float(self.radius_jitter) * jitter[:, 0],
+                                *RADIUS_BOUNDS)
+            # a channel moves by colour_jitter: colour_jitter / separation colour units
+            step = float(self.colour_jitter) / float(self.colour_separation)
+            out[:, 3] = np.clip(out[:, 3] + step * jitter[:, 1], 0.0, 1.0)
         return out
 
     def render(self, factors: np.ndarray) -> np.ndarray:
@@ -243,7 +278,16 @@ class CirclesDataset(Dataset):
     def rgb(self, colour: np.ndarray) -> np.ndarray:
         """Disc colours ``float64 [N, 3]`` for ``colour`` values ``[N]``."""
         c = np.asarray(colour, dtype=np.float64)[:, None]
-        return RED[None, :] + c * (BLUE - RED)[None, :]
+        red, blue = self.endpoints
+        return red[None, :] + c * (blue - red)[None, :]
+
+    @property
+    def endpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """The RGB of ``colour = 0`` and ``colour = 1``: Park et al.'s class means at colour
+        separation ``s`` (their ``sep_col``), ``0.5 + s / 2 * (1, -1, -1)`` and ``0.5 + s / 2
+        * (-1, -1, 1)``: red and blue at 0.8 (the default), both towards grey below it."""
+        half = 0.5 * float(self.colour_separation)
+        return 0.5 + half * np.array([1.0, -1.0, -1.0]), 0.5 + half * np.array([-1.0, -1.0, 1.0])
 
     # -- geometry: factor units <-> pixels -------------------------------------------------
     @property
@@ -276,7 +320,8 @@ class CirclesDataset(Dataset):
         """One pixel for ``x``, ``y`` and ``radius`` (``1 / _scale`` frame units) and, for
         ``colour``, the step that moves a channel of the disc by 1/255: ``float64 [4]``."""
         px = 1.0 / self._scale
-        return np.array([px, px, px, 1.0 / (255.0 * float(np.abs(BLUE - RED).max()))])
+        red, blue = self.endpoints
+        return np.array([px, px, px, 1.0 / (255.0 * float(np.abs(blue - red).max()))])
 
     def validity_threshold(self, train_images: np.ndarray) -> float:
         """Half the RMS contrast, against the grey background, of the faintest disc the
@@ -340,7 +385,8 @@ class CirclesDataset(Dataset):
         size = x.shape[-1]
         bg = float(self.background)
         d = x - bg
-        a, b = RED - bg, BLUE - RED
+        red, blue = self.endpoints
+        a, b = red - bg, blue - red
         basis = np.stack([a, b], axis=1)  # [3, 2]: channel sums = M a + (M colour) b
         sums = d.sum(axis=(2, 3))  # [n, 3]
         mk = sums @ np.linalg.pinv(basis).T  # [n, 2]: (M, M colour)
@@ -400,7 +446,8 @@ class CirclesDataset(Dataset):
         n, _, size, _ = x.shape
         bg = float(self.background)
         blur = float(self.blur)
-        b = BLUE - RED
+        red, blue = self.endpoints
+        b = blue - red
         grid = np.arange(size, dtype=np.float64)
         m, d = _disc_mask(p[:, 0], p[:, 1], p[:, 2], size, blur)
         delta = self.rgb(p[:, 3]) - bg  # [n, 3]

@@ -1,6 +1,6 @@
 """Standard metrics: holdout reconstruction, factor recovery, transects, latent covariance,
 probes, Frobenius, the disentanglement metrics MIG, DCI and SAP, decoder reachability,
-prior coverage, conditional generation and Schott et al.'s readout R²."""
+prior coverage, conditional generation (and over-prompted: hidden capabilities) and Schott et al.'s readout R²."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from zsbench_plugins.metrics.frobenius import Frobenius
 from zsbench_plugins.metrics.holdout_reconstruction import HoldoutReconstruction
 from zsbench_plugins.metrics.latent_covariance import LatentCovariance
 from zsbench_plugins.metrics.mig import MIG
+from zsbench_plugins.metrics.over_prompting import OverPrompting
 from zsbench_plugins.metrics.prior_coverage import PriorCoverage
 from zsbench_plugins.metrics.probe import Probe
 from zsbench_plugins.metrics.reachability import Reachability
@@ -21,11 +22,12 @@ from zsbench_plugins.metrics.sap import SAP
 from zsbench_plugins.metrics.transect import Transect
 
 __all__ = ["DCI", "ConditionalGeneration", "MIG", "SAP", "FactorRecovery", "Frobenius", "HoldoutReconstruction",
-           "LatentCovariance", "PriorCoverage", "Probe", "Reachability", "Readout", "Transect"]
+           "LatentCovariance", "OverPrompting", "PriorCoverage", "Probe", "Reachability", "Readout", "Transect"]
 
 
 @hookimpl
 def zsbench_add_metrics() -> list[type[Metric]]:
     """The standard metric classes."""
     return [HoldoutReconstruction, FactorRecovery, Transect, LatentCovariance, Probe, Frobenius,
-            MIG, DCI, SAP, Reachability, PriorCoverage, ConditionalGeneration, Readout]
+            MIG, DCI, SAP, Reachability, PriorCoverage, ConditionalGeneration, Readout,
+            OverPrompting]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zsbench_plugins.outputs.concept_paths import ConceptPaths
 from zsbench_plugins.outputs.conditional_depth import ConditionalDepth
 from zsbench_plugins.outputs.conditional_scatter import ConditionalScatter
 from zsbench_plugins.outputs.conditional_strips import ConditionalStrips
@@ -17,7 +18,7 @@ from zsbench_plugins.outputs.traversal import Traversal
 from zsbench import hookimpl
 from zsbench.plugin import Output
 
-__all__ = ["ConditionalDepth", "ConditionalScatter", "ConditionalStrips", "CoverageMap", "Emergence", "ErrorMap",
+__all__ = ["ConceptPaths", "ConditionalDepth", "ConditionalScatter", "ConditionalStrips", "CoverageMap", "Emergence", "ErrorMap",
            "LatentScatter", "ReachableStrips", "Trajectory", "TransectStrips", "Traversal"]
 
 
@@ -25,7 +26,8 @@ __all__ = ["ConditionalDepth", "ConditionalScatter", "ConditionalStrips", "Cover
 def zsbench_add_outputs() -> list[type[Output]]:
     """The standard outputs: transect strips, latent scatter, error map, trajectory, traversal,
     reachable strips, coverage map; for conditional generators: conditional strips,
-    conditional scatter (with the per-draw table), conditional depth and the emergence
-    curve."""
+    conditional scatter (with the per-draw table), conditional depth, the emergence
+    curve and the concept-space paths."""
     return [TransectStrips, LatentScatter, ErrorMap, Trajectory, Traversal, ReachableStrips,
-            CoverageMap, ConditionalStrips, ConditionalScatter, ConditionalDepth, Emergence]
+            CoverageMap, ConditionalStrips, ConditionalScatter, ConditionalDepth, Emergence,
+            ConceptPaths]
