@@ -20,6 +20,7 @@ from zsbench.plugin import EvalContext, Model, Score, Split, to_float
 from zsbench.recovery import validity_threshold
 from zsbench.registry import Registry
 from zsbench.results import (
+    LEGEND,
     best_marks,
     format_leaderboard,
     items_path,
@@ -29,6 +30,7 @@ from zsbench.results import (
 )
 from zsbench.run import run_suite
 from zsbench.suite import load_suite
+from zsbench.ties import uncertainty_notes
 
 # -- the bootstrap ---------------------------------------------------------------------------
 
@@ -73,17 +75,28 @@ def test_nan_items_do_not_count_and_batches_agree() -> None:
     assert iv.interval(it, job_seed=4) != (lo, hi)
 
 
-def test_seeds_widen_the_interval_by_a_stratified_bootstrap() -> None:
+def test_seeds_widen_the_interval_over_shared_images() -> None:
+    """Seeds on the same images: one image resample shared by the seeds plus a t interval
+    over the seeds (the seeds disagree by more than the images say: wider than one
+    seed's interval)."""
     rng = np.random.default_rng(1)
     seeds = [0, 1, 2, 3]
-    per_seed = [iv.Items(iv.MEAN, (rng.normal(off, 1.0, 400),)) for off in (0.0, 0.3, -0.2, 0.5)]
-    one = iv.stratified_interval(per_seed[:1], seeds[:1], seed=0)
-    assert one == iv.interval(per_seed[0], 0)
-    lo, hi = iv.stratified_interval(per_seed, seeds, seed=0)
+    images = rng.normal(0.0, 1.0, 400)
+    per_seed = [iv.Items(iv.MEAN, (images + off + rng.normal(0.0, 0.3, 400),))
+                for off in (0.0, 0.3, -0.2, 0.5)]
+    one = iv.interval_over_seeds(per_seed[:1], seeds[:1], seed=0)
+    assert one == (*iv.interval(per_seed[0], 0), "bootstrap")
+    lo, hi, method = iv.interval_over_seeds(per_seed, seeds, seed=0)
+    assert method == "images+seeds"
     means = [it.statistic() for it in per_seed]
     assert lo < np.mean(means) < hi
-    # the seeds disagree by more than the images say: wider than one seed's interval
     assert hi - lo > 1.5 * (one[1] - one[0])
+    # at least as wide as the t interval over the seeds' values alone
+    t_lo, t_hi = iv.seed_interval(means)
+    assert hi - lo >= 0.99 * (t_hi - t_lo)
+    # items that do not line up (other images): the t interval over the seeds
+    ragged = per_seed[:3] + [iv.Items(iv.MEAN, (rng.normal(0.5, 1.0, 300),))]
+    assert iv.interval_over_seeds(ragged, seeds, seed=0)[2] == "seeds"
     # seed-only interval (scores without per-image values): a t interval
     lo, hi = iv.seed_interval([1.0, 2.0, 3.0])
     assert (lo + hi) / 2 == pytest.approx(2.0)
@@ -123,6 +136,64 @@ def test_overlapping_intervals_are_ties() -> None:
     text = format_leaderboard(df)
     assert "**0.4709 [0.4242, 0.5175]**" in text and "**0.4848 [0.4382, 0.5315]**" in text
     assert "| 0.7900 [0.7500, 0.8300]  " in text
+
+
+def _paired_run(tmp_path: Path, columns: dict[str, np.ndarray]) -> list[JobResult]:
+    """One-seed jobs whose per-image values (``label -> items``) are stored as a run
+    folder's ``items/`` holds them, with the interval the runner gives them."""
+    from zsbench.results import write_items
+
+    results = []
+    for label, x in columns.items():
+        it = iv.Items(iv.MEAN, (x,))
+        lo, hi = iv.interval(it, 0)
+        write_items(tmp_path, label, 0, "m", it.arrays("err"))
+        results.append(_result(label, {"err": {"value": it.statistic(), "lo": lo, "hi": hi,
+                                                "n": x.size}}))
+    return results
+
+
+def test_ties_are_decided_on_the_same_images(tmp_path: Path) -> None:
+    """Two models on the same 200 images, B better (lower) on 74.5 % of them: their
+    intervals overlap, but the paired difference excludes 0, so B is bold alone."""
+    rng = np.random.default_rng(5)
+    a = rng.gamma(1.25, 0.81, 200)
+    d = rng.normal(-0.045, 0.068, 200)
+    b = a + d
+    assert (b < a).mean() == pytest.approx(0.745, abs=0.03)
+    results = _paired_run(tmp_path, {"A": a, "B": b})
+    unpaired = leaderboard_frame(results)
+    assert unpaired.at["B", "err_hi"] > unpaired.at["A", "err_lo"]  # the intervals overlap
+    assert best_marks(unpaired)["err"] == {"B": "best", "A": "tie"}
+    df = leaderboard_frame(results, run_dir=tmp_path)
+    diff, lo, hi = df.attrs["paired"]["err"]["A"]  # A minus B, positive: A worse
+    assert 0 < lo <= diff <= hi
+    assert best_marks(df)["err"] == {"B": "best"}
+    text = format_leaderboard(df)
+    assert text.count("**") == 2 and "**0.9" in text
+    # a third model as good as B on every image but one: tied, and Bonferroni over the
+    # two models compared with the best
+    c = b.copy()
+    c[0] += 1e-3
+    df3 = leaderboard_frame(_paired_run(tmp_path, {"A": a, "B": b, "C": c}), run_dir=tmp_path)
+    assert best_marks(df3)["err"] == {"B": "best", "C": "tie"}
+    assert "Bonferroni" in " ".join(uncertainty_notes(df3))
+
+
+def test_a_score_without_an_interval_is_never_bold_alone() -> None:
+    """With one seed, a percentile or a correlation has no interval: 0.5000 against 0.5001
+    is no win, and the legend says which scores have none."""
+    results = [_result("a", {"corr": {"value": 0.5000, "interval": "none"}}),
+               _result("b", {"corr": {"value": 0.5001, "interval": "none"}})]
+    df = leaderboard_frame(results)
+    assert best_marks(df)["corr"] == {"a": "best", "b": "tie"}
+    notes = " ".join(uncertainty_notes(df))
+    assert "No interval" in notes and "corr" in notes
+    one_seed = leaderboard_frame([_result("a", {"x": {"value": 0.1, "lo": 0.0, "hi": 0.3,
+                                                      "n": 16}})])
+    notes = " ".join(uncertainty_notes(one_seed))
+    assert "image noise only" in notes and "x n = 16" in notes
+    assert "image noise only" in LEGEND
 
 
 def test_a_collapsed_model_is_not_best_on_a_ratio_to_its_control() -> None:
@@ -252,8 +323,13 @@ def test_a_collapsed_model_fails_the_rim_and_loses_the_ratio(tmp_path: Path) -> 
         model.fit(data.splits["train"].images, seed=0)
         ctx = evaluate(model, data, label=label, seed=0, holdout=suite.holdout)
         scores = FactorRecovery().compute(ctx)
+        # each score with the interval the runner gives it (a score without one is never
+        # bold alone)
+        bounds = {k: iv.interval(it, 0) for k, s in scores.items()
+                  if (it := iv.items_of(s)) is not None and math.isfinite(s.value)}
         results.append(_result(label, {
             k: {"value": s.value, "higher_is_better": s.higher_is_better,
+                **dict(zip(("lo", "hi"), bounds.get(k, (None, None)))),
                 **({"target": s.target} if s.target is not None else {}),
                 **({"control": list(s.control)} if s.control else {})}
             for k, s in scores.items()}))
@@ -336,7 +412,7 @@ def test_a_run_stores_intervals_and_combines_seeds(tmp_path: Path, caplog) -> No
     for c in ("hole_item_mse", "hole_mse"):
         assert {f"{c}_lo", f"{c}_hi"} <= set(board.columns)
     frame = leaderboard_frame(out.results, run_dir=run)
-    assert frame.attrs["methods"]["hole_item_mse"] == {"p": "bootstrap", "pca": "bootstrap"}
+    assert frame.attrs["methods"]["hole_item_mse"] == {"p": "images+seeds", "pca": "images+seeds"}
     assert frame.attrs["methods"]["hole_mse"] == {"p": "seeds", "pca": "seeds"}
     lo, hi = frame.loc["p", ["hole_item_mse_lo", "hole_item_mse_hi"]]
     assert lo < frame.loc["p", "hole_item_mse"] < hi

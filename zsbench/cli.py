@@ -314,7 +314,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else default_baseline_path(args.run_dir)
     data = write_baseline(args.run_dir, out, all_scores=args.all_scores,
-                          scores=_names(args.scores))
+                          scores=_names(args.scores), seed_spread=args.seed_spread)
     print(f"wrote {out}: {len(data['models'])} model(s) x {len(data['scores'])} score(s), "
           f"suite {data['suite']['name']}"
           + (f" (profile {data['suite']['profile']})" if data["suite"]["profile"] else "")
@@ -478,6 +478,9 @@ def _add_regression_checks(sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--all-scores", action="store_true",
                    help="keep every score (default: headline scores and leaderboard columns)")
     p.add_argument("--scores", help="comma-separated score names to keep")
+    p.add_argument("--seed-spread", metavar="RUN_DIR", help="a run of the same suite with 3 "
+                   "seeds or more: its spread between seeds is recorded, so that a check "
+                   "with one seed allows for it")
     p.set_defaults(func=cmd_baseline)
 
 

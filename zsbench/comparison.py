@@ -29,8 +29,13 @@ is compared image by image: the difference of its means over seeds, with a paire
 bootstrap interval (one resample of the images shared by every seed of both sides:
 :func:`zsbench.intervals.paired_difference`). It is a ``REGRESSION`` only if it is worse by
 more than ``absolute + spread * std`` of its tolerance plus the seed allowance
-``2 sigma sqrt(1/n_base + 1/n_new)`` (``sigma``: the larger sample std over seeds; 0 with
-one seed each) *and* the paired interval excludes zero on the worse side. Pairing says
+``2 sigma sqrt(1/n_base + 1/n_new)`` (``sigma``: the larger sample std over seeds) *and*
+the paired interval excludes zero on the worse side. With fewer than three seeds on each
+side, ``sigma`` is the seed spread a baseline recorded (``seed_sd``, measured on three
+seeds or more: ``zsbench baseline RUN --seed-spread RUN3``) and 2 becomes the t quantile of
+its degrees of freedom (one-sided 95 %), so that a change of training trajectory alone
+is flagged at most 5 % of the time; with one seed each and none recorded it is 0 (a note
+says so). Pairing says
 whether two trained models differ on these images; the seed allowance whether the
 difference exceeds what another training seed gives. The ``relative`` part of a tolerance
 stands in for noise the tolerance rule cannot measure, so the paired rule leaves it out: a
@@ -61,10 +66,12 @@ from zsbench.baselines import baseline_scores, load_summary
 from zsbench.comparison_text import format_signed
 from zsbench.errors import RegressionError, did_you_mean_hint
 from zsbench.intervals import paired_difference
+from zsbench.seed_spread import seed_allowance, spread_note
 from zsbench.results import format_number
 from zsbench.seeds import derive_seed
 from zsbench.summaries import (
     ENV_KEYS,
+    SPREAD_SEEDS,
     IDENTITY_KEYS,
     OPTIONAL_ENV_KEYS,
     ModelSummary,
@@ -108,6 +115,7 @@ class Row:
     paired_lo: float = math.nan
     paired_hi: float = math.nan
     seed_allowance: float = 0.0
+    recorded_spread: bool = False  # the seed allowance comes from the baseline's seed_sd
 
     @property
     def change(self) -> float:
@@ -230,17 +238,6 @@ def _same_suite(base: Summary, new: Summary, allow_change: bool, notes: list[str
             "--allow-suite-change.")
 
 
-def seed_allowance(base_std: float, base_n: int, new_std: float, new_n: int) -> float:
-    """How far two runs' means over seeds may differ by the choice of training seeds alone:
-    ``2 sigma sqrt(1/n_base + 1/n_new)``, ``sigma`` the larger sample std over seeds of the
-    sides with two seeds or more (from the recorded population std); 0 when neither has."""
-    sigmas = [std * math.sqrt(n / (n - 1)) for std, n in ((base_std, base_n), (new_std, new_n))
-              if n >= 2 and math.isfinite(std)]
-    if not sigmas:
-        return 0.0
-    return 2.0 * max(sigmas) * math.sqrt(1.0 / max(base_n, 1) + 1.0 / max(new_n, 1))
-
-
 def _worse_by(row: Row) -> float:
     """How much worse the new mean is (negative: better): farther from the target for a
     score with one, else in the score's worse direction."""
@@ -251,14 +248,20 @@ def _worse_by(row: Row) -> float:
 
 
 def _score_verdict(row: Row, tol: Tolerance, paired: tuple[float, float, float] | None = None,
-                   counts: tuple[int, int] = (0, 0)) -> None:
+                   counts: tuple[int, int] = (0, 0),
+                   recorded: tuple[float, int] | None = None) -> None:
     """The verdict of one score. Without ``paired`` (the tolerance rule): worse by more than
     the tolerance. With ``paired`` (``(difference, lo, hi)`` of the score between the two
     runs on the same images, a paired bootstrap; for a target score the change of the
     distance to it) the paired rule: worse by more than ``absolute + spread x std`` plus
-    :func:`seed_allowance`, *and* the paired interval excludes zero on the worse side."""
+    :func:`seed_allowance`, *and* the paired interval excludes zero on the worse side.
+    ``recorded``: the baseline's seed spread (sample std, seeds), the ``std`` of a
+    tolerance's ``spread`` too when neither side has two seeds."""
     a, b = row.base_mean, row.new_mean
-    std = max(x for x in (row.base_std, row.new_std, 0.0) if math.isfinite(x))
+    own = [x for x in (row.base_std, row.new_std) if math.isfinite(x)]
+    if recorded is not None and max(counts) < 2 and math.isfinite(recorded[0]):
+        own.append(recorded[0])
+    std = max([0.0, *own])
     row.allowed = tol.allowed(a, std)
     row.tolerance = tol.describe()
     row.tolerance_source = tol.source
@@ -266,12 +269,16 @@ def _score_verdict(row: Row, tol: Tolerance, paired: tuple[float, float, float] 
     if paired is not None and math.isfinite(a) and math.isfinite(b):
         row.rule = "paired"
         row.paired_diff, row.paired_lo, row.paired_hi = paired
-        row.seed_allowance = seed_allowance(row.base_std, counts[0], row.new_std, counts[1])
+        row.seed_allowance = seed_allowance(row.base_std, counts[0], row.new_std, counts[1],
+                                            recorded)
+        row.recorded_spread = bool(row.seed_allowance) and max(counts) < SPREAD_SEEDS \
+            and recorded is not None
         row.allowed = tol.absolute + tol.spread * std + row.seed_allowance
         row.tolerance = " + ".join(p for p in (
             f"{tol.absolute:.3g}" if tol.absolute else "",
             f"{tol.spread:.3g}σ" if tol.spread else "",
-            "seed spread" if row.seed_allowance else "") if p) or "exact"
+            ("recorded seed spread" if row.recorded_spread else "seed spread")
+            if row.seed_allowance else "") if p) or "exact"
         row.tolerance += ", paired"
         if a == b:
             row.verdict = SAME
@@ -388,6 +395,7 @@ def compare(base: Summary, new: Summary, *, scores: Sequence[str] | None = None,
             rows.append(row)
     diffs, plugin_diffs, same_env = _environment_notes(base, new, notes)
     _rule_notes(rows, notes, new, n_paired=n_paired, pairable=pairable, same_env=same_env)
+    spread_note(base, new, rows, notes)
     return Comparison(base=base, new=new, rows=rows, notes=notes, same_environment=same_env,
                       environment_differences=diffs, plugin_differences=plugin_diffs)
 
@@ -504,8 +512,9 @@ def _score_row(base: Summary, new: Summary, label: str, name: str,
               base_mean=bs.mean, base_std=bs.std, new_mean=ns.mean, new_std=ns.std,
               target=target)
     paired = _paired(base, new, label, name, target) if pairable else None
+    recorded = None if bs.seed_sd is None else (bs.seed_sd, bs.seed_sd_seeds)
     _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric),
-                   paired, (bs.n or len(bm.seeds), ns.n or len(nm.seeds)))
+                   paired, (bs.n or len(bm.seeds), ns.n or len(nm.seeds)), recorded)
     return row, paired is not None
 
 

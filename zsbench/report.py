@@ -29,6 +29,7 @@ from zsbench.results import (
     skip_notes,
     sort_frame,
 )
+from zsbench.ties import uncertainty_notes
 
 REPORT = "report.html"
 
@@ -151,7 +152,8 @@ def _leaderboard(results: Sequence[JobResult], columns: Sequence[str] | None,
         rows.append(cells)
         classes.append(cls)
     headers = ["model", "seeds"] + [_e(column_header(df, c)) for c in cols] + ["status"]
-    return _table(headers, rows, classes)
+    notes = " ".join(uncertainty_notes(df))  # what these intervals cover
+    return _table(headers, rows, classes) + (f'<p class="meta">{_e(notes)}</p>' if notes else "")
 
 
 def _skip_reason(r: JobResult, metric: str) -> str | None:

@@ -272,10 +272,11 @@ class ConditionalGeneration(Metric):
             per_draw = {"gen_fail_rate": d.failed.astype(np.float64),
                         "gen_valid_share": d.valid.astype(np.float64),
                         "gen_err": err.mean(axis=1), "gen_mse": d.mse}
+            items[(split, "request")] = d.request  # draws of one request: one cluster
             for quantity, values in per_draw.items():
                 items[(split, quantity)] = values
                 put(f"{split}_{quantity}", nan_mean(values[np.isfinite(values)]),
-                    higher=quantity == "gen_valid_share", items=values,
+                    higher=quantity == "gen_valid_share", items=values, clusters=d.request,
                     headline=split == "hole" and quantity in ("gen_fail_rate",
                                                               "gen_valid_share"))
             valid_err = per_draw["gen_err"][d.valid]
@@ -283,7 +284,8 @@ class ConditionalGeneration(Metric):
                 float(np.percentile(valid_err, 90)) if len(valid_err) else NAN)
             put(f"{split}_diversity", diversity(d, self.samples, factor_spans(ctx.space)))
             for k, name in enumerate(ctx.space.names):
-                put(f"{split}_{name}_gen_err", nan_mean(err[d.valid, k]), items=err[:, k])
+                put(f"{split}_{name}_gen_err", nan_mean(err[d.valid, k]), items=err[:, k],
+                    clusters=d.request)
             if split == "hole":
                 self._depth_scores(ctx, d, put)
 
@@ -293,6 +295,8 @@ class ConditionalGeneration(Metric):
                 scores[f"hole_{quantity}"].value, scores[f"{control}_{quantity}"].value)
             put(key, value, headline=key == "hole_rim_gen_err_ratio",
                 ratio_of=None if num is None or den is None else (num, den), target=1.0,
+                clusters=None if num is None or den is None else (
+                    items[("hole", "request")], items[(control, "request")]),
                 control=(f"{control}_gen_fail_rate", float(self.rim_ceiling)))
         record = ctx.training.get("emergence") or {}
         hole_step, control_step = emergence_step(
@@ -317,5 +321,6 @@ class ConditionalGeneration(Metric):
         prefix = "hole_fail_" if profile.kind == "ring" else "hole_fail_depth_"
         failed = d.failed.astype(np.float64)
         for k, name in enumerate(profile.names):
-            put(prefix + name, profile.fail[k], items=np.where(profile.bin == k, failed, np.nan))
+            put(prefix + name, profile.fail[k], items=np.where(profile.bin == k, failed, np.nan),
+                clusters=d.request)
         put("hole_half_fail_depth", profile.half_fail_depth, higher=True)
