@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from zsbench.intervals import Items
 from zsbench.names import plain_name
 from zsbench.summaries import (
     ENV_KEYS,
+    SPREAD_SEEDS,
     ModelSummary,
     ScoreSummary,
     Summary,
@@ -46,6 +49,24 @@ def baseline_scores(summary: Summary, *, all_scores: bool = False,
     wanted = set(summary.suite.get("columns") or [])
     return [n for n in present if n in wanted or any(
         n in m.scores and m.scores[n].headline for m in summary.models.values())]
+
+
+def record_seed_spread(summary: Summary, spread: Summary | None = None) -> int:
+    """Record in ``summary``'s scores the sample std between training seeds (``seed_sd``,
+    ``seed_sd_seeds``) measured on at least :data:`~zsbench.summaries.SPREAD_SEEDS`
+    seeds: from ``spread`` (a run of the same suite with more seeds) when given, else from
+    ``summary``'s own seeds when it has that many. Return how many scores got one."""
+    source = spread if spread is not None else summary
+    done = 0
+    for label, m in summary.models.items():
+        other = source.models.get(label)
+        for name, sc in m.scores.items():
+            got = other.scores.get(name) if other is not None else None
+            sd = got.sample_sd if got is not None else None
+            if sd is not None:
+                sc.seed_sd, sc.seed_sd_seeds = sd, got.n
+                done += 1
+    return done
 
 
 def make_baseline(summary: Summary, *, all_scores: bool = False,
@@ -79,11 +100,21 @@ def make_baseline(summary: Summary, *, all_scores: bool = False,
 
 
 def write_baseline(run_dir: str | Path, out: str | Path, *, all_scores: bool = False,
-                   scores: Sequence[str] | None = None) -> dict[str, Any]:
+                   scores: Sequence[str] | None = None,
+                   seed_spread: str | Path | None = None) -> dict[str, Any]:
     """Write a compact, reviewable baseline of a run: suite identity, environment,
     tolerances, and for each model and kept score the mean and std over seeds (full float
-    precision, sorted keys). Refuses a run in which every seed of some model failed."""
+    precision, sorted keys), plus the seed spread (``seed_sd``) measured on at least
+    three seeds: the run's own, or those of ``seed_spread`` (a run of the same suite with
+    more seeds, e.g. ``--seeds 0,1,2``), so that a check with one seed knows how far
+    another training seed moves each score. Refuses a run in which every seed of some
+    model failed."""
     summary = summarize_run(run_dir)
+    spread = None
+    if seed_spread is not None:
+        spread = summarize_run(seed_spread)
+        _same_experiment(summary, spread)
+    record_seed_spread(summary, spread)
     broken = [label for label, m in summary.models.items() if m.status == "failed"]
     if broken:
         raise ComparisonError(f'{run_dir}: model "{broken[0]}" failed on every seed, so it '
@@ -95,6 +126,22 @@ def write_baseline(run_dir: str | Path, out: str | Path, *, all_scores: bool = F
     atomic_write_text(out, dump_baseline(data))
     write_baseline_items(out, summary, data["scores"])
     return data
+
+
+def _same_experiment(summary: Summary, spread: Summary) -> None:
+    """A :class:`ComparisonError` unless ``spread`` is a run of the same suite, profile
+    and configuration as ``summary`` (seeds aside) with at least three seeds."""
+    a, b = summary.suite, spread.suite
+    keys = ("name", "profile", "experiment_hash", "data_seed")
+    apart = [k for k in keys if a.get(k) != b.get(k)]
+    fewest = min((len(m.seeds) for m in spread.models.values()), default=0)
+    if apart or fewest < SPREAD_SEEDS:
+        what = (f"its {', '.join(apart)} differ" if apart else
+                f"a model has {fewest} seed(s) that succeeded")
+        raise ComparisonError(
+            f"{spread.source}: cannot give the seed spread of {summary.source} ({what}). Fix: "
+            f"run the same suite and profile with {SPREAD_SEEDS} seeds or more (zsbench run "
+            "SUITE --profile PROFILE --seeds 0,1,2) and pass that run folder.")
 
 
 def baseline_items_path(path: str | Path) -> Path:
@@ -143,7 +190,8 @@ def read_baseline_items(path: str | Path) -> Callable[[str, str], list[Items] | 
             for i, (label, name, j, kind, g) in enumerate(index):
                 parts.setdefault((label, name, j), {})[g] = np.asarray(data[f"a{i}"], np.float64)
                 kinds[(label, name, j)] = kind
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            zlib.error) as exc:
         raise ComparisonError(f"{target}: the baseline's per-item values cannot be read "
                               f"({type(exc).__name__}: {exc}). Fix: regenerate the baseline, "
                               "or delete this file to compare by tolerances alone.") from None
@@ -205,6 +253,13 @@ def _check_baseline(path: Path, data: Any) -> None:
                 if isinstance(v, float) and math.isnan(v):
                     raise ComparisonError(f"{path}: {where}.{key}: NaN (a baseline writes an "
                                           f"undefined value as null). {fix}")
+            spread, k = sc.get("seed_sd"), sc.get("seed_sd_seeds")
+            if spread is not None and (isinstance(spread, bool) or not isinstance(
+                    spread, (int, float)) or not spread >= 0 or not math.isfinite(spread)
+                    or not isinstance(k, int) or k < SPREAD_SEEDS):
+                raise ComparisonError(f"{path}: {where}: seed_sd {spread!r} over "
+                                      f"seed_sd_seeds {k!r}: a std of 0 or more over at least "
+                                      f"{SPREAD_SEEDS} seeds expected. {fix}")
             if not isinstance(sc.get("higher_is_better"), bool):
                 raise ComparisonError(f'{path}: {where}: "higher_is_better" must be true or '
                                       f"false. {fix}")
@@ -237,6 +292,10 @@ def load_baseline(path: str | Path) -> Summary:
                                       control=None if not s.get("control") else
                                       (str(s["control"][0]), float(s["control"][1])))
                       for n, s in m["scores"].items()}
+            for n, s in m["scores"].items():
+                if s.get("seed_sd") is not None:
+                    scores[n].seed_sd = float(s["seed_sd"])
+                    scores[n].seed_sd_seeds = int(s["seed_sd_seeds"])
             models[label] = ModelSummary(status=m.get("status", "ok"), seeds=list(m["seeds"]),
                                          failed_seeds=list(m.get("failed_seeds", [])),
                                          scores=scores)

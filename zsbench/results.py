@@ -26,12 +26,13 @@ from zsbench.errors import ZsbenchError
 from zsbench.intervals import (
     Items,
     distance_interval,
+    interval_over_seeds,
     load_items,
     seed_interval,
-    stratified_interval,
 )
 from zsbench.jobs import JobResult
 from zsbench.seeds import derive_seed
+from zsbench.ties import paired_key_differences, sample_sizes
 from zsbench.valid_share import share_note, valid_shares
 
 MANIFEST = "manifest.json"
@@ -149,7 +150,10 @@ def job_items(run_dir: Path | None, result: JobResult, name: str) -> Items | Non
 
 def _interval_over_seeds(label: str, name: str, ok: Sequence[JobResult],
                          run_dir: Path | None) -> tuple[float, float, str]:
-    """``(lo, hi, method)`` of the mean over the seeds ``ok`` of score ``name``."""
+    """``(lo, hi, method)`` of the mean over the seeds ``ok`` of score ``name`` (method:
+    a key of :data:`zsbench.intervals.METHODS`): one seed, its stored interval (image
+    noise only); several with per-item values, :func:`zsbench.intervals.interval_over_seeds`;
+    else a t interval over the seeds' values."""
     have = [r for r in ok if name in r.scores and r.scores[name].get("value") is not None]
     if not have:
         return math.nan, math.nan, "none"
@@ -161,12 +165,40 @@ def _interval_over_seeds(label: str, name: str, ok: Sequence[JobResult],
         return math.nan, math.nan, "none"
     per_seed = [job_items(run_dir, r, name) for r in have]
     if all(it is not None for it in per_seed):
-        lo, hi = stratified_interval(per_seed, [r.seed for r in have],
-                                     derive_seed(0, f"seeds:{label}:{name}"))
+        lo, hi, method = interval_over_seeds(per_seed, [r.seed for r in have],
+                                             derive_seed(0, f"seeds:{label}:{name}"))
         if math.isfinite(lo) and math.isfinite(hi):
-            return lo, hi, "bootstrap"
+            return lo, hi, method
     lo, hi = seed_interval([_num(r.scores[name]["value"]) for r in have])
     return (lo, hi, "seeds") if math.isfinite(lo) else (math.nan, math.nan, "none")
+
+
+def _paired_ties(df: pd.DataFrame, results: Sequence[JobResult],
+                 run_dir: Path | None) -> dict[str, dict[Any, tuple[float, float, float]]]:
+    """``column -> label -> (difference, lo, hi)``: each model's ranking key minus the
+    column's best one's, paired on their shared images and seeds at the Bonferroni level
+    (:func:`zsbench.ties.paired_key_differences`); empty without per-item values."""
+    out: dict[str, dict[Any, tuple[float, float, float]]] = {}
+    if run_dir is None or df.empty:
+        return out
+    for c in df.attrs.get("columns", []):
+        _, keys, best = _ranked(df, c)
+        if best is None or len(keys) < 2:
+            continue
+        items: dict[Any, list[Items]] = {}
+        for label in keys:
+            jobs = sorted((r for r in results if r.label == label and r.status == "ok"
+                           and c in r.scores), key=lambda r: r.seed)
+            got = [job_items(run_dir, r, c) for r in jobs]
+            if got and all(it is not None for it in got):
+                items[label] = got
+        if best in items:
+            out[c] = paired_key_differences(
+                items[best], {lb: v for lb, v in items.items() if lb != best},
+                compared=len(keys) - 1, seed=derive_seed(0, f"ties:{c}"),
+                higher_is_better=bool(df.attrs["directions"].get(c)),
+                target=df.attrs.get("targets", {}).get(c))
+    return out
 
 
 def _num(x: Any) -> float:
@@ -181,15 +213,17 @@ def leaderboard_frame(results: Sequence[JobResult], columns: Sequence[str] | Non
     """One row per model label (in first-seen order): ``status``, ``seeds``, and for each
     score ``S`` the columns ``S`` (mean over successful seeds), ``S_std`` (population std
     over seeds), ``S_lo`` and ``S_hi`` (its 95 % interval: see :mod:`zsbench.intervals`;
-    NaN when there is none). With several seeds the interval is the stratified bootstrap
-    over seeds and images when ``run_dir`` holds the jobs' per-item values, else a t
-    interval over the seeds.
+    NaN when there is none). With several seeds the interval holds the images (one
+    resample shared by the seeds) and the seeds (a t interval) when ``run_dir`` holds the
+    jobs' per-item values, else it is a t interval over the seeds.
 
     ``df.attrs``: ``directions`` (score -> higher_is_better), ``columns``, ``targets``
     (score -> target), ``controls`` (score -> (control score, limit)), ``control``
     (score -> label -> "ok", "failed" or "unknown"), ``methods`` (score -> label ->
-    "bootstrap", "seeds" or "none") and ``na`` (score -> label -> the reason the score does
-    not apply to that model: its metric was skipped)."""
+    "bootstrap", "images+seeds", "seeds" or "none": :data:`zsbench.intervals.METHODS`),
+    ``n`` (score -> label -> items), ``paired`` (score -> label -> the paired key
+    difference with the best: :func:`_paired_ties`) and ``na`` (score -> label -> the
+    reason the score does not apply to that model: its metric was skipped)."""
     labels: list[str] = []
     for r in results:
         if r.label not in labels:
@@ -249,6 +283,8 @@ def leaderboard_frame(results: Sequence[JobResult], columns: Sequence[str] | Non
     df.attrs["control"] = control_state
     df.attrs["methods"] = methods
     df.attrs["na"] = na
+    df.attrs["n"] = sample_sizes(results, wanted)  # column -> label -> items (fewest)
+    df.attrs["paired"] = _paired_ties(df, results, run_dir)  # column -> label -> paired
     df.attrs["valid"] = valid_shares(results, wanted)  # column -> label -> valid share
     return df
 
@@ -288,7 +324,8 @@ def _skip_reason(ok: Sequence[JobResult], metric: str | None) -> str | None:
 
 def _key_interval(df: pd.DataFrame, label: Any, c: str) -> tuple[float, float, float] | None:
     """``(key, key_lo, key_hi)`` of a cell, lower is better: the distance to the column's
-    target, or the value signed by its direction; None for an empty cell."""
+    target, or the value signed by its direction; None for an empty cell. Without an
+    interval, ``key_lo = key_hi = key``."""
     v = float(df.at[label, c])
     if math.isnan(v):
         return None
@@ -305,29 +342,50 @@ def _key_interval(df: pd.DataFrame, label: Any, c: str) -> tuple[float, float, f
     return v, lo, hi
 
 
+def _has_interval(df: pd.DataFrame, label: Any, c: str) -> bool:
+    return bool(math.isfinite(float(df.at[label, f"{c}_lo"]))
+                and math.isfinite(float(df.at[label, f"{c}_hi"])))
+
+
+def _ranked(df: pd.DataFrame, c: str) -> tuple[dict[Any, str], dict[Any, tuple[float, float,
+                                                                              float]], Any]:
+    """Column ``c``'s cells whose control failed (marked), the keys of the others
+    (:func:`_key_interval`) and the best of them (None with fewer than two models)."""
+    states = df.attrs.get("control", {}).get(c, {})
+    cell: dict[Any, str] = {label: "control failed" for label in df.index
+                            if states.get(label) == "failed"
+                            and not math.isnan(float(df.at[label, c]))}
+    keys = {label: k for label in df.index if label not in cell
+            and (k := _key_interval(df, label, c)) is not None}
+    best = min(keys, key=lambda lb: keys[lb][0]) if len(df) > 1 and keys else None
+    return cell, keys, best
+
+
 def best_marks(df: pd.DataFrame) -> dict[str, dict[Any, str]]:
-    """Per column, the marked cells: ``"best"`` (the best value), ``"tie"`` (a model
-    whose interval overlaps the best one's: not distinguishable from it) and ``"control
-    failed"`` (the column's control score is worse than its limit for that model: never
-    ranked). Best means highest or lowest as the score declares, or closest to its target
-    (intervals compared as distances to it). Nothing is marked with fewer than two models."""
+    """Per column, the marked cells: ``"best"`` (the best value), ``"tie"`` (not
+    distinguishable from it) and ``"control failed"`` (the column's control score is worse
+    than its limit for that model: never ranked). Best means highest or lowest as the score
+    declares, or closest to its target. A model is tied with the best when its paired
+    comparison with it on the same images and seeds (``df.attrs["paired"]``:
+    :mod:`zsbench.ties`, Bonferroni over the models compared with the best) does not
+    show it worse; without one, when its interval overlaps the best one's (as distances to
+    a target) or either has no interval: a margin no interval supports is a tie. Nothing
+    is marked with fewer than two models."""
     marks: dict[str, dict[Any, str]] = {}
     if df.empty:
         return marks
     for c in df.attrs.get("columns", []):
-        states = df.attrs.get("control", {}).get(c, {})
-        cell: dict[Any, str] = {label: "control failed" for label in df.index
-                                if states.get(label) == "failed"
-                                and not math.isnan(float(df.at[label, c]))}
-        keys = {label: k for label in df.index if label not in cell
-                and (k := _key_interval(df, label, c)) is not None}
-        if len(df) > 1 and keys:
-            best = min(keys, key=lambda lb: keys[lb][0])
-            for label, (_, klo, _) in keys.items():
-                if label == best:
-                    cell[label] = "best"
-                elif klo <= keys[best][2]:
+        cell, keys, best = _ranked(df, c)
+        paired = df.attrs.get("paired", {}).get(c, {})
+        for label, (_, klo, _) in keys.items() if best is not None else ():
+            if label == best:
+                cell[label] = "best"
+            elif label in paired:
+                if paired[label][1] <= 0:
                     cell[label] = "tie"
+            elif (klo <= keys[best][2] or not _has_interval(df, label, c)
+                  or not _has_interval(df, best, c)):
+                cell[label] = "tie"
         marks[c] = cell
     return marks
 
@@ -409,10 +467,17 @@ def cell_text(df: pd.DataFrame, label: Any, c: str, mark: str | None, *,
     return text
 
 
-LEGEND = ("value [95 % interval]; bold: the best model and every model whose interval "
-          "overlaps its interval (a tie); ↑/↓: higher/lower is better, → t: closest to t "
-          "is best")
-
+LEGEND = ("value [95 % interval]: with one seed the interval covers image noise only, not "
+          "another training seed (rates: Wilson on the effective sample size; other means: "
+          "studentized bootstrap over images, draws resampled by request); with several "
+          "seeds, one image resample shared by the seeds plus a t interval over the seeds; "
+          "a value without [ ] has no interval. Bold: the best model and every model tied "
+          "with it: a paired comparison on the same images and seeds (Bonferroni over the "
+          "models compared with the best) does not show it worse or, without per-image "
+          "values, its interval overlaps the best one's or either has none; ↑/↓: "
+          "higher/lower is better, → t: closest to t is best")
+"""The leaderboard's legend; :func:`zsbench.ties.uncertainty_notes` adds what a given
+leaderboard's intervals cover (its seeds, sample sizes, scores without an interval)."""
 
 def format_number(x: float | None) -> str:
     """A score for tables and messages: ``-`` for None or NaN, ``inf``/``-inf``, 4 decimals

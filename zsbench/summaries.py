@@ -28,9 +28,17 @@ OPTIONAL_ENV_KEYS = ("threads",)  # compared only when both sides recorded them
 NON_EXPERIMENT_SECTIONS = ("tolerances", "leaderboard", "profiles")
 
 
+SPREAD_SEEDS: int = 3
+"""Fewest seeds a recorded seed spread is measured with."""
+
+
 # Summaries (of a run folder or a baseline file)
 @dataclass
 class ScoreSummary:
+    """One score of one model: ``mean`` and ``std`` (population) over ``n`` seeds, and,
+    in a baseline, ``seed_sd``: the sample std between training seeds measured on
+    ``seed_sd_seeds`` (at least :data:`SPREAD_SEEDS`) seeds, for a check with one seed."""
+
     mean: float
     std: float
     higher_is_better: bool
@@ -39,6 +47,16 @@ class ScoreSummary:
     n: int = 0
     target: float | None = None
     control: tuple[str, float] | None = None  # (control score, limit): see results.best_marks
+    seed_sd: float | None = None
+    seed_sd_seeds: int = 0
+
+    @property
+    def sample_sd(self) -> float | None:
+        """The sample std over this summary's own seeds when there are at least
+        :data:`SPREAD_SEEDS` of them, else None."""
+        if self.n < SPREAD_SEEDS or not math.isfinite(self.std):
+            return None
+        return self.std * math.sqrt(self.n / (self.n - 1))
 
     def to_json(self) -> dict[str, Any]:
         out = {"mean": _num(self.mean), "std": _num(self.std),
@@ -48,6 +66,9 @@ class ScoreSummary:
             out["target"] = self.target
         if self.control is not None:
             out["control"] = [self.control[0], self.control[1]]
+        if self.seed_sd is not None and math.isfinite(self.seed_sd):
+            out["seed_sd"] = float(self.seed_sd)
+            out["seed_sd_seeds"] = int(self.seed_sd_seeds)
         return out
 
 
@@ -224,30 +245,65 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
             m.status = "failed"
         elif m.failed_seeds:
             m.status = "partial"
-    loader = None
-    if run_dir is not None:
-        by_label: dict[str, list[Any]] = {}
-        for r in results:
-            if r.status == "ok":
-                by_label.setdefault(r.label, []).append(r)
-
-        def loader(label: str, score: str) -> list[Items] | None:
-            from zsbench.results import job_items
-
-            jobs = sorted(by_label.get(label, []), key=lambda r: r.seed)
-            out = []
-            for r in jobs:
-                if score not in r.scores:
-                    continue
-                it = job_items(run_dir, r, score)
-                if it is None or not _matches(it, r.scores[score].get("value")):
-                    return None
-                out.append(it)
-            return out or None
-
+    loader = None if run_dir is None else _items_loader(results, run_dir)
     return Summary(source=source, kind="run", suite=suite, environment=environment_of(manifest),
                    tolerances=tolerances, models=models, plugins=plugins_of(manifest),
                    items=loader)
+
+
+def _items_loader(results: Sequence[Any], run_dir: Path
+                  ) -> Callable[[str, str], list[Items] | None]:
+    """``(label, score) -> [Items per successful seed]`` read from ``run_dir``'s per-item
+    values (None when a seed has none, or they do not give its recorded value)."""
+    by_label: dict[str, list[Any]] = {}
+    for r in results:
+        if r.status == "ok":
+            by_label.setdefault(r.label, []).append(r)
+
+    def loader(label: str, score: str) -> list[Items] | None:
+        from zsbench.results import job_items
+
+        jobs = sorted(by_label.get(label, []), key=lambda r: r.seed)
+        out = []
+        for r in jobs:
+            if score not in r.scores:
+                continue
+            it = job_items(run_dir, r, score)
+            if it is None:
+                _refuse_damaged_items(run_dir, r, score)
+            if it is None or not _matches(it, r.scores[score].get("value")):
+                return None
+            out.append(it)
+        return out or None
+
+    return loader
+
+
+def _refuse_damaged_items(run_dir: Path, result: Any, score: str) -> None:
+    """A :class:`ComparisonError` when the per-item values file that holds ``score`` of
+    ``result`` exists but cannot be read (truncated, overwritten): the comparison would
+    otherwise fall back from pairing to tolerances without a word."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    from zsbench.results import items_path
+
+    metric = result.scores[score].get("metric")
+    path = items_path(run_dir, result.label, result.seed, str(metric)) if metric else None
+    if path is None or not path.is_file():
+        return
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                np.asarray(data[key])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ComparisonError(
+            f"{path}: the run's per-item values of {result.label} (seed {result.seed}) "
+            f"cannot be read ({type(exc).__name__}: {exc}), so its scores cannot be paired "
+            "image by image. Fix: run the job again (zsbench run SUITE --out NEW_DIR), or "
+            f"delete {path.parent.parent} to compare this run by tolerances alone.") from None
 
 
 def _matches(items: Items, value: Any) -> bool:
