@@ -215,8 +215,7 @@ class Configurable:
             if any(accepts(c, value) for c in allowed):
                 continue
             forms = " or ".join(_describe(c) for c in allowed)
-            notes = "; ".join(c.note for c in allowed
-                              if c is not None and c != "boolean" and c.note)  # type: ignore[union-attr]
+            notes = "; ".join(getattr(c, "note", "") for c in allowed if getattr(c, "note", ""))
             raise PluginParameterError(plugin_kind(type(self)), self.name or type(self).__name__,
                                        key, f"must be {forms}; got {value!r}.",
                                        f"give {forms}" + (f" ({notes})." if notes else "."))

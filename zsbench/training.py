@@ -250,8 +250,8 @@ def train(
     if epochs > 0:
         loop = _Loop(module, loss_fn, result, dev, x_cpu, w_cpu, v_cpu, seed=seed,
                      epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                     lr_decay=lr_decay, weight_decay=weight_decay, early_stopping=early_stopping, progress=progress,
-                     label=label, precision=precision, after_step=after_step)
+                     lr_decay=lr_decay, weight_decay=weight_decay, early_stopping=early_stopping,
+                     progress=progress, label=label, precision=precision, after_step=after_step)
         loop.run(num_threads)
     module.eval()
     result.seconds = time.perf_counter() - start

@@ -306,9 +306,9 @@ class ConditionalGenerator(TrainedModule, Model):
     def check_image_shape(self, image_shape: tuple[int, int, int]) -> None:
         """Raise :class:`PluginParameterError` when the network cannot take images of
         ``image_shape (C, H, W)``."""
-        shape = tuple(int(v) for v in image_shape)
+        shape: Any = tuple(int(v) for v in image_shape)
         try:  # under init_module: the global RNG is left alone
-            init_module(lambda: self._network(shape, FactorCode([_entry("scaled")])), 0)  # type: ignore[arg-type]
+            init_module(lambda: self._network(shape, FactorCode([_entry("scaled")])), 0)
         except DataError as exc:
             self._bad_param("architecture", exc.message, "choose an architecture that takes "
                             "these images, or change the dataset's image size.")

@@ -16,8 +16,10 @@ class AutoEncoder(TorchModel):
         architecture: the conv body: "default" (any size from 8 to 256 pixels a side) or
             "e3" (the 36x36 body of the gaussian-heatmap experiment).
         epochs, batch_size: training length and mini-batch size.
-        optimizer, lr, lr_decay: "adam" or "rmsprop"; learning rate; exponential decay of
-            the learning rate per epoch (1 = none).
+        optimizer, lr, lr_decay, weight_decay: "adam", "adamw" or "rmsprop"; learning
+            rate; exponential decay of the learning rate per epoch (1 = none); the
+            optimiser's weight decay (absent: torch's default, 0.01 for "adamw", else 0).
+            The same names, choices and meaning as for the conditional generators.
         early_stopping: patience in epochs on the validation loss (0 = off).
         device: "auto" (CUDA when present, else CPU), "cpu" or "cuda".
         progress: show a progress bar while training.

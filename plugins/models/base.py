@@ -133,9 +133,10 @@ class TorchModel(TrainedModule, Model):
         "architecture": [Options(("default", "e3"))],
         "epochs": [Interval(int, 0)],
         "batch_size": [Interval(int, 1)],
-        "optimizer": [Options(("adam", "rmsprop"))],
+        "optimizer": [Options(("adam", "adamw", "rmsprop"))],
         "lr": [Interval(float, 0, closed="neither", note="e.g. 1e-3")],
         "lr_decay": [Interval(float, 0, closed="neither", note="1 means no decay")],
+        "weight_decay": [None, Interval(float, 0)],
         "early_stopping": [Interval(int, 0, note="0 turns it off")],
         "device": [Options(("auto", "cpu", "cuda"))],
         "progress": ["boolean"],
@@ -152,9 +153,10 @@ class TorchModel(TrainedModule, Model):
         architecture: Literal["default", "e3"] = "default",
         epochs: int = 20,
         batch_size: int = 8,
-        optimizer: Literal["adam", "rmsprop"] = "adam",
+        optimizer: Literal["adam", "adamw", "rmsprop"] = "adam",
         lr: float = 1e-3,
         lr_decay: float = 1.0,
+        weight_decay: float | None = None,
         early_stopping: int = 0,
         device: Literal["auto", "cpu", "cuda"] = "auto",
         progress: bool = True,
@@ -169,6 +171,7 @@ class TorchModel(TrainedModule, Model):
         self.optimizer = optimizer
         self.lr = lr
         self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
         self.early_stopping = early_stopping
         self.device = device
         self.progress = progress
@@ -243,9 +246,10 @@ class TorchModel(TrainedModule, Model):
         net = self._build(image_shape, seed)
         result: TrainResult = train(
             net, self._loss, x, seed=seed, epochs=self.epochs, batch_size=self.batch_size,
-            optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay, weights=weights,
-            validation=v, early_stopping=self.early_stopping, device=self.device,
-            progress=self.progress, label=self.name, precision=self.precision)
+            optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay,
+            weight_decay=self.weight_decay, weights=weights, validation=v,
+            early_stopping=self.early_stopping, device=self.device, progress=self.progress,
+            label=self.name, precision=self.precision)
         self._keep(net, image_shape, result)
         return self
 

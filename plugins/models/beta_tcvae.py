@@ -51,7 +51,7 @@ class BetaTCVAE(TorchModel):
     has a mean and a log-variance head, ``z = mu + exp(logvar / 2) * eps``.
 
     Parameters (all keyword-only), besides those of the ``ae`` model (latent_dim,
-    architecture, epochs, batch_size, optimizer, lr, lr_decay, early_stopping, device,
+    architecture, epochs, batch_size, optimizer, lr, lr_decay, weight_decay, early_stopping, device,
     progress, reconstruction):
         kl_weight: weight of the whole KL (1 with reconstruction = "bce_sum" is the paper's
             loss; with "bce_mean" divide by the number of pixels).

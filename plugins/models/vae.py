@@ -39,7 +39,7 @@ class VAE(TorchModel):
     L_entg; per-sample weights multiply it before the batch mean.
 
     Parameters (all keyword-only), besides those of the ``ae`` model (latent_dim,
-    architecture, epochs, batch_size, optimizer, lr, lr_decay, early_stopping, device,
+    architecture, epochs, batch_size, optimizer, lr, lr_decay, weight_decay, early_stopping, device,
     progress, reconstruction, precision, init):
         kl_weight: weight of the KL term.
         fixed_sigma: absent (None): the standard VAE: the encoder has a log-variance head,
