@@ -29,6 +29,9 @@ class ExactGenerator(Model):
     def fit(self, images: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             validation: np.ndarray | None = None,
             factors: np.ndarray | None = None) -> ExactGenerator:
+        if np.ndim(images) != 4 or factors is None or len(factors) != len(images):
+            raise DataError(f"{self.name}: fit needs images [N, C, H, W] and factors [N, F]; "
+                            f"got {list(np.shape(images))} and {list(np.shape(factors))}.")
         self.size_ = int(images.shape[-1])
         self.factors_ = np.asarray(factors, dtype=np.float64)
         self.images_ = np.asarray(images, dtype=np.float32)
