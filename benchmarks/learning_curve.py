@@ -5,7 +5,9 @@ line) on one torch thread, asks the emergence monitor (zsbench.emergence) every
 ``--eval-every`` steps for the hole and control fail rates, and records beside each row the
 process CPU seconds spent so far (``time.process_time``: far less sensitive to other load
 on the machine than wall time) and the wall seconds. Each row is appended to ``--out`` as it
-is measured (JSON lines), so a curve cut short still says what it reached.
+is measured (JSON lines), so a curve cut short still says what it reached; the suite's
+over-prompted requests (over_prompting) are asked too, and each evaluation's recovered
+factors go to OUT.found.jsonl (the concept-space paths).
 
     nice -n 10 .venv/bin/python benchmarks/learning_curve.py suites/circles_colour_size.toml \\
         --model diffusion_flow --set epochs=100 --eval-every 250 --max-cpu-s 1800 \\
@@ -64,11 +66,14 @@ def main() -> None:
               "eval_every": args.eval_every, "progress": False}
     data = prepare_data(suite, registry)
     model = registry.create("model", spec.plugin, params)
-    monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=args.seed)
+    monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=args.seed,
+                                          judging=data.judging)
     assert monitor is not None, "the suite's data has no hole and control to monitor"
+    monitor.prompts = dict(data.prompts)  # the suite's over_prompting requests, as a run
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("")
+    out.with_suffix(".found.jsonl").write_text("")
     c0, w0 = time.process_time(), time.perf_counter()
     spent = {"monitor": 0.0}
 
@@ -81,6 +86,8 @@ def main() -> None:
         row["train_cpu_ms_per_step"] = 1e3 * (row["cpu_s"] - row["monitor_cpu_s"]) / step
         with out.open("a") as f:
             f.write(json.dumps(row) + "\n")
+        with out.with_suffix(".found.jsonl").open("a") as f:  # for concept_paths
+            f.write(json.dumps(monitor.found[-1]) + "\n")
         print(json.dumps(row), flush=True)
         if row["cpu_s"] > args.max_cpu_s:
             raise OutOfBudget
@@ -96,7 +103,9 @@ def main() -> None:
     except OutOfBudget:
         pass
     hole, control = emergence_step(monitor.curve, control=header["control"])
+    record = monitor.record()
     summary = {**header, "hole_emergence_step": hole, "control_learned_step": control,
+               "prompts": record["prompts"], "request_factors": record["request_factors"],
                "cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - w0}
     with out.with_suffix(".summary.json").open("w") as f:
         json.dump(summary, f, indent=1)

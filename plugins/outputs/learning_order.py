@@ -54,8 +54,8 @@ def draw_learning_order(rows: Sequence[Mapping[str, Any]], path: Path, *, axis: 
     class emerged (log scale), one marker per variant and seed, filled for plain prompting
     and hollow (one shape per score) for over-prompting; a job that never learned it sits on the "never" line at
     ``steps_run`` (the steps trained; else the largest step seen)."""
-    fig = _plot.new_figure(6.4, 4.4)
-    ax = fig.add_axes((0.12, 0.13, 0.62, 0.78))
+    fig = _plot.new_figure(8.4, 4.4)
+    ax = fig.add_axes((0.09, 0.13, 0.5, 0.78))
     finite = [float(r[s]) for r in rows for s in scores if s in r and math.isfinite(r[s])]
     top = float(steps_run) if steps_run else (max(finite) if finite else 1.0)
     models = list(dict.fromkeys(str(r["model"]) for r in rows))
