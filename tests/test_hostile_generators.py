@@ -39,8 +39,8 @@ class ThirdPartyFlow(Model):
     name = "thirdparty_flow"
     stochastic: ClassVar[bool] = False
 
-    def __init__(self, *, fault: Literal["none", "global_rng", "bytes", "no_channel",
-                                         "nan"] = "none", eval_every: int = 0) -> None:
+    def __init__(self, *, fault: Literal["none", "global_rng", "bytes", "no_channel", "nan",
+                                         "late_bytes"] = "none", eval_every: int = 0) -> None:
         self.fault = fault
         self.eval_every = eval_every
 
@@ -59,7 +59,7 @@ class ThirdPartyFlow(Model):
         out = self.images_[d.argmin(1)].copy()
         if self.fault == "global_rng":
             out = np.clip(out + np.random.uniform(0, 0.01, out.shape), 0, 1)
-        elif self.fault == "bytes":
+        elif self.fault == "bytes" or (self.fault == "late_bytes" and len(f) > 4):
             out = out * 255.0
         elif self.fault == "no_channel":
             out = out[:, 0]
@@ -186,6 +186,9 @@ FAULTS = [
     ("no_channel", 0, ['evaluating: model "faulty": generate (asked twice',
                        "returned shape [4, 8, 8]", "channel axis"]),
     ("nan", 0, ["NaN or infinite values", "inside `generate`"]),
+    # right on the run's first few requests, wrong on the metric's: still the job fails
+    ("late_bytes", 0, ["evaluating: metric conditional_generation: ", "requests returned "
+                       "values in [0, 25", "divide by 255"]),
 ]
 
 

@@ -10,7 +10,6 @@ to resume).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -23,10 +22,10 @@ from tabulate import tabulate
 
 from zsbench import __version__
 from zsbench.errors import ExecutorOptionError, ZsbenchError
+from zsbench.run_command import _executor, _naming_the_variant, cmd_run  # noqa: F401
 
 if TYPE_CHECKING:
     from zsbench.registry import Registry
-    from zsbench.suite import Suite
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_JOBS_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 WIDE_HELP = "print the full table (every column, full intervals), not one that fits the terminal"
@@ -65,7 +64,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if suite.variants:  # every variant is validated as the suite it becomes
             suites = [v.suite for v in write_variants(suite, Path(folder), registry=registry)]
         for each in suites:
-            data = prepare_data(each, registry, render=False)
+            data = _naming_the_variant(suite, each, lambda s=each: prepare_data(
+                s, registry, render=False))
     counts = ", ".join(f"{k} {v}" for k, v in data.counts.items())
     variants = f"{len(suite.variants)} variant(s), the last's " if suite.variants else ""
     print(f"{args.suite}: ok — suite {suite.name}, dataset {suite.dataset.plugin}, "
@@ -73,138 +73,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"{len(suite.metrics)} metric(s), {len(suite.transects)} transect(s); "
           f"{variants}splits: {counts}")
     return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from zsbench.executors import keep_freed_memory
-    from zsbench.run import run_suite
-    from zsbench.suite import load_suite
-
-    keep_freed_memory()  # this process is ours: training steps reuse freed memory
-    registry = getattr(args, "registry", None) or _registry()  # the parser's, if it loaded one
-    suite = load_suite(args.suite, profile=args.profile, registry=registry)
-    _override(args, suite)
-    if args.threads is not None and args.threads < 1:
-        raise ZsbenchError(f"--threads {args.threads}: must be at least 1. Fix: e.g. "
-                           "--threads 1 (or unset $ZSBENCH_THREADS).")
-    if args.resume and args.out:
-        raise ZsbenchError("give either --resume RUN_DIR or --out DIR, not both. Fix: "
-                           "--resume continues a run folder; --out starts one.")
-    executor = _executor(args, suite, registry)
-    cache = _cache(args)
-    if suite.variants:
-        return _run_variants(args, suite, registry, executor, cache)
-    if args.variant:
-        raise ZsbenchError(f"--variant {args.variant}: {args.suite} has no [variants]. Fix: "
-                           "drop --variant.")
-    outcome = run_suite(suite, registry=registry, results_root=Path(args.results),
-                        run_dir=Path(args.resume or args.out) if (args.resume or args.out)
-                        else None, resume=bool(args.resume), executor=executor, cache=cache,
-                        threads=args.threads, force=args.force,
-                        argv=["zsbench", *sys.argv[1:]])
-    print()
-    print(outcome.leaderboard)
-    print(f"\nrun folder: {outcome.run_dir}")
-    if outcome.failed:
-        print(f"{len(outcome.failed)} job(s) failed; see the status column and "
-              f"{outcome.run_dir / 'metrics.json'}", file=sys.stderr)
-        return EXIT_JOBS_FAILED
-    return EXIT_OK
-
-
-def _override(args: argparse.Namespace, suite: Suite) -> None:
-    """``--seeds`` and ``--no-outputs`` laid over a loaded suite."""
-    from zsbench.suite import check_seeds
-
-    if args.seeds is not None:
-        try:
-            seeds = [int(s) for s in args.seeds.split(",")]
-        except ValueError:
-            raise ZsbenchError(f"--seeds {args.seeds!r}: expected comma-separated integers. "
-                               "Fix: e.g. --seeds 0,1,2.") from None
-        check_seeds(seeds, lambda problem, fix: ZsbenchError(f"--seeds {args.seeds!r}: "
-                                                              f"{problem} Fix: {fix}"))
-        suite.seeds = seeds
-    if args.no_outputs:
-        suite.outputs = []  # scores only: the [[output]] plugins (pictures) are skipped
-
-
-def _cache(args: argparse.Namespace) -> Any:
-    """The dataset and model cache, or None (``--no-cache``, or an unusable folder)."""
-    from zsbench.cache import Cache
-
-    if args.no_cache:
-        return None
-    cache = Cache(Path(args.cache_dir) if args.cache_dir else None,
-                  warn=logging.getLogger("zsbench.cache").warning)
-    problem = cache.unusable()
-    if problem:
-        logging.getLogger("zsbench.cache").warning(
-            "%s; running without the cache (--no-cache)", problem)
-        return None
-    return cache
-
-
-def _run_variants(args: argparse.Namespace, suite: Suite, registry: Registry, executor: Any,
-                  cache: Any) -> int:
-    """A suite with ``[variants]``: one run per variant under one folder, one leaderboard."""
-    from zsbench.run import check_out_dir, new_run_dir, run_suite
-    from zsbench.variants import run_variants
-
-    if args.resume:
-        run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise ZsbenchError(f"--resume {run_dir}: no such folder. Fix: give the folder an "
-                               "earlier run of this suite wrote.")
-    elif args.out:
-        run_dir = Path(args.out)
-        check_out_dir(run_dir, suite, args.force)
-    else:
-        run_dir = new_run_dir(Path(args.results), suite)
-
-    def one(variant: Suite, folder: Path, resume: bool) -> Any:
-        _override(args, variant)
-        return run_suite(variant, registry=registry, run_dir=folder, resume=resume,
-                         executor=executor, cache=cache, threads=args.threads,
-                         force=args.force, argv=["zsbench", *sys.argv[1:]])
-
-    only = [v for v in args.variant.split(",") if v] if args.variant else None
-    outcome = run_variants(suite, run_dir, registry=registry, run_one=one, only=only,
-                           resume=bool(args.resume))
-    print()
-    print(outcome.text)
-    print(f"\nrun folder: {run_dir} (a run per variant; variants.md, variants.png)")
-    if outcome.failed:
-        print(f"{outcome.failed} job(s) failed; see the status column and each variant's "
-              "metrics.json", file=sys.stderr)
-        return EXIT_JOBS_FAILED
-    return EXIT_OK
-
-
-def _executor(args: argparse.Namespace, suite: Suite, registry: Registry) -> Any:
-    """The executor from --executor and its options (each executor's ``cli_options``) over
-    the suite's [executor] table (whose options apply only when it names the same executor)."""
-    table = dict(suite.executor)
-    suite_name = table.pop("plugin", "pool")
-    name = args.executor or suite_name
-    if name != suite_name:
-        table = {}
-    try:
-        accepted = registry.get("executor", name).cls.parameters()
-    except ZsbenchError as exc:
-        raise ZsbenchError(f"--executor {name}: {exc}. Fix: give one of the available "
-                           "executors, or install the plugin that provides it.") from None
-    for given in getattr(args, "executor_options", []):
-        value = getattr(args, given.dest)
-        if value is None:
-            continue
-        if name not in given.executors:
-            raise ZsbenchError(f'{given.option.flag} does not apply to the "{name}" executor '
-                               f"(it takes: {', '.join(accepted) or 'no options'}). Fix: drop "
-                               "the option, or choose an executor that takes it (--executor "
-                               f"{' or '.join(given.executors)}).")
-        table[given.option.parameter] = value
-    return registry.create("executor", name, table)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -237,19 +105,31 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     manifest, results = load_results(Path(args.run_dir))
     board_cfg: dict = {}
     suite_file = Path(args.run_dir) / "suite.toml"
+    ignored = "its [leaderboard] settings (columns, sort) are ignored"
     if suite_file.is_file():
         try:
             board_cfg = tomllib.loads(suite_file.read_text(encoding="utf-8")).get(
                 "leaderboard", {})
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            print(f"warning: {suite_file} is damaged ({type(exc).__name__}); its [leaderboard] "
-                  "settings are ignored", file=sys.stderr)
+            print(f"warning: {suite_file} is damaged ({type(exc).__name__}); {ignored}",
+                  file=sys.stderr)
         if not isinstance(board_cfg, dict):
+            print(f"warning: {suite_file}: [leaderboard] is no table; {ignored}",
+                  file=sys.stderr)
             board_cfg = {}
+    else:
+        print(f"warning: {suite_file} is missing; the suite's [leaderboard] settings are "
+              "unknown, so the headline scores are shown", file=sys.stderr)
     columns = _names(args.columns) or board_cfg.get("columns")
-    if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+    if columns is not None and not (isinstance(columns, list)
+                                    and all(isinstance(c, str) for c in columns)):
+        print(f"warning: {suite_file}: [leaderboard] columns is no list of score names; the "
+              "headline scores are shown", file=sys.stderr)
         columns = None
     sort = args.sort or board_cfg.get("sort")
+    if sort is not None and not isinstance(sort, str):
+        print(f"warning: {suite_file}: [leaderboard] sort is no score name; ignored",
+              file=sys.stderr)
     frame = leaderboard_frame(results, columns, run_dir=Path(args.run_dir))
     known = sorted({n for r in results for n in r.scores})
     for name in [*(columns or []), *([args.sort] if args.sort else [])]:
@@ -535,8 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "write it.", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
-        print("zsbench: error: out of memory. Fix: lower the dataset's n_samples or "
-              "image_size, or the models' batch_size.", file=sys.stderr)
+        print(f"zsbench: error: out of memory. Fix: in {getattr(args, 'suite', 'the suite')}, "
+              "lower the [dataset] table's size (n_samples, n_per_class, ... as the dataset "
+              "names it) or image_size, or the models' batch_size.", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # an internal error: a short message, the traceback in a file
         return _internal_error(args, exc)

@@ -141,13 +141,19 @@ def check_outputs(label: str, name: str, arr: np.ndarray, expected_rows: int) ->
 
 
 def judge_scores(result: JobResult, n_metrics: int) -> None:
-    """A job counts as failed (``status``, a one-line ``error``) when a score is infinite
-    (a diverged model; NaN stays: it is how a score says "undefined here"), or when its
+    """A job counts as failed (``status``, a one-line ``error``) when a metric or output met
+    a bad draw (:class:`DrawError`: its scores are dropped), when a score is infinite (a
+    diverged model; NaN stays: it is how a score says "undefined here"), or when its
     metrics gave no score at all and some failed (not when every one was n/a by design)."""
     infinite = [n for n, s in result.scores.items()
                 if s.get("value") is not None and math.isinf(s["value"])]
     failed = {k: v for k, v in result.failures.items() if k.startswith("metric ")}
-    if infinite:
+    bad_draw = next((f"{k}: {v.partition(': ')[2]}" for k, v in result.failures.items()
+                     if v.startswith(f"{DrawError.__name__}: ")), None)
+    if bad_draw:
+        result.error = f"evaluating: {bad_draw}"
+        result.scores.clear()  # a model that broke the contract of its draws is not scored
+    elif infinite:
         result.error = (f"scoring: {len(infinite)} score(s) are infinite ("
                         f"{', '.join(infinite[:3])}{', ...' if len(infinite) > 3 else ''}): "
                         "the model diverged; lower the weights of its loss terms or its lr")

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -38,13 +38,18 @@ superposed 0.9 to 1, a Gaussian blur of 1.5 pixels about 0.7, of 1 pixel about 0
 pixel (as sharp as a good model's reconstruction) about 0.25, exact images 0.03. The limit
 of any residual rule: a small circle drawn inside a large starfish scores about 0.3 and
 passes."""
-Monitor = Callable[[int, "Model"], None]
-"""What the runner hands to a conditional generator's ``fit(..., monitor=...)`` (when its
-``fit`` takes a ``monitor`` keyword): the model calls ``monitor(step, self)`` every
-``eval_every`` optimiser steps (a model parameter; 0 = never), and the monitor asks
-``self.generate`` for a fixed set of hole and rim requests to record when the hole is
-learned. ``generate`` must work in the middle of ``fit`` (with the current weights, or
-their moving average for a model that keeps one)."""
+
+
+class Monitor(Protocol):
+    """Handed to a conditional generator's ``fit(..., monitor=...)`` (when ``fit`` names it):
+    the model calls ``monitor(step, self)`` every ``eval_every`` optimiser steps (0: never),
+    which asks ``self.generate`` for fixed hole and rim requests (draws checked as in a run,
+    :mod:`zsbench.draws`). The shared loop (``monitor_hook``) calls it after an optimiser
+    step, under ``torch.no_grad()``, with the network **in training mode**: ``generate``
+    puts it in ``eval()`` (the loop restores ``train()``)."""
+
+    def __call__(self, step: int, model: Model) -> None:
+        """Record ``model``'s draws at optimiser step ``step``."""
 
 
 def needs_factors(model: object) -> bool:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from zsbench.draws import generate_checked
 from zsbench.emergence import control_split, emergence_step
-from zsbench.errors import DataError, PluginParameterError
+from zsbench.errors import PluginParameterError
 from zsbench.judging import DepthProfile, Judging, depth_profile
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.recovery import (
@@ -86,14 +87,9 @@ def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int
         rows = even_rows(len(points), max_requests)
         request = np.repeat(rows, samples)
         factors = np.asarray(points.factors[request], dtype=np.float64)
-        images = np.asarray(ctx.model.generate(factors, seed=derive_seed(
-            ctx.seed, f"conditional:{split}")), dtype=np.float32)
-        if images.shape != (len(factors), *points.images.shape[1:]) or not np.isfinite(
-                images).all():
-            raise DataError(f'model "{ctx.label}": generate returned shape '
-                            f"{list(images.shape)} (or non-finite values) for {len(factors)} "
-                            f"requests; expected [{len(factors)}, "
-                            f"{', '.join(map(str, points.images.shape[1:]))}].")
+        images = generate_checked(ctx.model, factors, seed=derive_seed(
+            ctx.seed, f"conditional:{split}"), label=ctx.label,
+            image_shape=points.images.shape[1:], what=f"generate on {split} requests")
         judged = judge_draws(ctx.dataset, factors, images, threshold=bar, judging=judging)
         truth = points.images[request].astype(np.float32)
         # the draws as drawn, unclipped (zsbench.draws rejects draws outside [0, 1])

@@ -10,6 +10,7 @@ import numpy as np
 from zsbench_plugins.outputs import _plot
 from zsbench_plugins.outputs.transect_strips import _point_labels
 
+from zsbench.draws import generate_checked
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.judging import Judging
 from zsbench.plugin import EvalContext, Output, TransectEval, capable
@@ -94,15 +95,10 @@ class ConditionalStrips(Output):
         factors = np.asarray(te.factors, dtype=np.float64)
         p = len(factors)
         request = np.repeat(factors, s, axis=0)
-        images = np.asarray(ctx.model.generate(
-            request, seed=derive_seed(ctx.seed, f"conditional_strips:{te.name}")))
         shape = tuple(np.asarray(te.images).shape[1:])
-        if images.shape != (p * s, *shape) or not np.isfinite(images).all():
-            raise DataError(f'model "{ctx.label}": generate returned shape '
-                            f"{list(images.shape)} (or non-finite values) for {p * s} requests "
-                            f"of transect {te.name!r}; expected [{p * s}, "
-                            f"{', '.join(map(str, shape))}].")
-        images = _plot.check_images(images, what="generated images")
+        images = generate_checked(ctx.model, request, seed=derive_seed(
+            ctx.seed, f"conditional_strips:{te.name}"), label=ctx.label, image_shape=shape,
+            what=f"generate on transect {te.name!r}")
         return images.reshape(p, s, *shape).swapaxes(0, 1)
 
     def judging(self, ctx: EvalContext) -> Judging:
