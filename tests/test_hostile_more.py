@@ -47,6 +47,9 @@ def test_a_variant_that_empties_the_training_set_names_the_users_suite(
     err = _clear_error(capsys, ["validate", str(toy)], f"{toy}: [variants.large]",
                        "with this variant laid over the suite, [holdout]")
     assert "/tmp" not in err.replace(str(toy), "")  # no temporary file named
+    run = toy.parent / "run"
+    _clear_error(capsys, ["run", str(toy), "--out", str(run)], f"{toy}: [variants.large]")
+    assert not (run / "small").exists()  # refused before the first variant ran
 
 
 @pytest.fixture

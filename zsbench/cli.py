@@ -22,7 +22,7 @@ from tabulate import tabulate
 
 from zsbench import __version__
 from zsbench.errors import ExecutorOptionError, ZsbenchError
-from zsbench.run_command import _executor, _naming_the_variant, cmd_run  # noqa: F401
+from zsbench.run_command import _executor, cmd_run  # noqa: F401  (_executor: for tests)
 
 if TYPE_CHECKING:
     from zsbench.registry import Registry
@@ -55,7 +55,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from zsbench.runner import prepare_data
     from zsbench.suite import load_suite
-    from zsbench.variants import write_variants
+    from zsbench.variants import naming_the_variant, write_variants
 
     registry = _registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
@@ -64,7 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if suite.variants:  # every variant is validated as the suite it becomes
             suites = [v.suite for v in write_variants(suite, Path(folder), registry=registry)]
         for each in suites:
-            data = _naming_the_variant(suite, each, lambda s=each: prepare_data(
+            data = naming_the_variant(suite, each, lambda s=each: prepare_data(
                 s, registry, render=False))
     counts = ", ".join(f"{k} {v}" for k, v in data.counts.items())
     variants = f"{len(suite.variants)} variant(s), the last's " if suite.variants else ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,18 +192,3 @@ def _executor(args: argparse.Namespace, suite: Suite, registry: Registry) -> Any
         table[given.option.parameter] = value
     return registry.create("executor", name, table)
 
-
-def _naming_the_variant(suite: Suite, variant: Suite, work: Callable[[], Any]) -> Any:
-    """``work()``; a :class:`SuiteError` it raises about a variant's written suite file (a
-    temporary file while validating) is told about the user's suite file and the
-    ``[variants.NAME]`` table instead."""
-    from zsbench.errors import SuiteError
-
-    try:
-        return work()
-    except SuiteError as exc:
-        if variant is suite or exc.path != str(variant.path):
-            raise
-        name = variant.path.stem
-        raise SuiteError(str(suite.path), f"variants.{name}", f"with this variant laid over "
-                         f"the suite, [{exc.key}] is wrong: {exc.problem}", exc.fix) from None

@@ -136,6 +136,20 @@ def _write_variant(check: _Checker, raw: dict[str, Any], suite: Suite, name: str
     return path, dict(axes)
 
 
+def naming_the_variant(suite: Suite, variant: Suite, work: Callable[[], Any]) -> Any:
+    """``work()``; a :class:`SuiteError` it raises about a variant's written suite file (a
+    temporary file while validating, ``RUN/suites/NAME.toml`` in a run) is told about the
+    user's suite file and its ``[variants.NAME]`` table instead."""
+    try:
+        return work()
+    except SuiteError as exc:
+        if variant is suite or exc.path != str(variant.path):
+            raise
+        raise SuiteError(str(suite.path), f"variants.{variant.path.stem}", "with this variant "
+                         f"laid over the suite, [{exc.key}] is wrong: {exc.problem}",
+                         exc.fix) from None
+
+
 def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
                  run_one: Callable[[Suite, Path, bool], Any],
                  only: Sequence[str] | None = None, resume: bool = False) -> VariantsOutcome:
@@ -145,6 +159,12 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
     folder holds a manifest continues it; the others start. Variants run in the order of
     the suite file; a failed job in one variant does not stop the others."""
     variants = write_variants(suite, run_dir / "suites", registry=registry, only=only)
+    from zsbench.runner import prepare_data
+
+    for variant in variants:  # every variant's splits checked before the first one runs
+        if registry.get("dataset", variant.suite.dataset.plugin).cls.renderable:  # cheap
+            naming_the_variant(suite, variant.suite, lambda s=variant.suite: prepare_data(
+                s, registry, render=False))
     index: dict[str, Any] = {"suite": str(suite.path), "profile": suite.profile,
                              "columns": suite.leaderboard.get("columns"), "variants": []}
     failed = 0
