@@ -1,6 +1,6 @@
 """Park et al. 2024's learning_times from a variants run of suites/park2024_col_sweep.toml:
 one point per variant and seed, the step the held-out class emerged (plainly, and
-over-prompted), against the colour separation.
+over-prompted) and the step the seen classes were learned, against the colour separation.
 
 Usage: python benchmarks/park_learning_order.py RUN_DIR [AXIS]   (AXIS default: sep_col)
 Writes RUN_DIR/learning_order.png and RUN_DIR/learning_order.csv and prints the table.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from zsbench.results import load_results
 from zsbench_plugins.outputs.learning_order import (
+    CONTROL_STEP,
     STEP_SCORES,
     draw_learning_order,
     learning_order_rows,
@@ -31,6 +32,7 @@ def main() -> None:
                                          for s in r.scores
                                          if s.startswith("hole_") and s.endswith(
                                              "_emergence_step") and s != STEP_SCORES[0]})]
+    scores.append(CONTROL_STEP)
     rows = learning_order_rows(variants, results, axis=axis, scores=scores)
     steps = max((float(r.training.get("steps", 0) or 0) for rs in results.values()
                  for r in rs), default=0.0) or None

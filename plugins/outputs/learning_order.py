@@ -23,6 +23,9 @@ from zsbench_plugins.outputs import _plot
 from zsbench.jobs import JobResult
 
 STEP_SCORES = ("hole_emergence_step", "hole_prompted_emergence_step")
+#: The step the seen classes are learned (the control): the concept-signal sweep's reading
+#: at budgets where the held-out class never emerges.
+CONTROL_STEP = "control_learned_step"
 
 
 def learning_order_rows(variants: Sequence[Mapping[str, Any]],
@@ -71,8 +74,8 @@ def draw_learning_order(rows: Sequence[Mapping[str, Any]], path: Path, *, axis: 
             jitter = (j - 0.5) * 0.006 * (np.ptp(x) if len(x) > 1 else 1.0)
             colour = palette[i % len(palette)]
             face = colour if j == 0 else "none"
-            what = "plain" if j == 0 else s.removeprefix("hole_").removesuffix(
-                "_emergence_step") + " (over-prompted)"
+            what = "plain" if j == 0 else "seen classes learned" if s == CONTROL_STEP else (
+                s.removeprefix("hole_").removesuffix("_emergence_step") + " (over-prompted)")
             ax.scatter(x[~never] + jitter, y[~never], s=28, marker="osDv"[j % 4],
                        facecolors=face, edgecolors=colour, label=f"{model}: {what}", zorder=3)
             ax.scatter(x[never] + jitter, np.full(never.sum(), top * 1.3), marker="^", s=28,
