@@ -30,14 +30,7 @@ from zsbench.testing._base import (
     max_diff,
     rng_states,
 )
-from zsbench.testing.model_harness import ModelHarness, _images_out
-
-#: Requests the generator checks ask for: the blobs' corners, centre and edges.
-REQUESTS = np.array([[0.1, 0.1], [0.9, 0.9], [0.5, 0.5], [0.1, 0.9], [0.9, 0.1],
-                     [0.3, 0.7], [0.7, 0.3], [0.5, 0.2]])
-#: Largest difference tolerated where the contract asks for identical images (float
-#: round-off of a network evaluated on another batch size).
-EXACT = 1e-5
+from zsbench.testing.model_harness import EXACT, REQUESTS, ModelHarness, _images_out
 
 generator_check = conformance_check(ModelHarness)
 
