@@ -218,3 +218,55 @@ def test_write_baseline_without_items_writes_no_sidecar(registry: Registry,
                     executor=registry.create("executor", "local", {})).run_dir
     write_baseline(run, tmp_path / "toy.json")
     assert not baseline_items_path(tmp_path / "toy.json").exists()
+
+
+def _one_seed_side(x: np.ndarray, trajectory: str, spread: float | None) -> object:
+    from zsbench.summaries import ModelSummary, ScoreSummary, Summary
+
+    sc = ScoreSummary(mean=float(x.mean()), std=0.0, higher_is_better=False, headline=True,
+                      metric="m", n=1)
+    if spread is not None:
+        sc.seed_sd, sc.seed_sd_seeds = spread, 3
+    model = ModelSummary("ok", [0], scores={"err": sc}, trajectories={0: trajectory})
+    return Summary(source="side", kind="run", tolerances={}, environment={},
+                   suite={"name": "s", "profile": None, "experiment_hash": "h",
+                          "config_hash": "c", "data_seed": 0, "seeds": [0]},
+                   models={"m": model}, items=lambda label, name: [Items("mean", (x,))])
+
+
+def test_a_recorded_seed_spread_applies_only_to_another_training() -> None:
+    """One seed each, a 10 % worse score on the same images. With the seed spread
+    recorded (3 seeds) it is within what another training trajectory gives, unless both
+    sides trained the same model (same final loss, bit for bit: a change in evaluation
+    only), where no seed allowance applies; without a recorded spread a note says so."""
+    rng = np.random.default_rng(0)
+    base = 1.0 + 0.5 * rng.standard_normal(300)
+    worse = 1.1 * base
+    moved = compare(_one_seed_side(base, "124:a", 0.08), _one_seed_side(worse, "124:b", None))
+    (row,) = moved.rows
+    assert row.verdict == WORSE_OK and row.recorded_spread
+    assert "recorded seed spread" in row.tolerance
+    assert not any("no seed spread recorded" in n for n in moved.notes)
+    same = compare(_one_seed_side(base, "124:a", 0.08), _one_seed_side(worse, "124:a", None))
+    assert same.rows[0].verdict == REGRESSION and same.rows[0].seed_allowance == 0.0
+    bare = compare(_one_seed_side(base, "124:a", None), _one_seed_side(worse, "124:b", None))
+    assert bare.rows[0].verdict == REGRESSION
+    assert any("no seed spread recorded" in n and "--seed-spread" in n for n in bare.notes)
+    # the allowance: the one-sided 95 % t quantile of 2 degrees of freedom
+    assert seed_allowance(0.0, 1, 0.0, 1, (0.08, 3)) == pytest.approx(
+        2.919986 * 0.08 * np.sqrt(2), rel=1e-5)
+
+
+def test_a_baseline_records_the_seed_spread_of_three_seeds(runs, tmp_path: Path,
+                                                            capsys) -> None:
+    one, three = runs("base", [0]), runs("seeds012", [0, 1, 2])
+    out = tmp_path / "b.json"
+    assert main(["baseline", str(one), "--out", str(out), "--seed-spread", str(three)]) == 0
+    data = json.loads(out.read_text())
+    scores = next(iter(data["models"].values()))["scores"]
+    assert all(s["seed_sd_seeds"] == 3 and s["seed_sd"] >= 0 for s in scores.values())
+    loaded = load_baseline(out)
+    assert next(iter(loaded.models.values())).scores[next(iter(scores))].seed_sd is not None
+    # a run with too few seeds cannot give the spread
+    assert main(["baseline", str(one), "--out", str(out), "--seed-spread", str(one)]) == 2
+    assert "3 seeds or more" in capsys.readouterr().err

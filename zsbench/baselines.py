@@ -81,6 +81,8 @@ def make_baseline(summary: Summary, *, all_scores: bool = False,
             "failed_seeds": sorted(m.failed_seeds),
             "scores": {n: m.scores[n].to_json() for n in keep if n in m.scores},
         }
+        if m.trajectories:  # seed -> training fingerprint: was the same model trained?
+            models[label]["trajectories"] = {str(s): t for s, t in sorted(m.trajectories.items())}
     env = {k: summary.environment.get(k) for k in (*ENV_KEYS, "git_revision")}
     return {
         "format": BASELINE_FORMAT,
@@ -298,7 +300,9 @@ def load_baseline(path: str | Path) -> Summary:
                     scores[n].seed_sd_seeds = int(s["seed_sd_seeds"])
             models[label] = ModelSummary(status=m.get("status", "ok"), seeds=list(m["seeds"]),
                                          failed_seeds=list(m.get("failed_seeds", [])),
-                                         scores=scores)
+                                         scores=scores, trajectories={
+                                             int(k): str(v) for k, v in
+                                             (m.get("trajectories") or {}).items()})
         loader = read_baseline_items(path)
         if loader is not None:
             stored = loader

@@ -30,7 +30,9 @@ bootstrap interval (one resample of the images shared by every seed of both side
 :func:`zsbench.intervals.paired_difference`). It is a ``REGRESSION`` only if it is worse by
 more than ``absolute + spread * std`` of its tolerance plus the seed allowance
 ``2 sigma sqrt(1/n_base + 1/n_new)`` (``sigma``: the larger sample std over seeds) *and*
-the paired interval excludes zero on the worse side. With fewer than three seeds on each
+the paired interval excludes zero on the worse side. When both sides trained the same
+models (the same seeds, each ending on the same training loss bit for bit: a change in
+evaluation only) there is no seed allowance. With fewer than three seeds on each
 side, ``sigma`` is the seed spread a baseline recorded (``seed_sd``, measured on three
 seeds or more: ``zsbench baseline RUN --seed-spread RUN3``) and 2 becomes the t quantile of
 its degrees of freedom (one-sided 95 %), so that a change of training trajectory alone
@@ -77,6 +79,7 @@ from zsbench.summaries import (
     ModelSummary,
     Summary,
     plugin_differences,
+    same_training,
     summarize_run,
 )
 from zsbench.tolerances import (
@@ -116,6 +119,7 @@ class Row:
     paired_hi: float = math.nan
     seed_allowance: float = 0.0
     recorded_spread: bool = False  # the seed allowance comes from the baseline's seed_sd
+    same_training: bool = False  # both sides trained the same models (no seed allowance)
 
     @property
     def change(self) -> float:
@@ -269,8 +273,8 @@ def _score_verdict(row: Row, tol: Tolerance, paired: tuple[float, float, float] 
     if paired is not None and math.isfinite(a) and math.isfinite(b):
         row.rule = "paired"
         row.paired_diff, row.paired_lo, row.paired_hi = paired
-        row.seed_allowance = seed_allowance(row.base_std, counts[0], row.new_std, counts[1],
-                                            recorded)
+        row.seed_allowance = 0.0 if row.same_training else seed_allowance(
+            row.base_std, counts[0], row.new_std, counts[1], recorded)
         row.recorded_spread = bool(row.seed_allowance) and max(counts) < SPREAD_SEEDS \
             and recorded is not None
         row.allowed = tol.absolute + tol.spread * std + row.seed_allowance
@@ -513,6 +517,7 @@ def _score_row(base: Summary, new: Summary, label: str, name: str,
               target=target)
     paired = _paired(base, new, label, name, target) if pairable else None
     recorded = None if bs.seed_sd is None else (bs.seed_sd, bs.seed_sd_seeds)
+    row.same_training = same_training(bm, nm)
     _score_verdict(row, resolve_tolerance(tol_table, name, ns.metric or bs.metric),
                    paired, (bs.n or len(bm.seeds), ns.n or len(nm.seeds)), recorded)
     return row, paired is not None

@@ -44,7 +44,8 @@ def spread_note(base: Summary, new: Summary, rows: Sequence[Any], notes: list[st
     training trajectory alone can then read as a regression."""
     one_seed = all(len(m.seeds) < 2 for s in (base, new) for m in s.models.values())
     scored = [r for r in rows if r.score != "(model)"]
-    if not one_seed or not scored or any(r.recorded_spread for r in scored):
+    if not one_seed or not scored or any(r.recorded_spread for r in scored) or all(
+            r.same_training for r in scored):
         return
     notes.append("one seed on each side and no seed spread recorded, so the check cannot "
                  "tell a regression from another training trajectory; record it with "

@@ -80,6 +80,8 @@ class ModelSummary:
     errors: dict[int, str] = field(default_factory=dict)
     metric_failures: dict[str, str] = field(default_factory=dict)
     scores: dict[str, ScoreSummary] = field(default_factory=dict)
+    # seed -> the training trajectory's fingerprint (:func:`trajectory_of`), where known
+    trajectories: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +108,25 @@ class Summary:
 
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
+
+
+def trajectory_of(training: Mapping[str, Any] | None) -> str | None:
+    """A fingerprint of a job's training trajectory: its steps and final training loss,
+    bit for bit (another trajectory, even a neutral one, ends on another loss); None for a
+    model without a recorded training loss."""
+    loss = (training or {}).get("final_train_loss")
+    if not isinstance(loss, (int, float)) or isinstance(loss, bool):
+        return None
+    return f"{training.get('steps')}:{float(loss).hex()}"
+
+
+def same_training(a: ModelSummary, b: ModelSummary) -> bool:
+    """Whether two sides trained the same models: the same seeds, each with the same
+    known trajectory fingerprint (a change outside training, e.g. in evaluation, keeps
+    it; a change of the training code or its random draws does not)."""
+    return (bool(a.seeds) and sorted(a.seeds) == sorted(b.seeds)
+            and all(a.trajectories.get(s) is not None
+                    and a.trajectories.get(s) == b.trajectories.get(s) for s in a.seeds))
 
 
 def _float(x: Any) -> float:
@@ -212,6 +233,8 @@ def summarize_results(results: Sequence[Any], manifest: Mapping[str, Any],
         m = models.setdefault(r.label, ModelSummary(status="ok", seeds=[]))
         if r.status == "ok":
             m.seeds.append(r.seed)
+            if (fingerprint := trajectory_of(getattr(r, "training", None))) is not None:
+                m.trajectories[int(r.seed)] = fingerprint
         else:
             m.failed_seeds.append(r.seed)
             m.errors[r.seed] = r.error or "failed"
