@@ -35,10 +35,10 @@ models (the same seeds, each ending on the same training loss bit for bit: a cha
 evaluation only) there is no seed allowance. With fewer than three seeds on each
 side, ``sigma`` is the seed spread a baseline recorded (``seed_sd``, measured on three
 seeds or more: ``zsbench baseline RUN --seed-spread RUN3``) and 2 becomes the t quantile of
-its degrees of freedom (one-sided 95 %), so that a change of training trajectory alone
-is flagged at most 5 % of the time; with one seed each and none recorded it is 0 (a note
-says so). Pairing says
-whether two trained models differ on these images; the seed allowance whether the
+its degrees of freedom (one-sided 97.5 %, 4.30 for 3 seeds), so that a change of training
+trajectory alone is flagged about 2.5 % of the time; with one seed each and none recorded
+it is 0 (a note says so). Pairing says whether two trained models differ on these images;
+the seed allowance whether the
 difference exceeds what another training seed gives. The ``relative`` part of a tolerance
 stands in for noise the tolerance rule cannot measure, so the paired rule leaves it out: a
 5 % change on the same images is caught, a rerun with other training seeds that moves

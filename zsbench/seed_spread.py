@@ -12,7 +12,7 @@ from typing import Any
 from zsbench.intervals import t_quantile
 from zsbench.summaries import SPREAD_SEEDS, Summary
 
-ONE_SIDED: float = 0.95
+ONE_SIDED: float = 0.975
 """Level of the one-sided t quantile applied to a recorded seed spread."""
 
 
