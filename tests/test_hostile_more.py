@@ -182,3 +182,24 @@ def test_workers_with_the_local_executor_of_the_suite_is_refused(
         toy: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     toy.write_text(TOY + '\n[executor]\nplugin = "local"\n')
     _clear_error(capsys, ["run", str(toy), "--workers", "2"], "--workers", '"local" executor')
+
+
+def test_a_cache_that_cannot_be_written_is_named_and_left_out(
+        toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A cache on a read-only file system (the permissions say writable) is found out
+    before the run, not in its workers."""
+    import errno
+
+    import zsbench.cache
+
+    def read_only(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(zsbench.cache.tempfile, "mkdtemp", read_only)
+    cache = tmp_path / "ro-cache"
+    rc, _, err = _run(["run", str(toy), "--cache-dir", str(cache), "--out",
+                       str(tmp_path / "run")], capsys)
+    assert rc == 0
+    assert (f"the cache folder {cache} cannot be written (Read-only file system); running "
+            "without the cache") in err

@@ -168,7 +168,8 @@ class Cache:
         return self.root / kind / key[:2] / key
 
     def unusable(self) -> str | None:
-        """Why this cache cannot be used (its root is a file, or not writable), or None."""
+        """Why this cache cannot be used (its root is a file, or cannot be written: tried
+        by creating and removing a folder in it, which creates the root), or None."""
         root = self.root
         probe = root
         while not probe.exists() and probe != probe.parent:
@@ -177,6 +178,12 @@ class Cache:
             return f"the cache path {probe} is a file, not a folder"
         if not os.access(probe, os.W_OK | os.X_OK):
             return f"the cache folder {probe} is not writable"
+        try:  # permissions are not all: a read-only file system, a mount, a quota
+            root.mkdir(parents=True, exist_ok=True)
+            os.rmdir(tempfile.mkdtemp(dir=root, prefix=".zsbench-probe-"))
+        except OSError as exc:
+            return (f"the cache folder {root} cannot be written "
+                    f"({exc.strerror or type(exc).__name__})")
         return None
 
     def check_root(self) -> None:
