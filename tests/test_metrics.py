@@ -475,7 +475,8 @@ def test_hook_returns_all_metrics_with_the_contract() -> None:
     assert {c.name for c in classes} == {"holdout_reconstruction", "factor_recovery", "transect",
                                          "latent_covariance", "probe", "frobenius",
                                          "mig", "dci", "sap", "reachability", "prior_coverage",
-                                         "conditional_generation", "readout"}
+                                         "conditional_generation", "readout",
+                                         "over_prompting"}
     for cls in classes:
         assert issubclass(cls, Metric) and cls.summary()
         params = inspect.signature(cls.__init__).parameters

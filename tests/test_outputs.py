@@ -14,6 +14,8 @@ from zsbench.plugin import Dataset, EvalContext, Model, Output, Split, TransectE
 from zsbench.regions import Ball, Box, Region, Transect
 from zsbench.space import Factor, LatentSpace
 from zsbench_plugins.outputs import (
+    ConceptPaths,
+    ConditionalDepth,
     ConditionalScatter,
     ConditionalStrips,
     CoverageMap,
@@ -34,7 +36,8 @@ from zsbench_plugins.outputs.traversal import grid_latents
 ALL = [TransectStrips, LatentScatter, ErrorMap, Trajectory, Traversal]
 """The outputs that need no optional capability (tested on a plain encoder/decoder here)."""
 
-GENERATIVE = [ReachableStrips, CoverageMap, ConditionalStrips, ConditionalScatter, Emergence]
+GENERATIVE = [ReachableStrips, CoverageMap, ConditionalStrips, ConditionalScatter,
+              ConditionalDepth, Emergence, ConceptPaths]
 """The outputs that need ``invert``, ``sample`` or ``recover`` (tests/test_generative.py)."""
 
 

@@ -224,8 +224,9 @@ def test_prompts_outside_the_space_are_an_explicit_choice(tmp_path) -> None:
 
 
 def test_over_prompting_parameters_are_checked() -> None:
-    with pytest.raises(PluginParameterError, match="nothing differs"):
-        OverPrompting()
+    plain = OverPrompting()  # no prompt nor shift: the target itself
+    assert plain.get_params()["prompt"] is None and plain.monitor_prompts() == {
+        "hole_prompted": {"prompt": {}, "shift": {}}}
     with pytest.raises(PluginParameterError, match="prompt"):
         OverPrompting(prompt={"colour": "blue"})  # type: ignore[dict-item]
     assert OverPrompting(shift={"radius": -0.1}, label="small").monitor_prompts() == {

@@ -48,7 +48,8 @@ class OverPrompting(Metric):
     outside the dataset's space (a colour beyond the trained range) is asked only when the
     suite says so (``beyond_space = true``): the model is then asked for factors it has
     never been conditioned on, by the suite's explicit choice; else the metric fails
-    naming the factor.
+    naming the factor. Without ``prompt`` and ``shift`` the prompt is the target itself
+    (the plain request: a check that the scores match ``conditional_generation``'s).
 
     Scores (``L`` = ``label``, default "prompted"): ``hole_L_fail_rate``,
     ``hole_L_valid_share`` (higher is better), ``hole_L_err`` (mean range-unit factor error
@@ -69,12 +70,10 @@ class OverPrompting(Metric):
                  shift: dict[str, float] | None = None, beyond_space: bool = False,
                  label: str = "prompted", samples: int = 2, max_requests: int | None = 256,
                  margin: float = 0.1, rim_ceiling: float = 0.5) -> None:
-        self.prompt = _table(self.name, "prompt", prompt or {})
-        self.shift = _table(self.name, "shift", shift or {})
-        if not self.prompt and not self.shift:
-            raise PluginParameterError("metric", self.name, "prompt", "neither prompt nor "
-                                       "shift is given: nothing differs from the target.",
-                                       "give e.g. prompt = { colour = 1.3 }.")
+        self.prompt = prompt
+        self.shift = shift
+        self.prompt_ = _table(self.name, "prompt", prompt or {})
+        self.shift_ = _table(self.name, "shift", shift or {})
         checks = (("beyond_space", isinstance(beyond_space, bool), "true or false"),
                   ("label", isinstance(label, str) and label.isidentifier(),
                    'a short name such as "prompted"'),
@@ -103,7 +102,7 @@ class OverPrompting(Metric):
 
     def monitor_prompts(self) -> dict[str, dict[str, dict[str, float]]]:
         """What the emergence monitor asks beside the plain hole (zsbench.runner)."""
-        return {self.key: {"prompt": dict(self.prompt), "shift": dict(self.shift)}}
+        return {self.key: {"prompt": dict(self.prompt_), "shift": dict(self.shift_)}}
 
     def score_names(self, plan: SuitePlan) -> list[str]:
         k = self.key
@@ -113,7 +112,8 @@ class OverPrompting(Metric):
     def prompts(self, ctx: EvalContext, targets: np.ndarray) -> np.ndarray:
         """The prompts ``[N, F]`` for ``targets [N, F]``; a :class:`PluginParameterError`
         when one leaves the space and the suite did not allow it (``beyond_space``)."""
-        prompts = over_prompt(targets, ctx.space.names, prompt=self.prompt, shift=self.shift)
+        prompts = over_prompt(targets, ctx.space.names, prompt=self.prompt_,
+                              shift=self.shift_)
         for k, factor in enumerate(ctx.space.factors):
             lo, hi = factor.bounds
             out = (prompts[:, k] < lo) | (prompts[:, k] > hi)

@@ -81,36 +81,45 @@ class ConceptPaths(Output):
 
     def __init__(self, *, axes: list[str] | None = None,
                  classes: dict[str, dict[str, float]] | None = None) -> None:
-        axes = list(axes) if axes is not None else ["colour", "radius"]
-        if len(axes) != 2 or not all(isinstance(a, str) for a in axes) or axes[0] == axes[1]:
+        """``axes``: the two concept factors (default ``["colour", "radius"]``)."""
+        self.axes = axes
+        self.classes = classes
+        concepts = self.concepts
+        if not isinstance(concepts, list) or len(concepts) != 2 or not all(
+                isinstance(a, str) for a in concepts) or concepts[0] == concepts[1]:
             raise PluginParameterError("output", self.name, "axes", f"got {axes!r}.",
                                        'give two factor names, e.g. axes = ["colour", '
                                        '"radius"].')
         if classes is not None and not (isinstance(classes, dict) and all(
-                isinstance(c, dict) and set(c) == set(axes) for c in classes.values())):
+                isinstance(c, dict) and set(c) == set(self.concepts)
+                for c in classes.values())):
             raise PluginParameterError("output", self.name, "classes", f"got {classes!r}.",
                                        "give a table of class names to tables of both axes, "
                                        "e.g. { blue_small = { colour = 1, radius = 0.25 } }.")
-        self.axes = axes
-        self.classes = classes
+
+    @property
+    def concepts(self) -> list[str]:
+        """The two factor names drawn: ``axes``, or colour and radius by default."""
+        return list(self.axes) if isinstance(self.axes, (list, tuple)) else (
+            ["colour", "radius"] if self.axes is None else self.axes)
 
     def write(self, ctx: EvalContext, directory: Path) -> list[Path]:
         record: dict[str, Any] = (ctx.training or {}).get("emergence") or {}
         if not record.get("found"):
             return []
         names = list(ctx.space.names)
-        missing = [a for a in self.axes if a not in names]
+        missing = [a for a in self.concepts if a not in names]
         if missing:
             raise DataError(f'output "{self.name}": no factor {missing} in {names}.')
         classes = None if self.classes is None else {
-            k: {a: v[a] for a in self.axes} for k, v in self.classes.items()}
-        paths = class_paths(record, names, self.axes, classes)
+            k: {a: v[a] for a in self.concepts} for k, v in self.classes.items()}
+        paths = class_paths(record, names, self.concepts, classes)
         if not paths:
             return []
         table = Path(directory) / "concept_paths.csv"
         with table.open("w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["set", "class", "step", *self.axes])
+            w.writerow(["set", "class", "step", *self.concepts])
             for (s, c), p in paths.items():
                 for step, (u, v) in zip(p["steps"], p["path"]):
                     w.writerow([s, c, int(step), f"{u:.5g}", f"{v:.5g}"])
@@ -139,10 +148,10 @@ class ConceptPaths(Output):
             ax.annotate(f"{int(p['steps'][-1])}", xy[-1], fontsize=_plot.TEXT_SIZE - 1,
                         xytext=(3, 3), textcoords="offset points")
         bounds = {f.name: f.bounds for f in ctx.space.factors}
-        ax.set_xlim(*_pad(bounds[self.axes[0]]))
-        ax.set_ylim(*_pad(bounds[self.axes[1]]))
-        ax.set_xlabel(f"{self.axes[0]} (recovered, mean of the class's draws)")
-        ax.set_ylabel(f"{self.axes[1]} (recovered)")
+        ax.set_xlim(*_pad(bounds[self.concepts[0]]))
+        ax.set_ylim(*_pad(bounds[self.concepts[1]]))
+        ax.set_xlabel(f"{self.concepts[0]} (recovered, mean of the class's draws)")
+        ax.set_ylabel(f"{self.concepts[1]} (recovered)")
         ax.set_title(f"{ctx.label}: concept space over training (star: target; dashed: "
                      "over-prompted)", fontsize=_plot.TEXT_SIZE)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=_plot.TEXT_SIZE - 1,
