@@ -222,3 +222,4 @@ def test_the_factor_decoder_gives_its_unclipped_output_for_the_mse() -> None:
     raw = m.generate_unclipped(f[:8], seed=0)
     assert np.array_equal(np.clip(raw, 0.0, 1.0), m.generate(f[:8], seed=0))
     assert raw.min() < 0.0 or raw.max() > 1.0  # one epoch: outside [0, 1] somewhere
+

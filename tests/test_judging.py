@@ -421,3 +421,25 @@ def test_a_blank_point_of_the_family_stays_judgeable() -> None:
                          judging=parse_judging({"tolerance": {"resolution": 0.5}}, ["x", "y"]))
     assert judged["valid"][0] and not judged["failed"][0]
     assert judged["failed"][1]
+
+
+def test_the_pixel_mse_is_of_the_unclipped_output_where_the_model_offers_it() -> None:
+    """A decoder whose draws are clipped into [0, 1] but whose raw output overshoots: the
+    pixel MSE is of the raw output (Liang et al. score the unclipped output); the verdicts
+    are of the drawn images."""
+    from zsbench_plugins.metrics.conditional_generation import split_draws
+
+    ds, judging, train, hole = _liang("suites/bumps_donut.toml")
+    splits = {"train": Split(factors=train, images=to_float(ds.render(train))),
+              "hole": Split(factors=hole, images=to_float(ds.render(hole)))}
+    exact = staticmethod(lambda f, *, seed: to_float(ds.render(f)))
+    plain = type("M", (), {"generate": exact, "name": "plain"})()
+    raw = type("M", (), {"generate": exact, "name": "raw", "generate_unclipped":
+                         staticmethod(lambda f, *, seed: to_float(ds.render(f)) * 1.5)})()
+    got = {}
+    for model in (plain, raw):
+        ctx = EvalContext(dataset=ds, space=ds.space, model=model, label=model.name, seed=0,
+                          splits=splits, latents={}, reconstructions={}, judging=judging)
+        got[model.name] = split_draws(ctx, "hole", samples=1, max_requests=8)
+    assert np.all(got["plain"].mse < 1e-12) and np.all(got["raw"].mse > 1e-3)
+    np.testing.assert_array_equal(got["plain"].failed, got["raw"].failed)

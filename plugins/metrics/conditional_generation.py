@@ -15,7 +15,7 @@ import numpy as np
 
 from zsbench.draws import generate_checked
 from zsbench.emergence import control_split, emergence_step
-from zsbench.errors import PluginParameterError
+from zsbench.errors import PluginParameterError, ZsbenchError
 from zsbench.judging import DepthProfile, Judging, depth_profile
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench.recovery import (
@@ -92,9 +92,20 @@ def split_draws(ctx: EvalContext, split: str, *, samples: int, max_requests: int
             image_shape=points.images.shape[1:], what=f"generate on {split} requests")
         judged = judge_draws(ctx.dataset, factors, images, threshold=bar, judging=judging)
         truth = points.images[request].astype(np.float32)
-        # the draws as drawn, unclipped (zsbench.draws rejects draws outside [0, 1])
-        mse = np.mean((images - truth).reshape(len(images), -1) ** 2, axis=1,
-                      dtype=np.float64)
+        # the draws as drawn, unclipped (zsbench.draws rejects draws outside [0, 1]); a
+        # model whose output must be mapped into [0, 1] to be drawn offers the output
+        # before that map (``generate_unclipped``), and its pixel MSE is of that output
+        raw = images
+        if callable(getattr(ctx.model, "generate_unclipped", None)):
+            raw = np.asarray(ctx.model.generate_unclipped(factors, seed=derive_seed(
+                ctx.seed, f"conditional:{split}")), dtype=np.float32)
+            if raw.shape != images.shape or not np.isfinite(raw).all():
+                raise ZsbenchError(
+                    f'model "{ctx.label}": generate_unclipped returned shape '
+                    f"{list(raw.shape)} (or non-finite values) where generate gave "
+                    f"{list(images.shape)}. Fix: return the same rows as generate, before "
+                    "the map into [0, 1].")
+        mse = np.mean((raw - truth).reshape(len(raw), -1) ** 2, axis=1, dtype=np.float64)
         return Draws(request=request, factors=factors, images=images, found=judged["factors"],
                      errors=judged["errors"], residual=judged["residual"],
                      valid=judged["valid"], failed=judged["failed"], mse=mse)
@@ -164,8 +175,9 @@ class ConditionalGeneration(Metric):
     error; mean and 90th percentile over *valid* draws only: an invalid image's recovered
     factors say nothing), ``s_F_gen_err`` per factor ``F`` (mean, range units, valid draws),
     ``s_gen_mse`` (pixel MSE of the draw as drawn, unclipped, against the exact render of
-    the request: what Liang et al. 2025 report; read it beside a blank frame's, which
-    scores well on small objects), ``s_diversity`` (mean spread, in factor units, of a
+    the request: what Liang et al. 2025 report; of ``generate_unclipped`` where the
+    model offers it, its output before the map into [0, 1]; read it beside a blank
+    frame's, which scores well on small objects), ``s_diversity`` (mean spread, in factor units, of a
     request's valid draws: 0 for a deterministic model; informational). Ratios:
     ``hole_rim_gen_err_ratio``, ``hole_test_gen_err_ratio``, ``hole_rim_gen_fail_ratio``,
     ``hole_rim_gen_mse_ratio`` (about 1: the hole is drawn as well as its surroundings).
