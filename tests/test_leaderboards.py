@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from zsbench.cache import Cache
-from zsbench.compare import compare, summarize_run
+from zsbench.compare import compare, load_summary, summarize_run, write_baseline
 from zsbench.registry import Registry
 from zsbench.run import run_suite
 from zsbench.suite import load_suite
@@ -63,6 +64,22 @@ def test_default_tolerances_catch_a_dimmed_decoder(tmp_path: Path, monkeypatch) 
     # the brightest pixel always shows dimming; the smoke models are blurred and over-ink,
     # so dimming brings their total ink and BCE closer: those must not be the only guard
     assert {r.model for r in result.regressions if r.score == "test_peak_err"} == caught
+    # with the seed spread recorded on 3 seeds (benchmarks/make_baselines.sh
+    # --seed-spread), a one-seed check allows for another training trajectory; the dimmed
+    # decoder trained the same models (the same final loss), so no seed allowance hides it
+    monkeypatch.setattr(base.TorchModel, "decode", decode)
+    suite.seeds = [0, 1, 2]
+    shutil.copytree(good, tmp_path / "seeds")
+    spread = run_suite(suite, registry=registry, run_dir=tmp_path / "seeds", resume=True,
+                       cache=cache, executor=registry.create("executor", "local", {})).run_dir
+    write_baseline(good, tmp_path / "base.json", seed_spread=spread)
+    baseline = load_summary(tmp_path / "base.json")
+    assert all(sc.seed_sd_seeds == 3 for m in baseline.models.values()
+               for sc in m.scores.values() if sc.seed_sd is not None)
+    assert any(sc.seed_sd for m in baseline.models.values() for sc in m.scores.values())
+    recorded = compare(baseline, summarize_run(dimmed))
+    assert all(r.same_training for r in recorded.rows if r.rule == "paired")
+    assert {r.model for r in recorded.regressions} == caught
 
 
 def test_active_units_count_collapse_whatever_the_scale() -> None:
