@@ -28,6 +28,7 @@ from zsbench.results import (
     leaderboard_frame,
     sort_frame,
 )
+from zsbench.ties import uncertainty_notes
 
 DEFAULT_WIDTH = 120
 """The width when ``COLUMNS`` is unset and the output is no terminal."""
@@ -165,14 +166,14 @@ def _notes(df: pd.DataFrame, columns: Sequence[str], marks: dict[str, dict[Any, 
     """The lines under the table: what the cells mean, the abbreviations, what is left out."""
     shown = [c for j, c in enumerate(columns, start=2) if j in keep]
     meaning = ("mean over seeds ± the larger half of its 95 % interval; *: the best, or "
-               "tied with it (intervals overlap); ↑/↓: higher/lower is better, →t: "
-               "closest to t is best")
+               "tied with it (a paired comparison on the same images does not show it "
+               "worse); ↑/↓: higher/lower is better, →t: closest to t is best")
     if any(m == "control failed" for c in shown for m in marks.get(c, {}).values()):
         meaning += "; †: its control failed (not ranked)"
     if any(df.attrs.get("valid", {}).get(c) for c in shown):
         meaning += ("; v2%: an error over the valid images only, of which there were 2 % "
                     "(shown under 50 %)")
-    notes = [meaning]
+    notes = [meaning, *uncertainty_notes(df)]
     used = [(s, f) for s, f in legend if f in shown]
     if used:
         notes.append("columns: " + ", ".join(f"{s} = {f}" for s, f in used))
