@@ -918,7 +918,7 @@ def test_declared_score_names_cover_every_score() -> None:
         if info.name in ("prior_coverage", "reachability"):
             model = ReplayModel().fit(ctx.splits["train"].images, seed=0)
             model_ctx = dataclasses.replace(ctx, model=model, memo={})
-        if info.name == "conditional_generation":  # a generator that renders exactly
+        if info.name in ("conditional_generation", "over_prompting"):  # renders exactly
             model_ctx = dataclasses.replace(ctx, model=_BlobRenderer(ctx.dataset), memo={})
         undeclared = [k for k in metric.compute(model_ctx)
                       if not any(fnmatch.fnmatchcase(k, p) for p in declared)]

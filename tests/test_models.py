@@ -53,7 +53,7 @@ def fitted(request: pytest.FixtureRequest) -> TorchModel:
 def test_hook_contributes_both_models() -> None:
     classes = zsbench_add_models()
     assert [c.name for c in classes] == ["ae", "vae", "beta_tcvae", "factor_decoder", "cvae",
-                                         "diffusion"]
+                                         "diffusion", "nearest_training", "blank"]
     for cls in classes:
         assert issubclass(cls, Model)
         assert cls.summary() and "\n" not in cls.summary()

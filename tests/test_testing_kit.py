@@ -84,11 +84,12 @@ def _dsprites_file() -> str:
 
 
 NEEDS_CAPABILITIES = {"reachability", "prior_coverage", "reachable_strips", "coverage_map",
-                      "conditional_generation",
-                      "conditional_strips", "conditional_scatter"}
+                      "conditional_generation", "over_prompting",
+                      "conditional_strips", "conditional_scatter", "conditional_depth"}
 """Plugins that need a model's ``invert``/``sample``/``generate`` or a dataset's ``recover``,
 which the kit's synthetic contexts do not offer: tested with their own oracles in
-test_generative.py and test_conditional_outputs.py. (The ``emergence`` output stays in the
+test_generative.py, test_conditional_outputs.py, test_judging.py (conditional_depth)
+and test_park.py (over_prompting). (The ``emergence`` output stays in the
 kit: without a training curve it writes nothing, which the kit accepts.)"""
 
 

@@ -10,6 +10,7 @@ dev)`` calls ``fn(noise_batch, factors_batch)`` on the same rows of each.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Literal, Union
 
@@ -110,7 +111,9 @@ def batched(module: torch.nn.Module, fn: Callable[..., torch.Tensor], data: Arra
     ...)``: the same rows of each). Returns the concatenated float32 numpy result ``[N,
     ...]`` on the CPU."""
     arrays, _ = as_arrays(data)
-    tensors = [torch.from_numpy(a) for a in arrays]
+    with warnings.catch_warnings():  # read-only views (the evaluation's) are only read here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensors = [torch.from_numpy(a) for a in arrays]
     n = int(tensors[0].shape[0])
     was_training = module.training
     module.eval()
