@@ -10,6 +10,8 @@ and how a batch of rows becomes images (:meth:`~ConditionalGenerator._draw`).
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -77,6 +79,35 @@ def check_space(space: LatentSpace | None, n_factors: int, model: str) -> None:
         got = f"{space.dim} factors" if isinstance(space, LatentSpace) else type(space).__name__
         raise DataError(f'model "{model}": space must be the dataset\'s LatentSpace with one '
                         f"factor per column of factors ({n_factors}); got {got}.")
+
+
+def write_archive(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """A model that keeps arrays, not a network (the baselines), saved as a compressed
+    NumPy archive: a JSON ``header`` (``format``, ``format_version``, ``params``, ...) and
+    the ``arrays``; no pickles. :func:`read_archive` reads it back."""
+    with open(Path(path), "wb") as fh:
+        np.savez_compressed(fh, header=np.array(json.dumps(header)), **arrays)
+
+
+def read_archive(path: Path, *, model: str, fmt: str, version: int,
+                 keys: Sequence[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and the arrays ``keys`` of what :func:`write_archive` wrote, checked:
+    a file that is not one, of another format or another version is a
+    :class:`~zsbench.errors.DataError` naming ``path`` (``numpy.load(allow_pickle=False)``)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            arrays = {k: np.asarray(data[k]) for k in keys}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot load {path}: not a zsbench {model} file "
+                        f"({type(exc).__name__}).") from None
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise DataError(f"cannot load {path}: not a zsbench {model} file.")
+    if header.get("format_version") != version:
+        raise DataError(f"cannot load {path}: file format version "
+                        f"{header.get('format_version')!r}, this zsbench reads {version}.")
+    return header, arrays
 
 
 def _entry(kind: str, low: float = 0.0, high: float = 1.0, width: int = 1,

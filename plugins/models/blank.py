@@ -8,10 +8,8 @@ that a blank frame beats rewards drawing nothing.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +18,12 @@ import numpy as np
 from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model
 from zsbench.space import LatentSpace
-from zsbench_plugins.models._conditional import check_factors, check_training_factors
+from zsbench_plugins.models._conditional import (
+    check_factors,
+    check_training_factors,
+    read_archive,
+    write_archive,
+)
 from zsbench_plugins.models.base import _check_images
 
 FORMAT = "zsbench.blank"
@@ -124,29 +127,15 @@ class Blank(Model):
         header = {"format": FORMAT, "format_version": FORMAT_VERSION, "plugin": self.name,
                   "params": self.get_params(), "image_shape": list(self.image_shape_),
                   "n_factors": self.n_factors_, "training": self.training_summary()}
-        with open(Path(path), "wb") as fh:
-            np.savez(fh, header=np.array(json.dumps(header)), fill=self.fill_)
+        write_archive(path, header, {"fill": self.fill_})
 
     @classmethod
     def load(cls, path: Path) -> Blank:
         """Read what :meth:`save` wrote (``numpy.load(allow_pickle=False)``)."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                fill = np.asarray(data["fill"], dtype=np.float32)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile,
-                json.JSONDecodeError) as exc:
-            raise DataError(f"cannot load {path}: not a zsbench {cls.name} file "
-                            f"({type(exc).__name__}).") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise DataError(f"cannot load {path}: not a zsbench {cls.name} file.")
-        if header.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"cannot load {path}: file format version "
-                            f"{header.get('format_version')!r}, this zsbench reads "
-                            f"{FORMAT_VERSION}.")
+        header, arrays = read_archive(path, model=cls.name, fmt=FORMAT,
+                                      version=FORMAT_VERSION, keys=("fill",))
         model = cls(**dict(header["params"]))
-        model.fill_ = fill
+        model.fill_ = arrays["fill"].astype(np.float32)
         model.image_shape_ = tuple(int(v) for v in header["image_shape"])
         model.n_factors_ = int(header["n_factors"])
         model.training_ = dict(header.get("training", {}))

@@ -7,9 +7,7 @@ model that scores no better inside the hole than this one has shown no generalis
 
 from __future__ import annotations
 
-import json
 import time
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +21,8 @@ from zsbench_plugins.models._conditional import (
     check_factors,
     check_space,
     check_training_factors,
+    read_archive,
+    write_archive,
 )
 from zsbench_plugins.models.base import _check_images
 
@@ -193,28 +193,14 @@ class NearestTraining(Model):
                   "params": {k: None if v is None else list(v)
                              for k, v in self.get_params().items()},
                   "training": self.training_summary()}
-        with open(Path(path), "wb") as fh:
-            np.savez_compressed(fh, header=np.array(json.dumps(header)), images=self.images_,
-                                factors=self.factors_, scale=self.scale_, kinds=self.kinds_)
+        write_archive(path, header, {"images": self.images_, "factors": self.factors_,
+                                     "scale": self.scale_, "kinds": self.kinds_})
 
     @classmethod
     def load(cls, path: Path) -> NearestTraining:
         """Read what :meth:`save` wrote (``numpy.load(allow_pickle=False)``)."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                arrays = {k: data[k] for k in ("images", "factors", "scale", "kinds")}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile,
-                json.JSONDecodeError) as exc:
-            raise DataError(f"cannot load {path}: not a zsbench {cls.name} file "
-                            f"({type(exc).__name__}).") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise DataError(f"cannot load {path}: not a zsbench {cls.name} file.")
-        if header.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"cannot load {path}: file format version "
-                            f"{header.get('format_version')!r}, this zsbench reads "
-                            f"{FORMAT_VERSION}.")
+        header, arrays = read_archive(path, model=cls.name, fmt=FORMAT, version=FORMAT_VERSION,
+                                      keys=("images", "factors", "scale", "kinds"))
         model = cls(**dict(header["params"]))
         model.images_ = arrays["images"]
         model.factors_ = arrays["factors"].astype(np.float64)
