@@ -107,7 +107,9 @@ def test_leaderboard_of_a_run_with_a_damaged_suite_copy_warns(
     assert "warning:" in err and str(copy) in err, err
 
 
-@pytest.mark.parametrize(("damage", "pool"), [("meta-a-list", True), ("meta-truncated", False),
+@pytest.mark.parametrize(("damage", "pool"), [pytest.param("meta-a-list", True,
+                                                           marks=pytest.mark.slow),
+                                             ("meta-truncated", False),
                                              ("payload-flipped", False),
                                              ("payload-deleted", False)])
 def test_a_corrupt_cached_model_is_reported_and_retrained(
