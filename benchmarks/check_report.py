@@ -51,6 +51,18 @@ def find_chromium(given: str | None = None) -> str | None:
     return None
 
 
+def dump_dom(page: Path, *, chromium: str, budget_ms: int,
+             timeout: float) -> subprocess.CompletedProcess:
+    """``page`` loaded by headless ``chromium`` in a fresh profile, its scripts given
+    ``budget_ms`` of virtual time; the finished DOM is the process's stdout."""
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={profile}",
+             f"--virtual-time-budget={budget_ms}", "--dump-dom", Path(page).as_uri()],
+            capture_output=True, text=True, timeout=timeout)
+
+
 def check_report(report: Path, *, chromium: str, timeout: float = 120.0) -> dict:
     """Load ``report`` in headless chromium; return ``{"title", "images", "broken",
     "tables"}`` as the page saw it. Raises RuntimeError when the browser gives no answer."""
@@ -62,12 +74,7 @@ def check_report(report: Path, *, chromium: str, timeout: float = 120.0) -> dict
         fh.write(probe)
         copy = Path(fh.name)
     try:
-        with tempfile.TemporaryDirectory() as profile:
-            proc = subprocess.run(
-                [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={profile}",
-                 "--virtual-time-budget=20000", "--dump-dom", copy.as_uri()],
-                capture_output=True, text=True, timeout=timeout)
+        proc = dump_dom(copy, chromium=chromium, budget_ms=20000, timeout=timeout)
     finally:
         copy.unlink(missing_ok=True)
     found = re.search(rf'<pre id="{MARK}">(.*?)</pre>', proc.stdout, re.S)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -56,6 +57,18 @@ plugin = "mse"
 dataset.n_samples = 120
 model.latent_dim = 1
 """
+
+
+def report_checker():  # noqa: ANN201
+    """``benchmarks/check_report.py`` as a module: the headless-browser check of a page."""
+    if "check_report" in sys.modules:
+        return sys.modules["check_report"]
+    spec = importlib.util.spec_from_file_location("check_report",
+                                                  REPO / "benchmarks" / "check_report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_report"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True, scope="session")

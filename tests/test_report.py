@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import generative_toys
 import pytest
 import toy_plugins
+from conftest import report_checker
 from test_generative import SUITE
 
 from zsbench.cli import main
@@ -76,13 +75,7 @@ def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path,
     assert not (tmp_path / REPORT).exists()
 
 
-def _checker():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("check_report",
-                                                  REPO / "benchmarks" / "check_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_report"] = module
-    spec.loader.exec_module(module)
-    return module
+_checker = report_checker
 
 
 @pytest.mark.skipif(_checker().find_chromium() is None, reason="no chromium installed")

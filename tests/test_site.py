@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import re
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 import toy_plugins
-from conftest import TOY_SUITE
+from conftest import TOY_SUITE, report_checker
 from fake_runs import polar_hole_results, write_fake_run
 
 from zsbench.cli import main
@@ -120,13 +116,7 @@ def test_site_ranks_every_run_together_and_shows_valid_shares(tmp_path: Path) ->
 
 
 # -- in a real browser ---------------------------------------------------------------------
-def _checker():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("check_report",
-                                                  REPO / "benchmarks" / "check_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_report"] = module
-    spec.loader.exec_module(module)
-    return module
+_checker = report_checker
 
 
 MARK_ID = "zsbench-site-check"
@@ -196,12 +186,7 @@ def _open(page: Path, chromium: str) -> dict:
     copy = page.with_name(f".check-{page.name}")
     copy.write_text(text, encoding="utf-8")
     try:
-        with tempfile.TemporaryDirectory() as profile:
-            proc = subprocess.run(
-                [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={profile}",
-                 "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()],
-                capture_output=True, text=True, timeout=60)
+        proc = _checker().dump_dom(copy, chromium=chromium, budget_ms=5000, timeout=60)
     finally:
         copy.unlink()
     found = re.search(rf'<pre id="{MARK_ID}">(.*?)</pre>', proc.stdout, re.S)
