@@ -148,3 +148,43 @@ def test_a_nan_draw_read_by_a_metric_fails_the_job(tmp_path) -> None:
                      data, suite, registry, None)
     assert result.status == "failed" and result.error.startswith("evaluating: ")
     assert "NaN" in result.error and result.scores == {}
+
+
+def test_rows_of_a_generator_draw_only_those_rows_once_and_the_same_whatever_ran_first() -> None:
+    asked: list[tuple[str, int]] = []
+
+    def compute(name: str) -> np.ndarray:
+        asked.append((name, 10))
+        return np.arange(10.0)[:, None] * 2
+
+    def compute_rows(name: str, rows: np.ndarray) -> np.ndarray:
+        asked.append((name, len(rows)))
+        return rows.astype(float)[:, None] * 2 + 0.5  # another draw than the whole split's
+
+    lazy = LazySplits(["train"], compute, compute_rows=compute_rows, sizes={"train": 10})
+    rows = np.array([0, 4, 9])
+    first = lazy.rows("train", rows)
+    assert asked == [("train", 3)] and first[:, 0].tolist() == [0.5, 8.5, 18.5]
+    assert lazy.rows("train", rows) is first and asked == [("train", 3)]  # once
+    lazy["train"]  # another reader draws the whole split ...
+    assert np.array_equal(lazy.rows("train", rows), first)  # ... the subset stays its own
+    assert np.array_equal(lazy.rows("train", np.arange(10)), lazy["train"])  # all rows: whole
+    assert asked == [("train", 3), ("train", 10)]
+    plain = LazySplits(["train"], compute)  # no compute_rows (an autoencoder): indexed
+    assert plain.rows("train", rows)[:, 0].tolist() == [0.0, 8.0, 18.0]
+
+
+def test_holdout_reconstruction_draws_at_most_max_draws_of_the_training_split(tmp_path) -> None:
+    suite, registry, data = _setup(tmp_path, "counting_gen")
+    model = registry.create("model", "counting_gen", {})
+    model.fit(data.splits["train"].images, seed=0, factors=data.splits["train"].factors)
+    metric = registry.create("metric", "holdout_reconstruction", {"max_draws": 25})
+    ctx = evaluate(model, data, label="m", seed=0, holdout=suite.holdout)
+    CountingGenerator.calls.clear()
+    scores = metric.compute(ctx)
+    n_train = len(data.splits["train"])
+    assert n_train > 25 and max(CountingGenerator.calls) <= 25  # never the whole split
+    assert "train" not in ctx.reconstructions.computed()
+    assert len(scores["train_mse"].items) == 25 and scores["train_mse"].value == 0.0
+    whole = registry.create("metric", "holdout_reconstruction", {"max_draws": None})
+    assert len(whole.compute(ctx)["train_mse"].items) == n_train

@@ -213,7 +213,8 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
     without an encoder is evaluated from the true factors instead: its reconstruction of an
     image is ``generate`` of the image's factors (seeded per split from the job's seed) and
     it has no latents (``ctx.latents`` is empty; transects get ``[P, 0]``), so the metrics
-    that read latents do not apply to it. ``training``: the facts of the model's training.
+    that read latents do not apply to it; a metric that scores a subset of a split's rows
+    (``ctx.reconstructions.rows``) has only those drawn, with the split's seed. ``training``: the facts of the model's training.
     The latents and reconstructions are handed over read-only; each is checked (one finite
     row per input) when computed."""
     from_factors = not capable(model, "encode")
@@ -245,11 +246,19 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
                       r, len(split))
         return r
 
+    def draws_of_rows(name: str, rows: np.ndarray) -> np.ndarray:
+        split = data.splits[name]
+        r = draws(split.images[rows], split.factors[rows], name)
+        check_outputs(label, f"generate on {name}", r, len(rows))
+        return r
+
     full = [name for name, split in data.splits.items() if len(split)]
     empty = [name for name, split in data.splits.items() if not len(split)]
+    sizes = {name: len(split) for name, split in data.splits.items()}
     latents = LazySplits(full, latents_of, ready={n: np.zeros((0, 0)) for n in empty})
     recons = LazySplits(full, reconstruction_of,
-                        ready={n: data.splits[n].images.copy() for n in empty})
+                        ready={n: data.splits[n].images.copy() for n in empty},
+                        compute_rows=draws_of_rows if from_factors else None, sizes=sizes)
     transects = []
     for t in data.transects:
         if from_factors:

@@ -16,7 +16,9 @@ import numpy as np
 
 from zsbench.errors import DataError
 from zsbench.intervals import finite_mean as finite_mean  # the metrics import it here
-from zsbench.plugin import Score
+from zsbench.lazy import read_rows
+from zsbench.plugin import Score, capable
+from zsbench.splits import even_rows
 
 if TYPE_CHECKING:
     from zsbench.plugin import EvalContext
@@ -190,10 +192,23 @@ def difference_score(a: np.ndarray | None, b: np.ndarray | None, *,
                  headline=headline, difference_of=(x, y), **extra)
 
 
-def split_images(ctx: EvalContext, split: str, *,
-                 required: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def draw_rows(ctx: EvalContext, split: str, max_draws: int | None) -> np.ndarray | None:
+    """The rows of ``split`` a metric capped at ``max_draws`` scores, evenly spaced
+    (:func:`~zsbench.splits.even_rows`), or None for all of them: a conditional generator's
+    reconstructions are draws, a full sampler run each, so a metric reads at most
+    ``max_draws`` of a large split (the training split: thousands); an autoencoder's are
+    cheap and always read whole."""
+    if max_draws is None or capable(ctx.model, "encode") or split not in ctx.splits:
+        return None
+    n = len(ctx.splits[split])
+    return even_rows(n, int(max_draws)) if n > max_draws else None
+
+
+def split_images(ctx: EvalContext, split: str, *, required: bool,
+                 max_draws: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """``(images, reconstructions)`` ``[N, C, H, W]`` of ``split``, or None when the split
-    is absent (or empty) and not ``required``.
+    is absent (or empty) and not ``required``; of a generator, at most ``max_draws`` rows
+    (:func:`draw_rows`).
 
     Raises :class:`DataError` when a required split is missing, or when a split exists
     without its reconstructions.
@@ -207,4 +222,7 @@ def split_images(ctx: EvalContext, split: str, *,
     if split not in ctx.reconstructions:
         raise DataError(f'the evaluation context has a "{split}" split but no reconstructions '
                         f"of it.")
-    return ctx.splits[split].images, ctx.reconstructions[split]
+    rows = draw_rows(ctx, split, max_draws)
+    images = ctx.splits[split].images
+    return (images if rows is None else images[rows],
+            read_rows(ctx.reconstructions, split, rows))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsbench.errors import DataError, MissingCapability
+from zsbench.lazy import read_rows
 from zsbench.plugin import EvalContext, capable
 from zsbench.recovery import recovered as recovered  # the metrics and outputs import it here
 from zsbench.splits import even_rows
@@ -84,7 +85,8 @@ def reachable(ctx: EvalContext, split: str, *, steps: int = REACH_STEPS, lr: flo
         z = _invert(ctx, images, steps, lr)
         decoded = np.asarray(ctx.model.decode(z), dtype=np.float32)
         return Reachable(index=idx, latents=z, images=images, decoded=decoded,
-                         reconstructions=np.asarray(ctx.reconstructions[split][idx], np.float32))
+                         reconstructions=np.asarray(read_rows(ctx.reconstructions, split, idx),
+                                                    np.float32))
 
     return ctx.cached(f"reachable:{split}:{steps}:{lr}:{max_images}", compute)
 

@@ -7,6 +7,7 @@ from zsbench_plugins.metrics._errors import RIM_CONTROL_LIMIT, mean_score, ratio
 from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_items, spearman
 
 from zsbench.errors import DataError, PluginParameterError
+from zsbench.lazy import read_rows
 from zsbench.plugin import EvalContext, Metric, Recovery, Score, SuitePlan
 from zsbench.recovery import (
     context_validity_threshold,
@@ -51,11 +52,8 @@ def reconstruction_recovery(ctx: EvalContext, split: str, rows: np.ndarray | Non
     """The :class:`~zsbench.plugin.Recovery` of ``split``'s reconstructions (``rows``: a
     subset of them), memoised in ``ctx`` under ``"recover:reconstructions:SPLIT[:n]"`` so
     every metric and output shares it."""
-    recons = ctx.reconstructions[split]
-    key = f"reconstructions:{split}"
-    if rows is not None:
-        recons = recons[rows]
-        key += f":{len(rows)}"
+    recons = read_rows(ctx.reconstructions, split, rows)
+    key = f"reconstructions:{split}" + ("" if rows is None else f":{len(rows)}")
     return recovered(ctx, key, recons)
 
 

@@ -9,6 +9,7 @@ from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import EvalContext, Metric, Score, SuitePlan
 from zsbench_plugins.metrics._errors import (
     RIM_CONTROL_LIMIT,
+    draw_rows,
     mean_score,
     nan_mean,
     per_image_bce,
@@ -104,13 +105,22 @@ class HoldoutReconstruction(Metric):
 
     name = "holdout_reconstruction"
 
-    def __init__(self, *, depth_bins: int = 3) -> None:
-        """``depth_bins``: number of equal-width depth bins for ``hole_excess_bce_depth<k>``."""
+    def __init__(self, *, depth_bins: int = 3, max_draws: int | None = 500) -> None:
+        """``depth_bins``: number of equal-width depth bins for ``hole_excess_bce_depth<k>``.
+        ``max_draws``: of a conditional generator (whose reconstructions are draws, a full
+        sampler run each), the most images of a split scored, evenly spaced (None: all);
+        an autoencoder's splits are always scored whole."""
         if depth_bins < 1:
             raise PluginParameterError("metric", self.name, "depth_bins",
                                        f"must be at least 1, got {depth_bins}.",
                                        "give a positive integer, e.g. depth_bins = 3.")
+        if max_draws is not None and max_draws < 1:
+            raise PluginParameterError("metric", self.name, "max_draws",
+                                       f"must be at least 1, got {max_draws}.",
+                                       "give a positive integer, e.g. max_draws = 500, "
+                                       "or leave it out to score every image.")
         self.depth_bins = depth_bins
+        self.max_draws = max_draws
 
     def score_names(self, plan: SuitePlan) -> list[str]:
         names = [f"{split}_{q}" for split in SPLITS
@@ -123,7 +133,8 @@ class HoldoutReconstruction(Metric):
         scores: dict[str, Score] = {}
         per_image: dict[str, dict[str, np.ndarray] | None] = {}
         for split in SPLITS:
-            pair = split_images(ctx, split, required=split in ("train", "test"))
+            pair = split_images(ctx, split, required=split in ("train", "test"),
+                                max_draws=self.max_draws)
             if pair is None:
                 per_image[split] = None
             else:
@@ -155,6 +166,9 @@ class HoldoutReconstruction(Metric):
 
         hole_errors = items("hole", "excess_bce")
         depth = ctx.splits["hole"].depth if hole_errors is not None else None
+        rows = draw_rows(ctx, "hole", self.max_draws)
+        if depth is not None and rows is not None:
+            depth = np.asarray(depth)[rows]
         if hole_errors is None or depth is None:
             corr, bins = NAN, [None] * self.depth_bins
         else:
