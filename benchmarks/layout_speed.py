@@ -1,7 +1,8 @@
 """Memory layout, ``torch.compile`` and thread layout of the circles diffusion training step.
 
 The network is the flow model of ``suites/circles_colour_size.toml`` (its default U-Net,
-3x32x32, batch 64), captured from ``model.fit`` as ``conditional_speed.py`` does. One bare
+3x32x32, batch 64), captured from ``model.fit`` as ``conditional_speed.py`` does, with
+its data: 128 circles (32 a class), the steps draw batches from them. One bare
 step is the model's own per-sample loss (forward), backward and the model's optimiser step
 (fused Adam, the suite's default; no weight average). Two questions:
 
@@ -56,6 +57,7 @@ from zsbench.training import LossContext, _make_optimizer
 REPO = Path(__file__).resolve().parents[1]
 SUITE = "suites/circles_colour_size.toml"  # relative to REPO
 LABEL = "diffusion_flow"
+DATASET = {"n_per_class": 32}  # 4 classes x 32 = the 2 batches the captured fit trains on
 LAYOUTS = ("contiguous", "channels_last", "compile")
 CHECK_STEPS = 3  # identical steps whose losses are compared (and which warm every layout up)
 
@@ -63,7 +65,7 @@ Step = Callable[[], torch.Tensor]
 
 
 def load_case(suite_path: str = SUITE, label: str = LABEL, *,
-              dataset: dict[str, Any] | None = None,
+              dataset: dict[str, Any] | None = DATASET,
               model: dict[str, Any] | None = None) -> Captured:
     """The network, loss and two batches of data of the suite's model ``label`` (``suite_path``
     relative to the repository, or absolute), captured from one short ``fit`` (``dataset``
