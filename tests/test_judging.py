@@ -76,6 +76,42 @@ def test_a_faint_doubled_blank_grey_or_inverted_image_is_never_valid(name: str) 
     assert abs(judged["amplitude"][faint] - 1.0) > 0.2 or judged["local"][faint] > 0.15
 
 
+@pytest.mark.parametrize("name", ["sprites", "circles"])
+def test_local_blur_passes_a_softer_edge_and_nothing_else(name: str) -> None:
+    """``local_blur = 1``: the exact sprite blurred by one pixel is the same sprite (invalid
+    without it: its antialiased edge is a pixel wide), while every fooling image of the test
+    above stays invalid. (Not for the bumps: blurred, a second bump of 40 % falls under the
+    bar, so their suites keep ``local_blur = 0``.)"""
+    from scipy.ndimage import gaussian_filter
+
+    ds, f, one, eight = _datasets()[name]
+    f, one, eight = (np.asarray(v, dtype=np.float64) for v in (f, one, eight))
+    train = ds.render(ds.factors(seed=0)[:200])
+    cases = _fooling(ds, f, one, eight)
+    bg = float(ds.background)
+    cases["soft"] = bg + gaussian_filter(cases["exact"] - bg, (0, 0, 1.0, 1.0), mode="constant")
+    images = np.concatenate(list(cases.values())).astype(np.float32)
+    requests = np.repeat(f[None], len(images), axis=0)
+    bar = ds.validity_threshold(train)
+    judged = {b: dict(zip(cases, judge_draws(ds, requests, images, threshold=bar,
+                                             judging=Judging(local_blur=b))["valid"]))
+              for b in (0.0, 1.0)}
+    blurred = judged[1.0]
+    assert blurred.pop("exact") and blurred.pop("one_px_off") and blurred.pop("soft"), name
+    assert not any(blurred.values()), {k: v for k, v in blurred.items() if v}
+    if name == "sprites":  # a binary shape: the soft edge alone fails the unblurred check
+        assert not judged[0.0]["soft"]
+
+
+def test_the_sprites_suites_judge_after_a_one_pixel_blur() -> None:
+    from zsbench.suite import load_suite
+
+    for path in sorted((ROOT / "suites").glob("sprites_*.toml")):
+        judging = load_suite(path).judging
+        assert judging.local_blur == 1.0 and judging.local_residual == 0.15, path.name
+        assert "1 px blur" in judging.describe()
+
+
 def test_the_old_rule_let_the_faint_and_doubled_bumps_through() -> None:
     """Without the contrast and local checks (amplitude = false, local_residual = false),
     the residual bar alone accepts a 60 % bump and a bump with a 40 % second one."""
@@ -125,6 +161,8 @@ def test_judging_parses_units_norms_and_per_factor_tolerances() -> None:
     ({"tolerance": 1.5}, "share"),
     ({"norm": "l1"}, "euclidean"),
     ({"amplitude": -0.1}, "amplitude"),
+    ({"local_blur": -1}, "local_blur"),
+    ({"local_blur": "1px"}, "pixels"),
 ])
 def test_a_bad_judging_table_names_the_key_and_the_fix(table: dict, needle: str) -> None:
     with pytest.raises(JudgingError) as info:

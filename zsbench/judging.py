@@ -9,7 +9,10 @@ image of the family: its recovery residual is under the dataset's bar (or
 recovered factors, lies within ``amplitude`` of the true one (a faint or an inverted image
 fails) and nothing else is drawn: the largest local root-mean-square residual (3 x 3 pixel
 windows) stays under ``local_residual`` of the render's peak contrast (a second, fainter
-object fails). A valid draw **passes** when its recovered factors lie within ``tolerance``
+object fails). ``local_blur`` (pixels, default 0) compares the draw and the render after a
+Gaussian blur of that width, for data of sharp shapes (sprites' binary shapes with a 1-pixel
+antialiased edge): a drawing whose edges are a pixel softer is the same shape, while a
+second object of 40 % strength still leaves about 0.4 of the contrast. A valid draw **passes** when its recovered factors lie within ``tolerance``
 of the request.
 
 ``tolerance`` is written in one of three units:
@@ -42,7 +45,8 @@ from zsbench.errors import ZsbenchError, did_you_mean_hint
 
 UNITS = ("range", "resolution", "units")
 NORMS = ("max", "euclidean")
-KEYS = ("tolerance", "norm", "amplitude", "local_residual", "residual_threshold")
+KEYS = ("tolerance", "norm", "amplitude", "local_residual", "local_blur",
+        "residual_threshold")
 DEFAULT_TOLERANCE = ("range", 0.05)
 DEFAULT_AMPLITUDE = 0.2
 DEFAULT_LOCAL_RESIDUAL = 0.15
@@ -64,7 +68,9 @@ class Judging:
     :data:`UNITS`; ``norm`` is "max" or "euclidean"; ``amplitude``: the largest relative
     departure of a draw's fitted contrast from 1 (None: not checked); ``local_residual``:
     the largest local RMS residual, a share of the render's peak contrast (None: not
-    checked); ``residual_threshold``: the recovery residual bar (None: the dataset's).
+    checked); ``local_blur``: the width (Gaussian sigma, pixels) of the blur applied to the
+    draw and the render before the local residual (0: none); ``residual_threshold``: the
+    recovery residual bar (None: the dataset's).
     ``source`` says where the rule comes from (``"[judging]"``, ``"default"``, or a
     plugin's override, which every output reports)."""
 
@@ -75,6 +81,7 @@ class Judging:
     local_residual: float | None = DEFAULT_LOCAL_RESIDUAL
     residual_threshold: float | None = None
     source: str = "default"
+    local_blur: float = 0.0
 
     def with_override(self, who: str, *, tolerance: float | None = None,
                       residual_threshold: float | None = None) -> Judging:
@@ -131,7 +138,8 @@ class Judging:
         if self.amplitude is not None:
             parts.append(f"contrast within {self.amplitude:.0%}")
         if self.local_residual is not None:
-            parts.append(f"local residual < {self.local_residual:g} of the contrast")
+            blur = f" (after a {self.local_blur:g} px blur)" if self.local_blur else ""
+            parts.append(f"local residual < {self.local_residual:g} of the contrast{blur}")
         if self.residual_threshold is not None:
             parts.append(f"residual < {self.residual_threshold:g}")
         return "judged " + "; ".join(parts) + f" (rule: {self.source})"
@@ -140,7 +148,7 @@ class Judging:
         """What ``metrics.json`` keeps of the rule (plain JSON values)."""
         return {"tolerance": {k: {u: v} for k, (u, v) in self.tolerance.items()},
                 "norm": self.norm, "amplitude": self.amplitude,
-                "local_residual": self.local_residual,
+                "local_residual": self.local_residual, "local_blur": self.local_blur,
                 "residual_threshold": self.residual_threshold, "source": self.source}
 
 
@@ -211,7 +219,12 @@ def parse_judging(table: Any, names: Sequence[str], where: str = "[judging]") ->
         else:
             checks[key] = None if value is None else _number(
                 value, f"{where}.{key}", f"a number in (0, {high:g}), or false", high=high)
-    return Judging(tolerance=tol, norm=str(norm), source="[judging]", **checks)
+    blur = table.get("local_blur", 0.0)
+    if isinstance(blur, bool) or not isinstance(blur, (int, float)) or not 0 <= blur <= 5:
+        raise JudgingError(f"{where}.local_blur: got {blur!r}. Fix: give the blur's width in "
+                           "pixels, a number from 0 (none, the default) to 5, e.g. 1.0.")
+    return Judging(tolerance=tol, norm=str(norm), source="[judging]",
+                   local_blur=float(blur), **checks)
 
 
 # -- failure by depth ----------------------------------------------------------------------

@@ -454,8 +454,8 @@ def context_validity_threshold(ctx: EvalContext) -> float:
     return ctx.cached("validity_threshold", lambda: validity_threshold(ctx.dataset, images))
 
 
-def contrast_checks(dataset: Dataset, images: np.ndarray,
-                    factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def contrast_checks(dataset: Dataset, images: np.ndarray, factors: np.ndarray, *,
+                    blur: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``(amplitude [N], local [N])`` of ``images [N, C, H, W]`` (unclipped floats) read back
     as ``factors [N, F]``, for a dataset that states its plain ``background``: the
     least-squares contrast of each image against the render ``R`` of its factors (both
@@ -463,7 +463,8 @@ def contrast_checks(dataset: Dataset, images: np.ndarray,
     blank frame, negative for an inverted image) and the largest root-mean-square residual
     ``image - R`` over :data:`LOCAL_WINDOW` x :data:`LOCAL_WINDOW` pixel windows (channels
     together), over the render's peak contrast ``max |R - background|`` (a second bump of
-    40 % strength: about 0.23). ``(ones, zeros)`` for a dataset without a background, and
+    40 % strength: about 0.23), both blurred first by a Gaussian of width ``blur`` pixels
+    when it is above 0 (the judging's ``local_blur``). ``(ones, zeros)`` for a dataset without a background, and
     ``(1, 0)`` for an image read back as a point whose render is blank."""
     n = len(images)
     amplitude, local = np.ones(n), np.zeros(n)
@@ -482,7 +483,14 @@ def contrast_checks(dataset: Dataset, images: np.ndarray,
         rr = np.einsum("nchw,nchw->n", r, r)
         amplitude[sl] = np.where(rr > 0, np.einsum("nchw,nchw->n", x, r) / np.maximum(rr, 1e-300),
                                  0.0)
-        e2 = ((x - r) ** 2).mean(axis=1)  # [m, H, W]
+        if blur > 0:
+            from scipy.ndimage import gaussian_filter  # on use: slow to import
+
+            sigma = (0.0, 0.0, float(blur), float(blur))
+            e2 = ((gaussian_filter(x, sigma, mode="constant")
+                   - gaussian_filter(r, sigma, mode="constant")) ** 2).mean(axis=1)
+        else:
+            e2 = ((x - r) ** 2).mean(axis=1)  # [m, H, W]
         c = np.pad(e2, ((0, 0), (1, 0), (1, 0))).cumsum(axis=1).cumsum(axis=2)
         box = (c[:, k:, k:] - c[:, :-k, k:] - c[:, k:, :-k] + c[:, :-k, :-k]) / (k * k)
         peak = np.abs(r).reshape(m, -1).max(axis=1)
@@ -522,7 +530,7 @@ def judge_draws(dataset: Dataset, requests: np.ndarray, images: np.ndarray, *,
     bar = threshold if judging.residual_threshold is None else judging.residual_threshold
     valid = np.asarray(dataset.valid(Recovery(factors=factors, residual=residual), bar),
                        dtype=bool).reshape(-1)
-    amplitude, local = contrast_checks(dataset, x, factors)
+    amplitude, local = contrast_checks(dataset, x, factors, blur=judging.local_blur)
     if judging.amplitude is not None:
         valid &= np.abs(amplitude - 1.0) <= judging.amplitude
     if judging.local_residual is not None:
