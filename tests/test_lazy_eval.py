@@ -188,3 +188,19 @@ def test_holdout_reconstruction_draws_at_most_max_draws_of_the_training_split(tm
     assert len(scores["train_mse"].items) == 25 and scores["train_mse"].value == 0.0
     whole = registry.create("metric", "holdout_reconstruction", {"max_draws": None})
     assert len(whole.compute(ctx)["train_mse"].items) == n_train
+
+
+def test_factor_recovery_and_holdout_reconstruction_share_one_capped_set_of_draws(
+        tmp_path) -> None:
+    suite, registry, data = _setup(tmp_path, "counting_gen")
+    model = registry.create("model", "counting_gen", {})
+    model.fit(data.splits["train"].images, seed=0, factors=data.splits["train"].factors)
+    ctx = evaluate(model, data, label="m", seed=0, holdout=suite.holdout)
+    CountingGenerator.calls.clear()
+    recovery = registry.create("metric", "factor_recovery", {"max_draws": 25})
+    scores = recovery.compute(ctx)
+    drawn = sum(CountingGenerator.calls)
+    assert scores["train_fail_rate"].value == 0.0 and len(scores["train_fail_rate"].items) == 25
+    registry.create("metric", "holdout_reconstruction", {"max_draws": 25}).compute(ctx)
+    assert sum(CountingGenerator.calls) == drawn  # the same rows: nothing drawn again
+    assert all(n <= 25 for n in CountingGenerator.calls)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from zsbench_plugins.metrics._errors import RIM_CONTROL_LIMIT, mean_score, ratio_score
+from zsbench_plugins.metrics._errors import (
+    RIM_CONTROL_LIMIT,
+    draw_rows,
+    mean_score,
+    ratio_score,
+)
 from zsbench_plugins.metrics.holdout_reconstruction import depth_bin_items, spearman
 
 from zsbench.errors import DataError, PluginParameterError
@@ -101,11 +106,14 @@ class FactorRecovery(Metric):
     requires = ("dataset.recover",)
 
     def __init__(self, *, tolerance: float = 0.05, depth_bins: int = 3,
-                 train_points: int | None = None) -> None:
+                 train_points: int | None = None, max_draws: int | None = 500) -> None:
         """``tolerance``: the largest error, in units of a factor's range, that still counts
         as recovered (``s_fail_rate``). ``depth_bins``: bins of hole depth.
         ``train_points``: recover at most this many train reconstructions (evenly spaced
-        rows; None: all)."""
+        rows; None: all). ``max_draws``: of a conditional generator (whose reconstructions
+        are draws), the most images of any split recovered, evenly spaced (None: all): the
+        same rows as ``holdout_reconstruction`` reads at the same cap, so the two share
+        one set of draws."""
         if not (0.0 < float(tolerance) < 1.0):
             raise PluginParameterError("metric", self.name, "tolerance",
                                        f"must lie in (0, 1) (a share of each factor's range), "
@@ -118,9 +126,25 @@ class FactorRecovery(Metric):
             raise PluginParameterError("metric", self.name, "train_points",
                                        f"must be a positive count, got {train_points}.",
                                        "give e.g. train_points = 2000, or leave it out (all).")
+        if max_draws is not None and int(max_draws) < 1:
+            raise PluginParameterError("metric", self.name, "max_draws",
+                                       f"must be a positive count, got {max_draws}.",
+                                       "give e.g. max_draws = 500, or leave it out (all).")
         self.tolerance = tolerance
         self.depth_bins = depth_bins
         self.train_points = train_points
+        self.max_draws = max_draws
+
+    def rows(self, ctx: EvalContext, split: str) -> np.ndarray | None:
+        """The rows of ``split`` recovered (evenly spaced), or None for all of them: at most
+        ``train_points`` of the training split, and of a generator at most ``max_draws``."""
+        cap = draw_rows(ctx, split, self.max_draws)
+        n = len(ctx.splits[split])
+        limit = self.train_points if split == "train" else None
+        if limit is not None and n > int(limit):
+            fewer = even_rows(n, int(limit))
+            cap = fewer if cap is None or len(fewer) < len(cap) else cap
+        return cap
 
     def score_names(self, plan: SuitePlan) -> list[str]:
         names = plan.space.names
@@ -142,10 +166,7 @@ class FactorRecovery(Metric):
             return None
         if split not in ctx.reconstructions:
             raise DataError(f'factor_recovery: the "{split}" split has no reconstructions.')
-        rows = None
-        n = len(ctx.splits[split])
-        if split == "train" and self.train_points is not None and n > int(self.train_points):
-            rows = even_rows(n, int(self.train_points))
+        rows = self.rows(ctx, split)
         rec = reconstruction_recovery(ctx, split, rows)
         truth = np.asarray(ctx.splits[split].factors, dtype=np.float64)
         if rows is not None:
@@ -214,6 +235,8 @@ class FactorRecovery(Metric):
             corr, bins = NAN, [None] * int(self.depth_bins)
         else:
             depth = np.asarray(depth, dtype=np.float64).reshape(-1)
+            rows = self.rows(ctx, "hole")
+            depth = depth if rows is None else depth[rows]
             ok = np.isfinite(hole)
             corr = spearman(hole[ok], depth[ok])
             bins = depth_bin_items(hole, depth, int(self.depth_bins))
