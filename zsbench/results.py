@@ -468,7 +468,7 @@ def cell_text(df: pd.DataFrame, label: Any, c: str, mark: str | None, *,
 
 
 LEGEND = ("value [95 % interval]: with one seed the interval covers image noise only, not "
-          "another training seed (rates: Wilson on the effective sample size; other means: "
+          "another training seed (rates: mid-p on the effective sample size; other means: "
           "studentized bootstrap over images, draws resampled by request); with several "
           "seeds, one image resample shared by the seeds plus a t interval over the seeds; "
           "a value without [ ] has no interval. Bold: the best model and every model tied "
