@@ -155,3 +155,23 @@ def test_standard_suites_validate() -> None:
 
         for profile in tomllib.loads(path.read_text()).get("profiles", {}):
             load_suite(path, profile=profile, registry=registry)
+
+
+def test_every_conditional_suite_has_a_cpu_profile_the_readme_reports() -> None:
+    """A suite with a conditional generator (a model asked for factors) states the CPU
+    budget chosen from its learning curve, and the README's table of CPU profiles names it
+    (or the suite it shares its curve with)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    conditional = {"cvae", "diffusion", "factor_decoder"}
+    for path in sorted((root / "suites").glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        if not conditional & {m.get("plugin") for m in data.get("model", [])}:
+            continue
+        if data["dataset"]["plugin"] not in ("bumps", "circles", "sprites"):
+            continue  # the field's datasets load from files: no CPU profile to choose
+        assert "cpu" in data.get("profiles", {}), path.name
+        named = path.stem if f"`{path.stem}`" in readme else "sprites_recombination_element"
+        assert f"| `{named}` |" in readme, path.name
