@@ -248,9 +248,7 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
 
     def draws_of_rows(name: str, rows: np.ndarray) -> np.ndarray:
         split = data.splits[name]
-        r = draws(split.images[rows], split.factors[rows], name)
-        check_outputs(label, f"generate on {name}", r, len(rows))
-        return r
+        return draws(split.images[rows], split.factors[rows], name)  # checked by draws
 
     full = [name for name, split in data.splits.items() if len(split)]
     empty = [name for name, split in data.splits.items() if not len(split)]
