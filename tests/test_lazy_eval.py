@@ -204,3 +204,26 @@ def test_factor_recovery_and_holdout_reconstruction_share_one_capped_set_of_draw
     registry.create("metric", "holdout_reconstruction", {"max_draws": 25}).compute(ctx)
     assert sum(CountingGenerator.calls) == drawn  # the same rows: nothing drawn again
     assert all(n <= 25 for n in CountingGenerator.calls)
+
+
+def test_two_instances_of_one_metric_keep_their_own_items(tmp_path) -> None:
+    """Two ``item_mse`` metrics on different splits (as two ``over_prompting`` prompts): each
+    keeps its per-item file, so neither score loses its interval over seeds."""
+    from zsbench.names import instance_names
+    from zsbench.results import job_items
+
+    assert instance_names(["a", "b", "a"]) == ["a-1", "b", "a-2"]
+    registry = Registry(extra=[toy_plugins, generative_toys, conditional_toys,
+                               sys.modules[__name__]])
+    two = (SUITE % "counting_gen").replace('"mse"', '"item_mse"') + (
+        '\n[[metric]]\nplugin = "item_mse"\nsplits = ["test"]\n')
+    (tmp_path / "suite.toml").write_text(two)
+    suite = load_suite(tmp_path / "suite.toml", registry=registry)
+    data = prepare_data(suite, registry)
+    result = run_job(Job(label="m", plugin="counting_gen", params={}, weighting=None, seed=0),
+                     data, suite, registry, tmp_path)
+    assert result.scores["hole_item_mse"]["metric"] == "item_mse-1"
+    assert result.scores["test_item_mse"]["metric"] == "item_mse-2"
+    for name in ("hole_item_mse", "test_item_mse"):
+        items = job_items(tmp_path, result, name)
+        assert items is not None and items.n == len(data.splits[name.split("_")[0]]), name

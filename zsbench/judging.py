@@ -12,8 +12,8 @@ windows) stays under ``local_residual`` of the render's peak contrast (a second,
 object fails). ``local_blur`` (pixels, default 0) compares the draw and the render after a
 Gaussian blur of that width, for data of sharp shapes (sprites' binary shapes with a 1-pixel
 antialiased edge): a drawing whose edges are a pixel softer is the same shape, while a
-second object of 40 % strength still leaves about 0.4 of the contrast. A valid draw **passes** when its recovered factors lie within ``tolerance``
-of the request.
+second object of 40 % strength still leaves about 0.4 of the contrast. A valid draw
+**passes** when its recovered factors lie within ``tolerance`` of the request.
 
 ``tolerance`` is written in one of three units:
 

@@ -39,3 +39,16 @@ def file_safe(label: str) -> str:
     """A model label as a file name: characters other than letters, digits and ``-_.=``
     become ``_``."""
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
+
+
+def instance_names(plugins: list[str]) -> list[str]:
+    """One name per plugin instance of a suite section, in order: the plugin's name where it
+    is used once, ``PLUGIN-K`` (K from 1) where several instances share it (two
+    ``over_prompting`` metrics), so their per-item files never overwrite each other."""
+    total = {p: plugins.count(p) for p in plugins}
+    seen: dict[str, int] = {}
+    out = []
+    for p in plugins:
+        seen[p] = seen.get(p, 0) + 1
+        out.append(p if total[p] == 1 else f"{p}-{seen[p]}")
+    return out

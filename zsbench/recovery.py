@@ -464,8 +464,9 @@ def contrast_checks(dataset: Dataset, images: np.ndarray, factors: np.ndarray, *
     ``image - R`` over :data:`LOCAL_WINDOW` x :data:`LOCAL_WINDOW` pixel windows (channels
     together), over the render's peak contrast ``max |R - background|`` (a second bump of
     40 % strength: about 0.23), both blurred first by a Gaussian of width ``blur`` pixels
-    when it is above 0 (the judging's ``local_blur``). ``(ones, zeros)`` for a dataset without a background, and
-    ``(1, 0)`` for an image read back as a point whose render is blank."""
+    when it is above 0 (the judging's ``local_blur``). ``(ones, zeros)`` for a dataset
+    without a background, and ``(1, 0)`` for an image read back as a point whose render is
+    blank."""
     n = len(images)
     amplitude, local = np.ones(n), np.zeros(n)
     bg = dataset.background

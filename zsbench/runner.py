@@ -26,6 +26,7 @@ from zsbench.emergence import EmergenceMonitor
 from zsbench.errors import DataError, MissingCapability, SuiteError, ZsbenchError
 from zsbench.jobs import Job, JobResult, failed_result
 from zsbench.lazy import LazySplits, record_on_demand
+from zsbench.names import instance_names
 from zsbench.judging import Judging
 from zsbench.plugin import (
     Dataset,
@@ -214,9 +215,9 @@ def evaluate(model: Model, data: PreparedData, *, label: str, seed: int,
     image is ``generate`` of the image's factors (seeded per split from the job's seed) and
     it has no latents (``ctx.latents`` is empty; transects get ``[P, 0]``), so the metrics
     that read latents do not apply to it; a metric that scores a subset of a split's rows
-    (``ctx.reconstructions.rows``) has only those drawn, with the split's seed. ``training``: the facts of the model's training.
-    The latents and reconstructions are handed over read-only; each is checked (one finite
-    row per input) when computed."""
+    (``ctx.reconstructions.rows``) has only those drawn, with the split's seed. ``training``:
+    the facts of the model's training. Latents and reconstructions are handed over
+    read-only, each checked (one finite row per input) when computed."""
     from_factors = not capable(model, "encode")
     if from_factors and not capable(model, "generate"):
         raise ZsbenchError(f'model "{label}" offers neither `encode` (an autoencoder) nor '
@@ -411,15 +412,15 @@ def _evaluate_job(model: Model, job: Job, data: PreparedData, suite: Suite,
 
 def _compute_metrics(ctx: EvalContext, suite: Suite, registry: Registry,
                      run_dir: Path | None, result: JobResult) -> None:
-    """Every metric of the suite that applies: its scores recorded, or why it was skipped
-    or failed."""
+    """Every metric that applies: its scores recorded (under its instance name), or why not."""
     t2 = time.perf_counter()
-    for spec in suite.metrics:
+    names = instance_names([spec.plugin for spec in suite.metrics])
+    for spec, name in zip(suite.metrics, names):
         metric = _applicable(registry, "metric", spec, ctx, result)
         if metric is None:
             continue
         try:
-            _record_scores(result, ctx, spec.plugin, metric.compute(ctx), run_dir)
+            _record_scores(result, ctx, name, metric.compute(ctx), run_dir)
         except MissingCapability as exc:
             result.skipped[f"metric {spec.plugin}"] = exc.message
         except Exception as exc:
