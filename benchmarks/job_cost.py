@@ -20,8 +20,6 @@ what asked for them (every split read whole or in part, the metrics' own request
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
 import json
 import tempfile
@@ -32,25 +30,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from learning_curve import literal, model_parser
+
 from zsbench.jobs import Job
 from zsbench.registry import Registry
 from zsbench.runner import prepare_data, run_job
 from zsbench.suite import load_suite
 
 
-def _value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("suite")
-    p.add_argument("--profile", default=None)
-    p.add_argument("--model", required=True, help="the model's label in the suite")
-    p.add_argument("--set", action="append", default=[], help="model PARAM=VALUE")
+    p = model_parser(__doc__)
     p.add_argument("--metric-set", action="append", default=[],
                    help="METRIC_PLUGIN.PARAM=VALUE (python literal)")
     p.add_argument("--seed", type=int, default=0)
@@ -59,7 +48,7 @@ def main() -> None:
     registry = Registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
     spec = next(m for m in suite.models if m.label == args.model)
-    params = {**spec.params, **{k: _value(v) for k, v in
+    params = {**spec.params, **{k: literal(v) for k, v in
                                 (s.split("=", 1) for s in args.set)}, "progress": False}
     metrics = []
     for m in suite.metrics:
@@ -68,7 +57,7 @@ def main() -> None:
             key, value = item.split("=", 1)
             plugin, name = key.split(".", 1)
             if plugin == m.plugin:
-                extra[name] = _value(value)
+                extra[name] = literal(value)
         metrics.append(dataclasses.replace(m, params={**m.params, **extra}))
     suite = dataclasses.replace(suite, metrics=metrics)
     data = prepare_data(suite, registry)

@@ -39,19 +39,26 @@ class OutOfBudget(Exception):
     """Raised from the monitor to stop training once ``--max-cpu-s`` is spent."""
 
 
-def _value(text: str) -> Any:
+def literal(text: str) -> Any:
+    """A command-line value as the python literal it spells, else the text itself."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def model_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments that pick one model of a suite: SUITE, --profile, --model, --set."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("suite")
     p.add_argument("--profile", default=None)
     p.add_argument("--model", required=True, help="the model's label in the suite")
     p.add_argument("--set", action="append", default=[], help="PARAM=VALUE (python literal)")
+    return p
+
+
+def main() -> None:
+    p = model_parser(__doc__)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--max-cpu-s", type=float, default=1800.0)
     p.add_argument("--seed", type=int, default=0)
@@ -61,7 +68,7 @@ def main() -> None:
     registry = Registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
     spec = next(m for m in suite.models if m.label == args.model)
-    params = {**spec.params, **{k: _value(v) for k, v in
+    params = {**spec.params, **{k: literal(v) for k, v in
                                 (s.split("=", 1) for s in args.set)},
               "eval_every": args.eval_every, "progress": False}
     data = prepare_data(suite, registry)
