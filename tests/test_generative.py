@@ -240,6 +240,7 @@ def test_coverage_map_and_reachable_strips(data, tmp_path: Path) -> None:  # noq
     assert set(ctx.memo) == keys
 
 
+@pytest.mark.slow  # a whole run folder (6-10 s): CI's slow step
 def test_run_records_scores_and_notes(registry: Registry, tmp_path: Path) -> None:
     path = tmp_path / "suite.toml"
     path.write_text(SUITE)

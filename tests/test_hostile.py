@@ -527,6 +527,7 @@ def test_out_onto_another_run_is_refused_unless_forced(toy: Path, tmp_path: Path
     assert _run(["run", str(other), "--out", str(out), "--force"], capsys)[0] == 0
 
 
+@pytest.mark.slow  # a whole run folder (6-10 s): CI's slow step
 def test_resume_with_other_seeds_loses_nothing(toy: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"

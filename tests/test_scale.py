@@ -113,6 +113,7 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(toy_registry, write_suit
     assert _scores(first) == _scores(again)
 
 
+@pytest.mark.slow  # a whole run folder (6-10 s): CI's slow step
 def test_cache_cli_lists_and_clears(toy_registry, write_suite, tmp_path: Path, capsys) -> None:
     cache = Cache(tmp_path / "c")
     run_suite(load_suite(write_suite(), registry=toy_registry), registry=toy_registry,
@@ -165,6 +166,7 @@ def test_killed_run_resumes_to_the_same_leaderboard(write_suite, tmp_path: Path)
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow  # a whole run folder (6-10 s): CI's slow step
 def test_resume_refuses_another_configuration(toy_registry, write_suite, tmp_path: Path,
                                               capsys, monkeypatch) -> None:
     monkeypatch.setenv("ZSBENCH_PLUGINS", "toy_plugins")
@@ -184,6 +186,7 @@ def test_process_executor_splits_threads() -> None:
     assert ProcessExecutor(workers=3).plan(8, threads=2) == 3
 
 
+@pytest.mark.slow  # a whole run folder (6-10 s): CI's slow step
 def test_ctrl_c_saves_what_finished_and_says_how_to_resume(toy_registry, write_suite,
                                                           tmp_path: Path) -> None:
     from zsbench.errors import RunInterrupted

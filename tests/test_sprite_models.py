@@ -166,6 +166,7 @@ plugin = "mig"
 """
 
 
+@pytest.mark.slow  # a whole run folder (6-10 s): CI's slow step
 def test_runner_gives_factors_to_a_factor_model(tmp_path: Path) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(SUITE)
