@@ -8,10 +8,10 @@ computed on the first ``ctx.reconstructions[split]``, once, and shared by every 
 reader. A value is handed out as a read-only view. :meth:`LazySplits.rows` reads a
 subset of a split's rows; where the mapping was given ``compute_rows`` (a conditional
 generator, whose every row is a sampler run) the subset is drawn on its own, so a metric
-that scores 1,000 of 60,000 training images pays for 1,000. A :class:`~zsbench.errors.ZsbenchError`
-raised while computing a split (a model that broke its contract) is kept in
-:attr:`LazySplits.failures` and raised again to every later reader, so the runner can fail
-the job for it whichever metric read the split first.
+that scores 1,000 of 60,000 training images pays for 1,000. A
+:class:`~zsbench.errors.ZsbenchError` raised while computing a split (a model that broke
+its contract) is kept in :attr:`LazySplits.failures` and raised again to every later
+reader, so the runner can fail the job for it whichever metric read the split first.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class LazySplits(Mapping[str, np.ndarray]):
                 f"failed={list(self.failures)})")
 
 
-def read_rows(arrays: Mapping[str, np.ndarray], name: str, rows: np.ndarray | None) -> np.ndarray:
+def read_rows(arrays: Mapping[str, np.ndarray], name: str,
+              rows: np.ndarray | None) -> np.ndarray:
     """Rows ``rows`` of split ``name`` of ``arrays`` (all of them when None): through
     :meth:`LazySplits.rows` when ``arrays`` is one (a generator's subset drawn alone),
     else indexed (a plain mapping, as tests build)."""
