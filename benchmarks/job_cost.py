@@ -28,14 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from learning_curve import literal, model_parser
+from learning_curve import chosen_model, literal, model_parser
 
 from zsbench.jobs import Job
-from zsbench.registry import Registry
 from zsbench.runner import prepare_data, run_job
-from zsbench.suite import load_suite
 
 
 def main() -> None:
@@ -44,12 +41,7 @@ def main() -> None:
                    help="METRIC_PLUGIN.PARAM=VALUE (python literal)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    torch.set_num_threads(1)
-    registry = Registry()
-    suite = load_suite(args.suite, profile=args.profile, registry=registry)
-    spec = next(m for m in suite.models if m.label == args.model)
-    params = {**spec.params, **{k: literal(v) for k, v in
-                                (s.split("=", 1) for s in args.set)}, "progress": False}
+    registry, suite, spec, params = chosen_model(args)
     metrics = []
     for m in suite.metrics:
         extra = {}

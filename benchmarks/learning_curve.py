@@ -57,6 +57,19 @@ def model_parser(doc: str) -> argparse.ArgumentParser:
     return p
 
 
+def chosen_model(args: argparse.Namespace) -> tuple[Registry, Any, Any, dict[str, Any]]:
+    """``(registry, suite, spec, params)`` of the model ``model_parser``'s arguments pick:
+    the suite after ``--profile``, the model's spec, its parameters with ``--set`` applied
+    and the progress bar off; torch on one thread."""
+    torch.set_num_threads(1)
+    registry = Registry()
+    suite = load_suite(args.suite, profile=args.profile, registry=registry)
+    spec = next(m for m in suite.models if m.label == args.model)
+    params = {**spec.params, **{k: literal(v) for k, v in
+                                (s.split("=", 1) for s in args.set)}, "progress": False}
+    return registry, suite, spec, params
+
+
 def main() -> None:
     p = model_parser(__doc__)
     p.add_argument("--eval-every", type=int, default=250)
@@ -64,13 +77,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    torch.set_num_threads(1)
-    registry = Registry()
-    suite = load_suite(args.suite, profile=args.profile, registry=registry)
-    spec = next(m for m in suite.models if m.label == args.model)
-    params = {**spec.params, **{k: literal(v) for k, v in
-                                (s.split("=", 1) for s in args.set)},
-              "eval_every": args.eval_every, "progress": False}
+    registry, suite, spec, params = chosen_model(args)
+    params["eval_every"] = args.eval_every
     data = prepare_data(suite, registry)
     model = registry.create("model", spec.plugin, params)
     monitor = EmergenceMonitor.for_splits(data.dataset, data.splits, seed=args.seed,
