@@ -444,19 +444,19 @@ def interval_over_seeds(per_seed: Sequence[Items], seeds: Sequence[int], seed: i
         lo, hi = interval(per_seed[0], seeds[0], resamples, level)
         return lo, hi, "bootstrap"
     values = [it.statistic() for it in per_seed]
-    rate = all(is_rate(it) for it in per_seed)
     if not aligned(per_seed) or not all(math.isfinite(v) for v in values):
-        lo, hi = seed_interval(values, level)
-        return (max(lo, 0.0), min(hi, 1.0), "seeds") if rate else (lo, hi, "seeds")
-    point = float(np.mean(values))
-    reps = shared_replicates(per_seed, seed, resamples, "seeds")
-    h_lo, h_hi = _image_halfwidths(per_seed, reps, point, seed, resamples, level)
-    s = len(per_seed)
-    h_seed = t_quantile(s - 1, level) * math.sqrt(seed_variance(values, reps) / s)
-    lo, hi = point - math.hypot(h_lo, h_seed), point + math.hypot(h_hi, h_seed)
-    if rate:
+        (lo, hi), method = seed_interval(values, level), "seeds"
+    else:
+        point = float(np.mean(values))
+        reps = shared_replicates(per_seed, seed, resamples, "seeds")
+        h_lo, h_hi = _image_halfwidths(per_seed, reps, point, seed, resamples, level)
+        s = len(per_seed)
+        h_seed = t_quantile(s - 1, level) * math.sqrt(seed_variance(values, reps) / s)
+        lo, hi = point - math.hypot(h_lo, h_seed), point + math.hypot(h_hi, h_seed)
+        method = "images+seeds"
+    if all(is_rate(it) for it in per_seed):
         lo, hi = max(lo, 0.0), min(hi, 1.0)
-    return lo, hi, "images+seeds"
+    return lo, hi, method
 
 
 def paired_difference(base: Sequence[Items], new: Sequence[Items], seed: int,
