@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from zsbench.emergence import EmergenceMonitor, emergence_step
 from zsbench.registry import Registry
 from zsbench.runner import prepare_data
 from zsbench.suite import load_suite
+from zsbench.variants import write_variants
 
 
 class OutOfBudget(Exception):
@@ -53,17 +55,22 @@ def model_parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("suite")
     p.add_argument("--profile", default=None)
     p.add_argument("--model", required=True, help="the model's label in the suite")
+    p.add_argument("--variant", default=None,
+                   help="a [variants.NAME] of the suite, laid over it as a run would")
     p.add_argument("--set", action="append", default=[], help="PARAM=VALUE (python literal)")
     return p
 
 
 def chosen_model(args: argparse.Namespace) -> tuple[Registry, Any, Any, dict[str, Any]]:
     """``(registry, suite, spec, params)`` of the model ``model_parser``'s arguments pick:
-    the suite after ``--profile``, the model's spec, its parameters with ``--set`` applied
-    and the progress bar off; torch on one thread."""
+    the suite after ``--variant`` and ``--profile``, the model's spec, its parameters with
+    ``--set`` applied and the progress bar off; torch on one thread."""
     torch.set_num_threads(1)
     registry = Registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
+    if args.variant is not None:  # written as a run writes it, into a scratch folder
+        scratch = Path(tempfile.mkdtemp(prefix="zsbench-variant-"))
+        suite = write_variants(suite, scratch, registry=registry, only=[args.variant])[0].suite
     spec = next(m for m in suite.models if m.label == args.model)
     params = {**spec.params, **{k: literal(v) for k, v in
                                 (s.split("=", 1) for s in args.set)}, "progress": False}

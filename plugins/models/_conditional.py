@@ -11,6 +11,7 @@ and how a batch of rows becomes images (:meth:`~ConditionalGenerator._draw`).
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsbench.configurable import Interval, Options
-from zsbench.errors import DataError
+from zsbench.errors import DataError, PluginParameterError
 from zsbench.plugin import Model, Monitor, row_noise
 from zsbench.space import LatentSpace
 from zsbench.training import (
@@ -118,7 +119,8 @@ def _entry(kind: str, low: float = 0.0, high: float = 1.0, width: int = 1,
 
 
 def code_spec(code: str, factors: np.ndarray, space: LatentSpace | None,
-              width: int = 1) -> list[dict[str, Any]]:
+              width: int = 1, *, periodic: Sequence[str] = (),
+              harmonics: int = 4) -> list[dict[str, Any]]:
     """The one factor encoding: the per-factor layout of :class:`FactorCode`, from the
     training ``factors [N, F]`` and the dataset's ``space`` (or None). It is saved in the
     checkpoint, so a loaded model encodes requests exactly as it was trained.
@@ -133,18 +135,33 @@ def code_spec(code: str, factors: np.ndarray, space: LatentSpace | None,
     - ``"onehot"``: one-hot over a discrete factor's values (with a space), else over
       ``width`` equal bins of its range.
 
-    (A factor space has continuous and discrete factors; a periodic factor is a continuous
-    one, scaled like the others.)"""
+    A continuous factor named in ``periodic`` (an angle: its range is one turn, so its two
+    ends are the same image) is coded ``"fourier"`` whatever ``code`` says: ``sin`` and
+    ``cos`` of ``k`` times its phase, ``k = 1 .. harmonics``, so a shape that repeats
+    every ``1/k`` turn (a square: a quarter turn, ``k = 4``) is a smooth function of the
+    code instead of ``k`` oscillations along one unit. Naming a factor the space does not
+    have, or a discrete one, raises :class:`DataError` (``periodic`` needs a ``space``)."""
     lo_tr, hi_tr = factors.min(axis=0), factors.max(axis=0)
     if code == "space" and space is None:
         code = "scaled"
+    names = space.names if space is not None else []
+    unknown = [n for n in periodic if n not in names]
+    if unknown:
+        raise DataError(f'parameter "periodic": {unknown} are no factors of the dataset'
+                        + (f"; its factors: {', '.join(names)}." if names else
+                           " (it states no factor space)."))
     out = []
     for i in range(factors.shape[1]):
         fac = space.factors[i] if space is not None else None
         name = fac.name if fac is not None else None
         low, high = (fac.bounds if fac is not None else (float(lo_tr[i]), float(hi_tr[i])))
         discrete = fac is not None and fac.values is not None
-        if code == "space" and not discrete:
+        if name in periodic and discrete:
+            raise DataError(f'parameter "periodic": factor "{name}" is discrete (values '
+                            f"{list(fac.values or ())}); only a continuous factor wraps around.")
+        if name in periodic:
+            out.append(_entry("fourier", low, high, 2 * harmonics, name=name))
+        elif code == "space" and not discrete:
             out.append(_entry("scaled", low, high, name=name))
         elif code == "scaled":
             out.append(_entry("scaled", float(lo_tr[i]), float(hi_tr[i]), name=name))
@@ -172,6 +189,8 @@ class FactorCode(nn.Module):
       low + k * span / (width - 1)``, ``k = 0 .. width - 1``, and tuning width ``s = span /
       (width - 1)`` (the spacing of the centres), as Liang et al. code a position on a
       28-pixel axis by 28 units of width one pixel;
+    - ``"fourier"``: ``width = 2 H`` units ``sin(2 pi k u)``, ``cos(2 pi k u)``, ``k = 1 ..
+      H`` (a periodic factor whose range is one period);
     - ``"bins"``: one-hot over ``width`` equal bins of ``[low, low + span]`` (a value
       outside goes to the nearest end bin);
     - ``"values"``: one-hot over the discrete ``values`` (the nearest one).
@@ -207,6 +226,10 @@ class FactorCode(nn.Module):
             elif kind == "population":
                 k = torch.arange(width, device=u.device, dtype=u.dtype)
                 parts.append(torch.exp(-0.5 * (col * (width - 1) - k).square()))
+            elif kind == "fourier":
+                phase = (2.0 * math.pi) * col * torch.arange(
+                    1, width // 2 + 1, device=u.device, dtype=u.dtype)
+                parts.extend((torch.sin(phase), torch.cos(phase)))
             elif kind == "bins":
                 idx = torch.floor(col[:, 0] * width).clamp(0, width - 1).long()
                 parts.append(F.one_hot(idx, width).to(u.dtype))
@@ -235,6 +258,9 @@ class ConditionalGenerator(TrainedModule, Model):
 
     Training parameters, the same for every conditional generator (keyword-only):
         epochs: passes over the training images (default 20).
+        min_steps: train at least this many optimiser steps: ``epochs`` is raised to
+            ``ceil(min_steps / ceil(N / batch_size))`` when that is more (default 0), so a
+            sweep over training-set sizes can give every size one step budget.
         batch_size: images per optimiser step (default 64).
         optimizer: "adam" (default), "adamw" or "rmsprop" (torch's defaults besides lr and
             weight_decay).
@@ -252,6 +278,11 @@ class ConditionalGenerator(TrainedModule, Model):
             uses the current weights.
         sample_batch: rows per network evaluation in ``generate`` (default 64); every chunk
             is padded to exactly this size, so it is part of what decides the output bits.
+        periodic: names of continuous factors whose range is one turn (an orientation):
+            coded by ``harmonics`` sine/cosine pairs instead of the model's code (default
+            None: none; see :func:`code_spec`).
+        harmonics: sine/cosine pairs of a ``periodic`` factor (default 4: a quarter-turn
+            symmetry is its 4th harmonic).
     """
 
     needs_factors: ClassVar[bool] = True
@@ -265,6 +296,7 @@ class ConditionalGenerator(TrainedModule, Model):
     (``[latent_dim]``) or "image" (``[C, H, W]``)."""
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "epochs": [Interval(int, 0)],
+        "min_steps": [Interval(int, 0, note="0: epochs alone")],
         "batch_size": [Interval(int, 1)],
         "optimizer": [Options(("adam", "adamw", "rmsprop"))],
         "lr": [Interval(float, 0, closed="neither", note="e.g. 1e-3")],
@@ -275,12 +307,14 @@ class ConditionalGenerator(TrainedModule, Model):
         "progress": ["boolean"],
         "eval_every": [Interval(int, 0, note="0: never")],
         "sample_batch": [Interval(int, 1)],
+        "harmonics": [Interval(int, 1)],
     }
 
     def __init__(
         self,
         *,
         epochs: int = 20,
+        min_steps: int = 0,
         batch_size: int = 64,
         optimizer: Literal["adam", "adamw", "rmsprop"] = "adam",
         lr: float = 1e-3,
@@ -291,8 +325,11 @@ class ConditionalGenerator(TrainedModule, Model):
         progress: bool = True,
         eval_every: int = 0,
         sample_batch: int = 64,
+        periodic: Sequence[str] | None = None,
+        harmonics: int = 4,
     ) -> None:
         self.epochs = epochs
+        self.min_steps = min_steps
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.lr = lr
@@ -303,13 +340,24 @@ class ConditionalGenerator(TrainedModule, Model):
         self.progress = progress
         self.eval_every = eval_every
         self.sample_batch = sample_batch
+        self.periodic = periodic
+        self.harmonics = harmonics
         self.validate_parameters()
+        if periodic is not None and (not isinstance(periodic, (list, tuple)) or not all(
+                isinstance(v, str) for v in periodic)):
+            raise PluginParameterError("model", self.name, "periodic", "must be a list of "
+                                       f"factor names; got {periodic!r}.",
+                                       'give e.g. periodic = ["orientation"] (or leave it out).')
 
     # -- what a subclass defines -----------------------------------------------------------
 
     def _code_spec(self, factors: np.ndarray, space: LatentSpace | None) -> list[dict[str, Any]]:
         """The factor encoding of this model (default: the ``"space"`` code)."""
-        return code_spec("space", factors, space)
+        return code_spec("space", factors, space, **self._periodic_code())
+
+    def _periodic_code(self) -> dict[str, Any]:
+        """The ``periodic`` and ``harmonics`` arguments of :func:`code_spec`."""
+        return {"periodic": tuple(self.periodic or ()), "harmonics": int(self.harmonics)}
 
     def _network(self, image_shape: tuple[int, int, int], code: FactorCode) -> nn.Module:
         """A fresh network for images ``(C, H, W)`` holding ``code`` as its ``code``."""
@@ -370,7 +418,10 @@ class ConditionalGenerator(TrainedModule, Model):
         check_space(space, f.shape[1], self.name)
         image_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
         self.check_image_shape(image_shape)
-        spec = self._code_spec(f, space)
+        try:
+            spec = self._code_spec(f, space)
+        except DataError as exc:
+            raise DataError(f'model "{self.name}", {exc.message}') from None
         net = self._build(image_shape, spec, seed)
         dev = resolve_device(self.device, self.name)
         gen_net, after_step = self._training_net(net, dev, monitor)
@@ -381,7 +432,7 @@ class ConditionalGenerator(TrainedModule, Model):
         self.n_factors_, self.code_spec_ = int(f.shape[1]), spec
         try:
             result = train(net, self._loss_fn(dev), (x, f.astype(np.float32)), seed=seed,
-                           epochs=self.epochs, batch_size=self.batch_size,
+                           epochs=self.epochs_for(len(x)), batch_size=self.batch_size,
                            optimizer=self.optimizer, lr=self.lr, lr_decay=self.lr_decay,
                            weight_decay=self.weight_decay, weights=weights,
                            device=self.device, progress=self.progress, label=self.name,
@@ -396,6 +447,12 @@ class ConditionalGenerator(TrainedModule, Model):
         gen_net.to(dev).eval()
         self._keep(gen_net, image_shape, result)
         return self
+
+    def epochs_for(self, n_images: int) -> int:
+        """The passes ``fit`` makes over ``n_images`` training images: ``epochs``, or more
+        to reach ``min_steps`` optimiser steps."""
+        steps_per_epoch = math.ceil(n_images / self.batch_size)
+        return max(int(self.epochs), math.ceil(int(self.min_steps) / steps_per_epoch))
 
     def _request(self, factors: np.ndarray) -> np.ndarray:
         names = [s.get("name") for s in getattr(self, "code_spec_", [])]

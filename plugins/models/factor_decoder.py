@@ -179,7 +179,7 @@ class FactorDecoder(ConditionalGenerator):
         self._check_params()
 
     def _code_spec(self, factors: np.ndarray, space: LatentSpace | None) -> list[dict[str, Any]]:
-        return code_spec(self.code, factors, space, self.code_width)
+        return code_spec(self.code, factors, space, self.code_width, **self._periodic_code())
 
     def _network(self, image_shape: tuple[int, int, int], code: FactorCode) -> FactorNet:
         if self.architecture == "convt":
