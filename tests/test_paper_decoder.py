@@ -15,6 +15,7 @@ from zsbench.errors import DataError, PluginParameterError
 from zsbench.space import Factor, LatentSpace
 from zsbench.training import _make_optimizer
 from zsbench_plugins.models import FactorDecoder
+from zsbench_plugins.models._conditional import FactorCode, _entry
 
 GRID = 28
 SPACE = LatentSpace((Factor("x", 0.0, GRID - 1.0), Factor("y", 0.0, GRID - 1.0)))
@@ -152,7 +153,12 @@ def test_convt_start_is_the_scaling_studys_network() -> None:
         assert torch.equal(a(code), b(code))
     _paper(convt_start=7).check_image_shape((1, 30, 30))  # any size with a start
     with pytest.raises(PluginParameterError, match="convt_start"):
-        _paper(convt_start=0)
+        _paper(convt_start=-1)
+    with pytest.raises(PluginParameterError, match="architecture"):  # 0: H/4, as left out
+        _paper(convt_start=0).check_image_shape((1, 30, 30))
+    code = FactorCode([_entry("scaled")] * 2)  # 0 builds the network that left out builds
+    assert str(_paper(convt_start=0)._network((1, 28, 28), code)) == str(
+        _paper()._network((1, 28, 28), code))
 
 
 # -- the loss and the optimiser ------------------------------------------------------------

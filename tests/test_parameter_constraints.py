@@ -43,8 +43,8 @@ def test_one_validator_builds_the_paragraph() -> None:
     assert "must be a number in [0, 1); got 1.5." in err.problem
     assert "give a number in [0, 1)" in err.fix and "0 turns the average off" in err.fix
     with pytest.raises(PluginParameterError, match='parameter "convt_start": must be absent '
-                       "or an integer >= 1; got 0"):
-        FactorDecoder(convt_start=0)
+                       "or an integer >= 0; got -1"):
+        FactorDecoder(convt_start=-1)
     with pytest.raises(PluginParameterError, match='"lr_decay".*1 means no decay'):
         AutoEncoder(lr_decay=0.0)
 

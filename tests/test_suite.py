@@ -175,3 +175,22 @@ def test_every_conditional_suite_has_a_cpu_profile_the_readme_reports() -> None:
         assert "cpu" in data.get("profiles", {}), path.name
         named = path.stem if f"`{path.stem}`" in readme else "sprites_recombination_element"
         assert f"| `{named}` |" in readme, path.name
+
+
+def test_sprites_suites_code_the_orientation_as_a_turn() -> None:
+    """Every conditional generator of a sprites suite codes ``orientation`` as periodic (its
+    range is one turn), as the memoriser measures it: a linear code puts 0 and 2 pi a whole
+    range apart."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    checked = 0
+    for path in sorted((root / "suites").glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        if data["dataset"]["plugin"] != "sprites":
+            continue
+        for model in data.get("model", []):
+            if model["plugin"] in ("cvae", "diffusion", "factor_decoder", "nearest_training"):
+                assert model.get("periodic") == ["orientation"], (path.name, model["label"])
+                checked += 1
+    assert checked >= 10

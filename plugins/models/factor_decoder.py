@@ -130,7 +130,8 @@ class FactorDecoder(ConditionalGenerator):
             Liang et al. study 2 to 10) and their width (default 4 and 64).
         convt_start: the side of the ``"convt"`` body's first map: None (default) starts
             at H/4 and upsamples twice (their depth study); an integer as in their scaling
-            study (7 there): upsample while smaller than the image, then resize to it.
+            study (7 there): upsample while smaller than the image, then resize to it; 0 is
+            None (so a profile can undo a suite's start: TOML has no None).
         loss: ``"bce"`` (default: BCE of the sigmoid of the outputs, reduced as
             ``reconstruction`` says) or ``"mse"`` (Liang et al.'s: the per-pixel mean squared
             error of the linear output; generated images are that output clipped to [0, 1]).
@@ -152,7 +153,7 @@ class FactorDecoder(ConditionalGenerator):
         "code_width": [Interval(int, 2)],
         "depth": [Interval(int, CONVT_MIN_DEPTH)],
         "channels": [Interval(int, 1)],
-        "convt_start": [None, Interval(int, 1, note="e.g. 7, or leave it out")],
+        "convt_start": [None, Interval(int, 0, note="e.g. 7; 0 or left out: H/4")],
         "loss": [Options(("bce", "mse"))],
     }
 
@@ -184,7 +185,7 @@ class FactorDecoder(ConditionalGenerator):
     def _network(self, image_shape: tuple[int, int, int], code: FactorCode) -> FactorNet:
         if self.architecture == "convt":
             decoder = convt_decoder(image_shape, code.width, depth=self.depth,
-                                    channels=self.channels, start=self.convt_start)
+                                    channels=self.channels, start=self.convt_start or None)
         else:
             decoder = build_body(self.architecture, image_shape, code.width).decoder
         return FactorNet(decoder, code, "sigmoid" if self.loss == "bce" else "clip")
