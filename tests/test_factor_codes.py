@@ -95,3 +95,23 @@ def test_min_steps_trains_that_many_steps() -> None:
     assert m.training_["epochs_run"] == 3
     with pytest.raises(PluginParameterError, match="min_steps"):
         FactorDecoder(min_steps=-1)
+
+
+def test_the_memoriser_checks_factor_names_as_the_generators_do() -> None:
+    """``nearest_training`` and the conditional generators share one check of a parameter
+    that names factors, and one message for a name the dataset lacks."""
+    from zsbench_plugins.models import NearestTraining
+
+    for key in ("periodic", "categorical"):
+        with pytest.raises(PluginParameterError, match=f'"{key}": must be a list of factor'):
+            NearestTraining(**{key: "orientation"})
+    f = _factors([0.0, 1.0])
+    x = np.zeros((2, 1, 8, 8), dtype=np.float32)
+    with pytest.raises(DataError, match=r'^model "nearest_training", parameter "periodic": '
+                                        r"\['turn'\] are no factors of the dataset; its "
+                                        "factors: shape, orientation, x."):
+        NearestTraining(periodic=["turn"]).fit(x, seed=0, factors=f, space=SPACE)
+    with pytest.raises(DataError, match=r'^model "factor_decoder", parameter "periodic": '
+                                        r"\['turn'\] are no factors of the dataset"):
+        FactorDecoder(epochs=0, progress=False, device="cpu", periodic=["turn"]).fit(
+            x, seed=0, factors=f, space=SPACE)

@@ -72,6 +72,29 @@ def check_training_factors(factors: np.ndarray | None, n_images: int, model: str
     return f
 
 
+def check_name_list(value: Any, model: str, key: str) -> None:
+    """A model parameter that names factors (``periodic``, ``categorical``): None or a list
+    of strings, else :class:`PluginParameterError`."""
+    if value is not None and (not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value)):
+        raise PluginParameterError("model", model, key, f"must be a list of factor names; "
+                                   f"got {value!r}.",
+                                   f'give e.g. {key} = ["orientation"] (or leave it out).')
+
+
+def check_known_factors(key: str, given: Sequence[str], names: Sequence[str],
+                        model: str | None = None) -> None:
+    """:class:`DataError` when parameter ``key`` names factors ``given`` that are not among
+    the dataset's ``names`` (no names: the dataset states no factor space); the message
+    starts ``model "MODEL", `` when ``model`` is given."""
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        where = f'model "{model}", ' if model else ""
+        raise DataError(f'{where}parameter "{key}": {unknown} are no factors of the dataset'
+                        + (f"; its factors: {', '.join(names)}." if names else
+                           " (it states no factor space)."))
+
+
 def check_space(space: LatentSpace | None, n_factors: int, model: str) -> None:
     """``space`` must describe the ``n_factors`` columns of the factors (or be None)."""
     if space is None:
@@ -144,12 +167,7 @@ def code_spec(code: str, factors: np.ndarray, space: LatentSpace | None,
     lo_tr, hi_tr = factors.min(axis=0), factors.max(axis=0)
     if code == "space" and space is None:
         code = "scaled"
-    names = space.names if space is not None else []
-    unknown = [n for n in periodic if n not in names]
-    if unknown:
-        raise DataError(f'parameter "periodic": {unknown} are no factors of the dataset'
-                        + (f"; its factors: {', '.join(names)}." if names else
-                           " (it states no factor space)."))
+    check_known_factors("periodic", periodic, space.names if space is not None else [])
     out = []
     for i in range(factors.shape[1]):
         fac = space.factors[i] if space is not None else None
@@ -343,11 +361,7 @@ class ConditionalGenerator(TrainedModule, Model):
         self.periodic = periodic
         self.harmonics = harmonics
         self.validate_parameters()
-        if periodic is not None and (not isinstance(periodic, (list, tuple)) or not all(
-                isinstance(v, str) for v in periodic)):
-            raise PluginParameterError("model", self.name, "periodic", "must be a list of "
-                                       f"factor names; got {periodic!r}.",
-                                       'give e.g. periodic = ["orientation"] (or leave it out).')
+        check_name_list(periodic, self.name, "periodic")
 
     # -- what a subclass defines -----------------------------------------------------------
 

@@ -19,6 +19,8 @@ from zsbench.plugin import Model
 from zsbench.space import LatentSpace
 from zsbench_plugins.models._conditional import (
     check_factors,
+    check_known_factors,
+    check_name_list,
     check_space,
     check_training_factors,
     read_archive,
@@ -77,14 +79,7 @@ class NearestTraining(Model):
 
     def _check_params(self) -> None:
         for key in ("periodic", "categorical"):
-            value = getattr(self, key)
-            if value is None:
-                continue
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str)
-                                                                for v in value):
-                raise PluginParameterError("model", self.name, key,
-                                           f"must be a list of factor names; got {value!r}.",
-                                           f'give e.g. {key} = ["orientation"] (or leave it out).')
+            check_name_list(getattr(self, key), self.name, key)
         both = sorted(set(self.periodic or ()) & set(self.categorical or ()))
         if both:
             raise PluginParameterError("model", self.name, "categorical",
@@ -129,10 +124,7 @@ class NearestTraining(Model):
         1 periodic, 2 categorical) of the distance."""
         names = space.names if space is not None else [f"factor {i}" for i in range(f.shape[1])]
         for key in ("periodic", "categorical"):
-            unknown = [n for n in getattr(self, key) or () if n not in names]
-            if unknown:
-                raise DataError(f'model "{self.name}", parameter "{key}": {unknown} are no '
-                                f"factors of the dataset; its factors: {', '.join(names)}.")
+            check_known_factors(key, getattr(self, key) or (), names, self.name)
         if space is not None:
             span = np.array([fac.span for fac in space.factors], dtype=np.float64)
         else:
