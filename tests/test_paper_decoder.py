@@ -34,10 +34,15 @@ def _one_thread():  # noqa: ANN202
 def _bumps(n: int, seed: int = 0, size: int = GRID) -> tuple[np.ndarray, np.ndarray]:
     """Liang et al.'s data: 1 - a 2-D Gaussian bump (sigma one pixel) at integer (x, y)."""
     f = np.random.default_rng(seed).integers(0, size, (n, 2)).astype(np.float64)
+    return f, _bumps_at(f, size)
+
+
+def _bumps_at(f: np.ndarray, size: int) -> np.ndarray:
+    """The bump images ``[N, 1, size, size]`` at positions ``f [N, 2]`` (x, y)."""
     g = np.arange(size)
     xv, yv = np.meshgrid(g, g)
     d2 = (xv[None] - f[:, 0, None, None]) ** 2 + (yv[None] - f[:, 1, None, None]) ** 2
-    return f, (1.0 - np.exp(-d2 / 2.0))[:, None].astype(np.float32)
+    return (1.0 - np.exp(-d2 / 2.0))[:, None].astype(np.float32)
 
 
 def _paper(**kw: object) -> FactorDecoder:
@@ -263,3 +268,52 @@ def test_clear_errors() -> None:
     model = _paper(epochs=0).fit(x, seed=0, factors=f, space=SPACE)
     with pytest.raises(DataError, match=r"\[N, 2\]"):
         model.factor_code(f[:, :1])
+
+
+def test_tapered_body_halves_its_width_as_it_upsamples() -> None:
+    """``architecture = "tapered"``: dense 256, a ``channels`` x H/4 x W/4 map, two x2
+    transposed convolutions at half and a quarter of the width, a 3x3 output convolution;
+    sides that are no multiple of 4, or fewer than 4 channels, are refused by name."""
+    from zsbench_plugins.models.factor_decoder import TAPERED_HIDDEN, tapered_decoder
+
+    net = tapered_decoder((3, 32, 24), 5, channels=32)
+    dense = [m for m in net if isinstance(m, nn.Linear)]
+    assert [d.out_features for d in dense] == [TAPERED_HIDDEN, 32 * 8 * 6]
+    ups = [m for m in net if isinstance(m, nn.ConvTranspose2d)]
+    assert [(u.in_channels, u.out_channels, u.stride) for u in ups] == [(32, 16, (2, 2)),
+                                                                        (16, 8, (2, 2))]
+    assert isinstance(net[-1], nn.Conv2d) and net[-1].out_channels == 3  # linear output
+    with torch.no_grad():
+        assert net(torch.zeros(2, 5)).shape == (2, 3, 32, 24)
+    model = FactorDecoder(architecture="tapered", channels=8, epochs=1, batch_size=16,
+                          progress=False)
+    with pytest.raises(PluginParameterError, match='"tapered" needs images.*multiples of 4'):
+        model.check_image_shape((1, 30, 30))
+    with pytest.raises(PluginParameterError, match="channels >= 4"):
+        FactorDecoder(architecture="tapered", channels=2).check_image_shape((1, 28, 28))
+
+
+def test_tapered_decoder_learns_a_bump(tmp_path: Path) -> None:
+    """Trained from the factors, the tapered body draws Liang et al.'s bump where it is
+    asked (brighter pixels away from it: the minimum within a pixel of the request), and its
+    draws are bit-equal after a save and load."""
+    f, x = _bumps(512, size=16)
+    space = LatentSpace((Factor("x", 0.0, 15.0), Factor("y", 0.0, 15.0)))
+    model = FactorDecoder(architecture="tapered", channels=16, code="population",
+                          code_width=16, loss="mse", epochs=30, batch_size=32, lr=3e-3,
+                          progress=False).fit(x, seed=0, factors=f, space=space)
+    ask = np.array([[3.0, 4.0], [12.0, 9.0], [7.0, 14.0]])
+    images = model.generate(ask, seed=0)
+    assert images.shape == (3, 1, 16, 16)
+    mse_trained = float(np.mean((images - _bumps_at(ask, 16)) ** 2))
+    untrained = FactorDecoder(architecture="tapered", channels=16, code="population",
+                              code_width=16, loss="mse", epochs=0, progress=False)
+    blank = float(np.mean((untrained.fit(x, seed=0, factors=f, space=space)
+                           .generate(ask, seed=0) - _bumps_at(ask, 16)) ** 2))
+    assert mse_trained < 0.2 * blank
+    for image, (ax, ay) in zip(images[:, 0], ask):
+        iy, ix = np.unravel_index(np.argmin(image), image.shape)
+        assert abs(ix - ax) <= 1 and abs(iy - ay) <= 1
+    model.save(tmp_path / "tapered.pt")
+    assert np.array_equal(FactorDecoder.load(tmp_path / "tapered.pt").generate(ask, seed=0),
+                          images)
