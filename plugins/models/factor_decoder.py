@@ -33,6 +33,15 @@ TAPERED_HIDDEN = 256
 """The width of the tapered decoder's hidden dense layer."""
 
 
+def _check_quarters(architecture: str, h: int, w: int, fix: str) -> None:
+    """Raise :class:`DataError` unless ``h`` and ``w`` are multiples of 4: a body that starts
+    at H/4 x W/4 and upsamples twice needs them."""
+    if h % 4 or w % 4 or h < 4 or w < 4:
+        raise DataError(f'architecture "{architecture}" needs images whose height and width '
+                        f"are multiples of 4 (it starts at H/4 x W/4 and upsamples twice: 7x7 "
+                        f"for 28x28); got {h}x{w}. {fix}")
+
+
 def convt_decoder(image_shape: tuple[int, int, int], code_width: int, *, depth: int,
                   channels: int, start: int | None = None) -> nn.Sequential:
     """Liang et al.'s transposed-convolution decoder, code ``[N, code_width]`` -> outputs
@@ -53,10 +62,8 @@ def convt_decoder(image_shape: tuple[int, int, int], code_width: int, *, depth: 
     Raises :class:`DataError` unless H and W are multiples of 4 (without ``start``), or
     ``depth < 2``."""
     c, h, w = (int(v) for v in image_shape)
-    if start is None and (h % 4 or w % 4 or h < 4 or w < 4):
-        raise DataError(f'architecture "convt" needs images whose height and width are '
-                        f"multiples of 4 (it starts at H/4 x W/4 and upsamples twice: 7x7 for "
-                        f"28x28); got {h}x{w}. Or give convt_start (e.g. 7) for any size.")
+    if start is None:
+        _check_quarters("convt", h, w, "Or give convt_start (e.g. 7) for any size.")
     if depth < CONVT_MIN_DEPTH:
         raise DataError(f'architecture "convt" needs depth >= {CONVT_MIN_DEPTH} (its two '
                         f"upsampling layers); got {depth}.")
@@ -94,10 +101,7 @@ def tapered_decoder(image_shape: tuple[int, int, int], code_width: int, *,
 
     Raises :class:`DataError` unless H and W are multiples of 4, or ``channels < 4``."""
     c, h, w = (int(v) for v in image_shape)
-    if h % 4 or w % 4 or h < 4 or w < 4:
-        raise DataError(f'architecture "tapered" needs images whose height and width are '
-                        f"multiples of 4 (it starts at H/4 x W/4 and upsamples twice); got "
-                        f"{h}x{w}. Fix: resize the dataset's images (its image_size).")
+    _check_quarters("tapered", h, w, "Fix: resize the dataset's images (its image_size).")
     if channels < 4:
         raise DataError(f'architecture "tapered" needs channels >= 4 (halved twice); got '
                         f"{channels}.")
