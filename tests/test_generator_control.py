@@ -82,3 +82,22 @@ def test_compare_marks_a_failed_control_on_the_side_where_it_failed() -> None:
     cells = [c.strip() for c in dead.split("|")]
     assert cells[3].endswith(CONTROL_FAILED.strip()) and CONTROL_FAILED.strip() not in cells[4]
     assert CONTROL_FAILED.strip() not in good
+
+
+def test_the_variants_table_marks_a_failed_control(tmp_path) -> None:  # noqa: ANN001
+    from zsbench.results import MANIFEST, write_json, write_results
+    from zsbench.variants import Variant, combined_board, combined_rows
+
+    learned = [_result("dead", 0.5, 0.3), *RESULTS[1:]]  # in variant "b" it learned
+    variants = []
+    for name, results in (("a", RESULTS), ("b", learned)):
+        write_results(tmp_path / name, results, ["hole_gen_fail_rate"], None)
+        write_json(tmp_path / name / MANIFEST, {})
+        variants.append(Variant(name=name, axes={"p": len(variants)}, path=tmp_path,
+                                suite=None))  # type: ignore[arg-type]
+    headers, rows = combined_rows(combined_board(tmp_path, variants), ["hole_gen_fail_rate"])
+    assert "control_failed" not in headers
+    cell = {(r[0], r[2]): r[headers.index("hole_gen_fail_rate")] for r in rows}
+    assert cell[("a", "dead")].endswith("(control failed)")
+    assert not cell[("b", "dead")].endswith("(control failed)")
+    assert not any(cell[(v, "good")].endswith("(control failed)") for v in ("a", "b"))

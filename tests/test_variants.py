@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -130,6 +131,59 @@ def test_resume_keeps_finished_variants(toy_registry, write_suite, tmp_path: Pat
     assert again.board.equals(first.board)
     manifest = json.loads((tmp_path / "run" / "large" / "manifest.json").read_text())
     assert all(j["resumed"] for j in manifest["jobs"])
+
+
+SIDE_BY_SIDE = VARIANTS.replace('name = "toy"', 'name = "toy"\nvariants_side_by_side = 2')
+
+
+def test_variants_side_by_side_run_at_once_and_score_as_in_turn(toy_registry, write_suite,
+                                                                 tmp_path: Path) -> None:
+    in_turn = _run(toy_registry, load_suite(write_suite(VARIANTS), profile="smoke",
+                                            registry=toy_registry), tmp_path / "a")
+    suite = load_suite(write_suite(SIDE_BY_SIDE, "side.toml"), profile="smoke",
+                       registry=toy_registry)
+    assert suite.variants_side_by_side == 2
+    meet = threading.Barrier(2, timeout=30)  # broken unless both variants run at once
+    executor = toy_registry.create("executor", "local", {})
+
+    def one(variant, folder: Path, again: bool):  # noqa: ANN001, ANN202
+        meet.wait()
+        return run_suite(variant, registry=toy_registry, run_dir=folder, resume=again,
+                         executor=executor, threads=1)
+
+    out = run_variants(suite, tmp_path / "b", registry=toy_registry, run_one=one)
+    assert out.failed == 0 and not meet.broken
+    assert out.board.equals(in_turn.board)  # the same numbers, bit for bit
+    index = json.loads((tmp_path / "b" / "variants.json").read_text())
+    assert [v["name"] for v in index["variants"]] == ["small", "large"]  # the suite's order
+
+
+def test_a_variant_that_raises_beside_others_is_raised_after_they_finish(
+        toy_registry, write_suite, tmp_path: Path) -> None:
+    suite = load_suite(write_suite(SIDE_BY_SIDE), profile="smoke", registry=toy_registry)
+    executor = toy_registry.create("executor", "local", {})
+    meet = threading.Barrier(2, timeout=30)
+
+    def one(variant, folder: Path, again: bool):  # noqa: ANN001, ANN202
+        meet.wait()  # both started before the first raises
+        if variant.name.endswith("small"):
+            raise SuiteError(str(variant.path), "dataset", "broken on purpose.", "none.")
+        return run_suite(variant, registry=toy_registry, run_dir=folder, resume=again,
+                         executor=executor, threads=1)
+
+    with pytest.raises(SuiteError, match="broken on purpose"):
+        run_variants(suite, tmp_path / "run", registry=toy_registry, run_one=one)
+    manifest = json.loads((tmp_path / "run" / "large" / "manifest.json").read_text())
+    assert manifest["state"] == "finished"  # the variant beside it ran to its end
+
+
+@pytest.mark.parametrize("value, words", [("0", "1 or more"), ("'2'", "expected")])
+def test_variants_side_by_side_must_be_a_positive_integer(toy_registry, write_suite,
+                                                          value: str, words: str) -> None:
+    text = VARIANTS.replace('name = "toy"', f'name = "toy"\nvariants_side_by_side = {value}')
+    with pytest.raises(SuiteError) as info:
+        load_suite(write_suite(text), registry=toy_registry)
+    assert info.value.key == "suite.variants_side_by_side" and words in str(info.value)
 
 
 def test_bumps_scaling_variants_follow_the_papers_grid(tmp_path: Path) -> None:

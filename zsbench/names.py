@@ -20,7 +20,8 @@ SECTIONS: dict[str, str] = {
     "profiles": "table",
     "variants": "table",
 }
-SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int}
+SUITE_KEYS = {"name": str, "description": str, "seeds": list, "data_seed": int,
+              "variants_side_by_side": int}
 SPLIT_KEYS = {"test_fraction": float, "validation_fraction": float, "rim_points": int}
 LEADERBOARD_KEYS = {"columns": list, "sort": str}
 TRANSECT_KEYS = {"name", "start", "end", "through", "direction", "points", "fixed"}

@@ -7,6 +7,7 @@ import json
 import logging
 import platform
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -377,11 +378,15 @@ def _run(suite: Suite, registry: Registry, run_dir: Path, jobs: list[Job],
         write_json(run_dir / MANIFEST, manifest)
         return manifest, board, text
 
+    # a run driven beside others (variants side by side) names its suite on each line
+    beside = f"{suite.name}: " if threading.current_thread() is not threading.main_thread() \
+        else ""
+
     def on_result(job: Job, result: JobResult) -> None:
         done = len(results) + 1
         status = "ok" if result.status == "ok" else f"FAILED: {result.error}"
-        logger.info("[%d/%d] %s (seed %d) %s (%.1f s)", done, len(jobs), job.label, job.seed,
-                    status, result.timings.get("total_s", 0))
+        logger.info("[%d/%d] %s%s (seed %d) %s (%.1f s)", done, len(jobs), beside, job.label,
+                    job.seed, status, result.timings.get("total_s", 0))
         for warning in result.warnings:  # the job's own (a worker's are told here)
             logger.warning("%s: %s", job.key, warning)
         results[job.key] = result

@@ -133,11 +133,13 @@ def _run_variants(args: argparse.Namespace, suite: Suite, registry: Registry, ex
         run_dir = new_run_dir(Path(args.results), suite)
 
     failed: list[JobResult] = []
+    # variants side by side: one torch thread a job unless --threads says otherwise
+    threads = args.threads or (1 if suite.variants_side_by_side > 1 else None)
 
     def one(variant: Suite, folder: Path, resume: bool) -> Any:
         _override(args, variant)
         outcome = run_suite(variant, registry=registry, run_dir=folder, resume=resume,
-                            executor=executor, cache=cache, threads=args.threads,
+                            executor=executor, cache=cache, threads=threads,
                             force=args.force, argv=["zsbench", *sys.argv[1:]])
         failed.extend(outcome.failed)
         return outcome

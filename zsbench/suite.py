@@ -135,6 +135,9 @@ class Suite:
     judging: Judging = field(default_factory=Judging)  # [judging]: how every draw is judged
     executor: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``[suite] variants_side_by_side``: how many variants run at once (each job of them
+    #: with one torch thread unless ``--threads`` says otherwise); 1 runs them in turn.
+    variants_side_by_side: int = 1
 
     @property
     def config_hash(self) -> str:
@@ -209,7 +212,8 @@ def load_suite(path: str | Path, *, profile: str | None = None,
                  tolerances=dict(tolerances),
                  judging=_check_judging(check, config.get("judging", {}), dataset),
                  executor=_executor_table(check, registry, config.get("executor", {})),
-                 variants=copy.deepcopy(config.get("variants", {})))
+                 variants=copy.deepcopy(config.get("variants", {})),
+                 variants_side_by_side=_side_by_side(check, config))
 
 
 def _check_sections(check: _Checker, config: dict[str, Any]) -> None:
@@ -258,6 +262,18 @@ def _suite_table(check: _Checker, config: dict[str, Any], path: Path
         raise check.fail("suite.data_seed", f"must be an integer in [0, 2^32), got "
                          f"{data_seed}.", "e.g. data_seed = 0.")
     return name, description, seeds, data_seed
+
+
+def _side_by_side(check: _Checker, config: dict[str, Any]) -> int:
+    """``[suite] variants_side_by_side``: a positive number of variants run at once."""
+    side = check.typed(config.get("suite", {}), "suite", "variants_side_by_side", int)
+    if side is None:
+        return 1
+    if side < 1:
+        raise check.fail("suite.variants_side_by_side", f"must be 1 or more, got {side}.",
+                         "e.g. variants_side_by_side = 2 runs two variants at once (1: one "
+                         "after another).")
+    return side
 
 
 def _dataset(check: _Checker, registry: Registry, config: dict[str, Any], data_seed: int

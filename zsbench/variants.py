@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ from zsbench.results import (
     MANIFEST,
     atomic_write_text,
     format_interval,
+    leaderboard_frame,
+    load_results,
     markdown_cell,
     write_json,
 )
@@ -44,6 +48,8 @@ from zsbench.suite import Suite, _read, load_suite
 from zsbench.suite_checker import _Checker, _type_name
 
 INDEX = "variants.json"
+#: The combined board's column naming, per row, the scores whose control failed.
+CONTROL_FAILED = "control_failed"
 NOT_OVERRIDDEN = ("profiles", "variants", "suite")
 #: What a variants run writes into its folder beside the variants' folders: no variant may
 #: be named so (compared in lower case, for case-insensitive file systems).
@@ -156,8 +162,9 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
     """Run every variant of ``suite`` (or those named in ``only``) into ``run_dir/VARIANT``
     with ``run_one(variant_suite, variant_dir, resume)`` (which returns a run outcome with
     ``failed``), then write the combined leaderboard. With ``resume``, a variant whose
-    folder holds a manifest continues it; the others start. Variants run in the order of
-    the suite file; a failed job in one variant does not stop the others."""
+    folder holds a manifest continues it; the others start. Variants start in the order of
+    the suite file, ``suite.variants_side_by_side`` at a time (each in a thread of its
+    own, driving its run's jobs); a failed job in one variant does not stop the others."""
     variants = write_variants(suite, run_dir / "suites", registry=registry, only=only)
     from zsbench.runner import prepare_data
 
@@ -167,15 +174,23 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
                 s, registry, render=False))
     index: dict[str, Any] = {"suite": str(suite.path), "profile": suite.profile,
                              "columns": suite.leaderboard.get("columns"), "variants": []}
-    failed = 0
-    for variant in variants:
+    entries: dict[str, dict[str, Any]] = {}
+
+    def one(variant: Variant) -> int:
         folder = run_dir / variant.name
         outcome = run_one(variant.suite, folder, resume and (folder / MANIFEST).is_file())
-        failed += len(outcome.failed)
-        index["variants"].append({"name": variant.name, "axes": variant.axes,
-                                  "suite": str(variant.path.relative_to(run_dir)),
-                                  "run": variant.name, "failed_jobs": len(outcome.failed)})
+        entries[variant.name] = {"name": variant.name, "axes": variant.axes,
+                                 "suite": str(variant.path.relative_to(run_dir)),
+                                 "run": variant.name, "failed_jobs": len(outcome.failed)}
+        index["variants"] = [entries[v.name] for v in variants if v.name in entries]
         write_json(run_dir / INDEX, index)
+        return len(outcome.failed)
+
+    side = min(max(1, suite.variants_side_by_side), len(variants))
+    if side == 1:
+        failed = sum(one(variant) for variant in variants)
+    else:
+        failed = _side_by_side(suite, run_dir, variants, one, side)
     board = combined_board(run_dir, variants)
     headers, rows = combined_rows(board, index["columns"])
     text = format_combined(headers, rows)
@@ -188,9 +203,79 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
     return VariantsOutcome(run_dir=run_dir, board=board, text=text, failed=failed)
 
 
+def _side_by_side(suite: Suite, run_dir: Path, variants: Sequence[Variant],
+                  one: Callable[[Variant], int], side: int) -> int:
+    """``one(variant)`` for every variant, ``side`` at a time in daemon threads; returns the
+    sum of what they return. The first error a variant raises is raised once the variants
+    already started have finished; Ctrl-C stops waiting at once (each variant's run folder
+    keeps what it finished, ``--resume`` continues them)."""
+    from zsbench.errors import RunInterrupted
+    from zsbench.runner import jobs_of
+    from zsbench.torch_env import deterministic_algorithms
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for variant in variants:
+        todo.put(variant)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def drive() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    variant = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put((one(variant), None))
+                except BaseException as exc:  # handed to the main thread, which raises it
+                    stop.set()  # no further variant starts
+                    done.put((0, exc))
+        finally:
+            done.put(None)  # this thread is finished
+
+    failed, errors, running = 0, [], side
+    # deterministic algorithms are a process-wide switch: held here for every variant's
+    # thread, so no run's exit turns them off under another
+    with deterministic_algorithms():
+        for i in range(side):
+            threading.Thread(target=drive, daemon=True, name=f"zsbench-variant-{i}").start()
+        try:
+            while running:
+                item = done.get()
+                if item is None:
+                    running -= 1
+                    continue
+                failed += item[0]
+                if item[1] is not None:
+                    errors.append(item[1])
+        except KeyboardInterrupt:
+            stop.set()
+            raise RunInterrupted(str(suite.path), suite.profile, str(run_dir),
+                                 _finished_jobs(run_dir, variants),
+                                 sum(len(jobs_of(v.suite)) for v in variants)) from None
+    if errors:
+        raise errors[0]
+    return failed
+
+
+def _finished_jobs(run_dir: Path, variants: Sequence[Variant]) -> int:
+    """How many jobs the variants' run folders record as finished (ok or failed)."""
+    n = 0
+    for variant in variants:
+        try:
+            manifest = json.loads((run_dir / variant.name / MANIFEST).read_text("utf-8"))
+            n += len(manifest.get("jobs", []))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return n
+
+
 def combined_board(run_dir: Path, variants: Sequence[Variant]) -> pd.DataFrame:
     """Every variant's ``leaderboard.csv`` in one frame: ``variant``, its axes, then the
-    leaderboard's own columns (``model`` first)."""
+    leaderboard's own columns (``model`` first) and ``control_failed``: the scores whose
+    control that model failed in that variant, ``;``-separated (see
+    :func:`zsbench.results.control_failed`)."""
     frames = []
     for variant in variants:
         path = run_dir / variant.name / "leaderboard.csv"
@@ -198,6 +283,11 @@ def combined_board(run_dir: Path, variants: Sequence[Variant]) -> pd.DataFrame:
             raise ZsbenchError(f"{path}: missing, so variant {variant.name} has no "
                                "leaderboard. Fix: run it again with --resume.")
         frame = pd.read_csv(path).rename(columns={"label": "model"})
+        control = leaderboard_frame(load_results(run_dir / variant.name)[1]).attrs.get(
+            "control", {})
+        frame[CONTROL_FAILED] = [";".join(c for c, state in control.items()
+                                          if state.get(label) == "failed")
+                                 for label in frame["model"]]
         front = {"variant": variant.name, **variant.axes}
         for i, (k, v) in enumerate(front.items()):
             frame.insert(i, k, v)
@@ -213,18 +303,23 @@ def score_columns(board: pd.DataFrame) -> list[str]:
 def combined_rows(board: pd.DataFrame, columns: Sequence[str] | None
                   ) -> tuple[list[str], list[list[str]]]:
     """The combined leaderboard as text: headers and a row per variant x model, each of
-    ``columns`` (None: every score) as ``value [lo, hi]`` (no best marks: the rows of
-    different variants are no competitors)."""
+    ``columns`` (None: every score) as ``value [lo, hi]``, "(control failed)" after a
+    score whose control that model failed, as in each variant's leaderboard (no best
+    marks: the rows of different variants are no competitors)."""
     every = score_columns(board)
     scores = [c for c in columns if c in board.columns] if columns else every
-    fixed = [c for c in board.columns if c not in every and c not in ("status", "seeds")
+    fixed = [c for c in board.columns if c not in every
+             and c not in ("status", "seeds", CONTROL_FAILED)
              and not c.endswith(("_lo", "_hi", "_std"))]
     rows = []
     for _, row in board.iterrows():
         line = [str(row[c]) for c in fixed]
+        failed = row.get(CONTROL_FAILED)
+        failed = set(failed.split(";")) if isinstance(failed, str) else set()
         for c in scores:
             lo, hi = (float(row.get(f"{c}_lo", math.nan)), float(row.get(f"{c}_hi", math.nan)))
-            line.append(format_interval(float(row[c]), lo, hi))
+            mark = " (control failed)" if c in failed and not math.isnan(float(row[c])) else ""
+            line.append(format_interval(float(row[c]), lo, hi) + mark)
         line.append(str(row.get("status", "")))
         rows.append(line)
     return [*fixed, *scores, "status"], rows
