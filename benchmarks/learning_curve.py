@@ -69,8 +69,9 @@ def chosen_model(args: argparse.Namespace) -> tuple[Registry, Any, Any, dict[str
     registry = Registry()
     suite = load_suite(args.suite, profile=args.profile, registry=registry)
     if args.variant is not None:  # written as a run writes it, into a scratch folder
-        scratch = Path(tempfile.mkdtemp(prefix="zsbench-variant-"))
-        suite = write_variants(suite, scratch, registry=registry, only=[args.variant])[0].suite
+        with tempfile.TemporaryDirectory(prefix="zsbench-variant-") as scratch:
+            suite = write_variants(suite, Path(scratch), registry=registry,
+                                   only=[args.variant])[0].suite
     spec = next(m for m in suite.models if m.label == args.model)
     params = {**spec.params, **{k: literal(v) for k, v in
                                 (s.split("=", 1) for s in args.set)}, "progress": False}

@@ -187,6 +187,22 @@ def test_generators_without_encoder_run_latent_metrics_as_skips(tmp_path) -> Non
     assert "hole_mse" in result.scores
 
 
+def test_a_skip_is_kept_under_each_instance_of_a_metric(tmp_path) -> None:
+    registry = Registry(extra=[toy_plugins, generative_toys, conditional_toys])
+    text = SUITE.split("[[model]]")[0] + '[[model]]\nplugin = "exact_gen"\nlabel = "exact"\n' \
+        '\n[[metric]]\nplugin = "latent_covariance"\n' \
+        '\n[[metric]]\nplugin = "latent_covariance"\nsplit = "test"\n'
+    (tmp_path / "suite.toml").write_text(text)
+    suite = load_suite(tmp_path / "suite.toml", registry=registry)
+    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run",
+                    executor=registry.create("executor", "local", {}))
+    (result,) = out.results
+    # each instance's own reason, under the name its scores would have had
+    assert "encode" in result.skipped["metric latent_covariance-1"]
+    assert "encode" in result.skipped["metric latent_covariance-2"]
+    assert "metric latent_covariance" not in result.skipped
+
+
 @pytest.mark.parametrize(("fault", "caught_by"), [
     (conditional_toys.IgnoresSeed, {"check_generate_seeds_differ"}),
     (conditional_toys.IgnoresCondition, {"check_generate_follows_request"}),

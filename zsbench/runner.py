@@ -416,15 +416,15 @@ def _compute_metrics(ctx: EvalContext, suite: Suite, registry: Registry,
     t2 = time.perf_counter()
     names = instance_names([spec.plugin for spec in suite.metrics])
     for spec, name in zip(suite.metrics, names):
-        metric = _applicable(registry, "metric", spec, ctx, result)
+        metric = _applicable(registry, "metric", spec, ctx, result, name)
         if metric is None:
             continue
         try:
             _record_scores(result, ctx, name, metric.compute(ctx), run_dir)
         except MissingCapability as exc:
-            result.skipped[f"metric {spec.plugin}"] = exc.message
+            result.skipped[f"metric {name}"] = exc.message
         except Exception as exc:
-            _failed(result, "metric", spec.plugin, exc)
+            _failed(result, "metric", name, exc)
     result.timings["metrics_s"] = time.perf_counter() - t2
 
 
@@ -503,22 +503,23 @@ def _record_scores(result: JobResult, ctx: EvalContext, metric: str,
 
 
 def _applicable(registry: Registry, kind: str, spec: Any, ctx: EvalContext,
-                result: JobResult) -> Any:
+                result: JobResult, name: str | None = None) -> Any:
     """The metric or output of ``spec``, or None when it does not apply to this model or
     dataset (a capability it ``requires`` is missing: recorded in ``result.skipped``) or
-    cannot be built (recorded as a failure)."""
+    cannot be built (a failure), each under ``name`` (default: the plugin's)."""
+    name = name or spec.plugin
     try:
         plugin = registry.create(kind, spec.plugin, spec.params)
     except Exception as exc:
-        _failed(result, kind, spec.plugin, exc)
+        _failed(result, kind, name, exc)
         return None
     missing = missing_capabilities(getattr(plugin, "requires", ()), ctx.model, ctx.dataset)
     if missing:
         what = ", ".join(f"`{m.partition('.')[2]}`" for m in missing)
         owner = missing[0].partition(".")[0]
-        name = ctx.model.name if owner == "model" else ctx.dataset.name
-        result.skipped[f"{kind} {spec.plugin}"] = (
-            f'needs {owner} "{name}" to offer {what}' if len({m.partition(".")[0] for m in missing}) == 1
+        whose = ctx.model.name if owner == "model" else ctx.dataset.name
+        result.skipped[f"{kind} {name}"] = (
+            f'needs {owner} "{whose}" to offer {what}' if len({m.partition(".")[0] for m in missing}) == 1
             else f"needs {', '.join(missing)}")
         return None
     return plugin
