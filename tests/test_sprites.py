@@ -145,6 +145,19 @@ def test_exact_renders_recover_their_factors() -> None:
         assert rec.residual.max() < 0.01
 
 
+def test_recover_reads_back_in_chunks_that_change_nothing(monkeypatch) -> None:  # noqa: ANN001
+    import zsbench_plugins.datasets.sprites as sprites
+
+    ds = SpritesDataset(sampling="uniform", n_samples=23, image_size=16)
+    images = ds.render(ds.factors(seed=2))
+    whole = ds.recover(images)  # one chunk
+    monkeypatch.setattr(sprites, "RECOVER_CHUNK", 5)  # 5 chunks, the last of 3
+    chunked = ds.recover(images)
+    assert np.array_equal(chunked.factors, whole.factors)  # bit for bit: each image alone
+    assert np.array_equal(chunked.residual, whole.residual)
+    assert len(ds.recover(images[:0]).factors) == 0
+
+
 def test_recover_of_a_non_sprite_has_a_large_residual() -> None:
     ds = SpritesDataset(sampling="uniform", n_samples=4)
     rng = np.random.default_rng(0)

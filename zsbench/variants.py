@@ -31,6 +31,7 @@ import pandas as pd
 import tomli_w
 from tabulate import tabulate
 
+from zsbench.comparison_text import CONTROL_FAILED
 from zsbench.errors import SuiteError, ZsbenchError
 from zsbench.profiles import overlay
 from zsbench.registry import Registry
@@ -49,7 +50,7 @@ from zsbench.suite_checker import _Checker, _type_name
 
 INDEX = "variants.json"
 #: The combined board's column naming, per row, the scores whose control failed.
-CONTROL_FAILED = "control_failed"
+CONTROL_COLUMN = "control_failed"
 NOT_OVERRIDDEN = ("profiles", "variants", "suite")
 #: What a variants run writes into its folder beside the variants' folders: no variant may
 #: be named so (compared in lower case, for case-insensitive file systems).
@@ -285,7 +286,7 @@ def combined_board(run_dir: Path, variants: Sequence[Variant]) -> pd.DataFrame:
         frame = pd.read_csv(path).rename(columns={"label": "model"})
         control = leaderboard_frame(load_results(run_dir / variant.name)[1]).attrs.get(
             "control", {})
-        frame[CONTROL_FAILED] = [";".join(c for c, state in control.items()
+        frame[CONTROL_COLUMN] = [";".join(c for c, state in control.items()
                                           if state.get(label) == "failed")
                                  for label in frame["model"]]
         front = {"variant": variant.name, **variant.axes}
@@ -309,16 +310,16 @@ def combined_rows(board: pd.DataFrame, columns: Sequence[str] | None
     every = score_columns(board)
     scores = [c for c in columns if c in board.columns] if columns else every
     fixed = [c for c in board.columns if c not in every
-             and c not in ("status", "seeds", CONTROL_FAILED)
+             and c not in ("status", "seeds", CONTROL_COLUMN)
              and not c.endswith(("_lo", "_hi", "_std"))]
     rows = []
     for _, row in board.iterrows():
         line = [str(row[c]) for c in fixed]
-        failed = row.get(CONTROL_FAILED)
+        failed = row.get(CONTROL_COLUMN)
         failed = set(failed.split(";")) if isinstance(failed, str) else set()
         for c in scores:
             lo, hi = (float(row.get(f"{c}_lo", math.nan)), float(row.get(f"{c}_hi", math.nan)))
-            mark = " (control failed)" if c in failed and not math.isnan(float(row[c])) else ""
+            mark = CONTROL_FAILED if c in failed and not math.isnan(float(row[c])) else ""
             line.append(format_interval(float(row[c]), lo, hi) + mark)
         line.append(str(row.get("status", "")))
         rows.append(line)

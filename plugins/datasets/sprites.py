@@ -51,6 +51,9 @@ HEART_SHIFT = 0.55
 PERIODS = (0.5 * np.pi, np.pi, 2.0 * np.pi)
 #: Images per rendering chunk: bounds the temporaries to a few MB each.
 CHUNK = 256
+#: Images read back at a time by :meth:`SpritesDataset.recover` (its first guess renders 24
+#: orientations of each: about 200 MB at 32x32, where 30,000 at once took 12 GB).
+RECOVER_CHUNK = 512
 
 
 # -- signed distances, in sprite units (negative inside) ------------------------------------
@@ -325,19 +328,27 @@ class SpritesDataset(Dataset):
         if x.ndim != 4 or x.shape[1:] != (1, size, size):
             raise DataError(f'dataset "sprites": recover takes images [N, 1, {size}, {size}]; '
                             f"got shape {list(x.shape)}.")
-        target = x[:, 0]
+        n = len(x)
+        best = np.zeros((n, 5))
+        best_err = np.full(n, np.inf)
+        for start in range(0, n, RECOVER_CHUNK):  # the first guess holds 24 renders an image
+            sl = slice(start, min(start + RECOVER_CHUNK, n))
+            best[sl], best_err[sl] = self._recover_chunk(x[sl, 0])
+        best[:, 2] = np.mod(best[:, 2], np.take(PERIODS, np.rint(best[:, 0]).astype(int)))
+        return Recovery(factors=best, residual=np.sqrt(best_err))
+
+    def _recover_chunk(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best shape's refined factors ``[n, 5]`` and mean squared pixel error ``[n]``
+        of ``target [n, S, S]``."""
         n = len(target)
         best = np.zeros((n, 5))
         best_err = np.full(n, np.inf)
-        if n == 0:
-            return Recovery(factors=best, residual=np.zeros(0))
         for shape in range(len(SHAPES)):
             f = self._initial_guess(target, shape)
             f, err = self._refine(target, f)
             better = err < best_err
             best[better], best_err[better] = f[better], err[better]
-        best[:, 2] = np.mod(best[:, 2], np.take(PERIODS, np.rint(best[:, 0]).astype(int)))
-        return Recovery(factors=best, residual=np.sqrt(best_err))
+        return best, best_err
 
     #: White sprites on black.
     background = 0.0
