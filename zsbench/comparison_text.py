@@ -9,14 +9,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from zsbench.results import control_failed, format_number
+from zsbench.results import CONTROL_FAILED, control_failed, format_number
 
 if TYPE_CHECKING:  # the comparison imports this module's number formats
     from zsbench.comparison import Comparison
     from zsbench.summaries import Summary
-
-#: Appended to a cell whose score's control failed on that side (as the leaderboard does).
-CONTROL_FAILED = " (control failed)"
 
 
 def format_signed(x: float) -> str:

@@ -289,6 +289,10 @@ def leaderboard_frame(results: Sequence[JobResult], columns: Sequence[str] | Non
     return df
 
 
+#: Appended to a score whose control failed (leaderboard, variants table, ``compare``).
+CONTROL_FAILED = " (control failed)"
+
+
 def control_failed(mean: float, higher_is_better: bool, limit: float) -> bool:
     """Whether a control score of mean ``mean`` fails its ``limit``: worse than it in its
     own direction, or undefined (NaN). A generator failing more than half of its seen-class
@@ -461,7 +465,7 @@ def cell_text(df: pd.DataFrame, label: Any, c: str, mark: str | None, *,
     lo, hi = float(df.at[label, f"{c}_lo"]), float(df.at[label, f"{c}_hi"])
     text = format_compact(value, lo, hi) if compact else format_interval(value, lo, hi)
     if mark == "control failed":
-        text += "†" if compact else " (control failed)"
+        text += "†" if compact else CONTROL_FAILED
     if math.isfinite(value):
         text += share_note(df.attrs.get("valid", {}).get(c, {}).get(label), compact=compact)
     return text

@@ -436,7 +436,7 @@ def _write_outputs(ctx: EvalContext, job: Job, suite: Suite, registry: Registry,
     folder = run_dir / "pictures" / _safe(job.label) / f"seed{job.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     for spec in suite.outputs:
-        out = _applicable(registry, "output", spec, ctx, result)
+        out = _applicable(registry, "output", spec, ctx, result, spec.plugin)
         if out is None:
             continue
         try:
@@ -503,11 +503,10 @@ def _record_scores(result: JobResult, ctx: EvalContext, metric: str,
 
 
 def _applicable(registry: Registry, kind: str, spec: Any, ctx: EvalContext,
-                result: JobResult, name: str | None = None) -> Any:
-    """The metric or output of ``spec``, or None when it does not apply to this model or
-    dataset (a capability it ``requires`` is missing: recorded in ``result.skipped``) or
-    cannot be built (a failure), each under ``name`` (default: the plugin's)."""
-    name = name or spec.plugin
+                result: JobResult, name: str) -> Any:
+    """The metric or output of ``spec``, or None when it does not apply (a capability it
+    ``requires`` is missing) or cannot be built; either recorded under ``name`` (a
+    metric's instance name, an output's plugin) in ``result.skipped`` or as a failure."""
     try:
         plugin = registry.create(kind, spec.plugin, spec.params)
     except Exception as exc:

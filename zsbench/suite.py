@@ -135,9 +135,7 @@ class Suite:
     judging: Judging = field(default_factory=Judging)  # [judging]: how every draw is judged
     executor: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: ``[suite] variants_side_by_side``: how many variants run at once (each job of them
-    #: with one torch thread unless ``--threads`` says otherwise); 1 runs them in turn.
-    variants_side_by_side: int = 1
+    variants_side_by_side: int = 1  # [suite]: variants run at once (zsbench.variants)
 
     @property
     def config_hash(self) -> str:
@@ -267,13 +265,11 @@ def _suite_table(check: _Checker, config: dict[str, Any], path: Path
 def _side_by_side(check: _Checker, config: dict[str, Any]) -> int:
     """``[suite] variants_side_by_side``: a positive number of variants run at once."""
     side = check.typed(config.get("suite", {}), "suite", "variants_side_by_side", int)
-    if side is None:
-        return 1
-    if side < 1:
+    if side is not None and side < 1:
         raise check.fail("suite.variants_side_by_side", f"must be 1 or more, got {side}.",
                          "e.g. variants_side_by_side = 2 runs two variants at once (1: one "
                          "after another).")
-    return side
+    return side or 1
 
 
 def _dataset(check: _Checker, registry: Registry, config: dict[str, Any], data_seed: int

@@ -31,12 +31,12 @@ import pandas as pd
 import tomli_w
 from tabulate import tabulate
 
-from zsbench.comparison_text import CONTROL_FAILED
 from zsbench.errors import SuiteError, ZsbenchError
 from zsbench.profiles import overlay
 from zsbench.registry import Registry
 from zsbench.report import write_variants_report
 from zsbench.results import (
+    CONTROL_FAILED,
     MANIFEST,
     atomic_write_text,
     format_interval,
@@ -176,15 +176,17 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
     index: dict[str, Any] = {"suite": str(suite.path), "profile": suite.profile,
                              "columns": suite.leaderboard.get("columns"), "variants": []}
     entries: dict[str, dict[str, Any]] = {}
+    writing = threading.Lock()  # variants side by side finish in any order
 
     def one(variant: Variant) -> int:
         folder = run_dir / variant.name
         outcome = run_one(variant.suite, folder, resume and (folder / MANIFEST).is_file())
-        entries[variant.name] = {"name": variant.name, "axes": variant.axes,
-                                 "suite": str(variant.path.relative_to(run_dir)),
-                                 "run": variant.name, "failed_jobs": len(outcome.failed)}
-        index["variants"] = [entries[v.name] for v in variants if v.name in entries]
-        write_json(run_dir / INDEX, index)
+        with writing:
+            entries[variant.name] = {"name": variant.name, "axes": variant.axes,
+                                     "suite": str(variant.path.relative_to(run_dir)),
+                                     "run": variant.name, "failed_jobs": len(outcome.failed)}
+            index["variants"] = [entries[v.name] for v in variants if v.name in entries]
+            write_json(run_dir / INDEX, index)
         return len(outcome.failed)
 
     side = min(max(1, suite.variants_side_by_side), len(variants))
