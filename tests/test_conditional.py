@@ -172,15 +172,23 @@ def test_conditional_scores_do_not_apply_to_an_autoencoder_and_latent_ones_not_t
     assert outcome.manifest is not None
 
 
-def test_generators_without_encoder_run_latent_metrics_as_skips(tmp_path) -> None:
+def _exact_generator_result(tmp_path, metrics: str):  # noqa: ANN001, ANN202
+    """The one job of the exact generator on SUITE's data with the metrics ``metrics``
+    (TOML ``[[metric]]`` tables) instead of SUITE's."""
     registry = Registry(extra=[toy_plugins, generative_toys, conditional_toys])
     text = SUITE.split("[[model]]")[0] + '[[model]]\nplugin = "exact_gen"\nlabel = "exact"\n' \
-        '\n[[metric]]\nplugin = "latent_covariance"\n\n[[metric]]\nplugin = "mse"\n'
+        + metrics
     (tmp_path / "suite.toml").write_text(text)
     suite = load_suite(tmp_path / "suite.toml", registry=registry)
     out = run_suite(suite, registry=registry, run_dir=tmp_path / "run",
                     executor=registry.create("executor", "local", {}))
     (result,) = out.results
+    return result
+
+
+def test_generators_without_encoder_run_latent_metrics_as_skips(tmp_path) -> None:
+    result = _exact_generator_result(
+        tmp_path, '\n[[metric]]\nplugin = "latent_covariance"\n\n[[metric]]\nplugin = "mse"\n')
     assert result.status == "ok"
     assert "encode" in result.skipped["metric latent_covariance"]
     assert result.failures == {}
@@ -188,15 +196,9 @@ def test_generators_without_encoder_run_latent_metrics_as_skips(tmp_path) -> Non
 
 
 def test_a_skip_is_kept_under_each_instance_of_a_metric(tmp_path) -> None:
-    registry = Registry(extra=[toy_plugins, generative_toys, conditional_toys])
-    text = SUITE.split("[[model]]")[0] + '[[model]]\nplugin = "exact_gen"\nlabel = "exact"\n' \
-        '\n[[metric]]\nplugin = "latent_covariance"\n' \
-        '\n[[metric]]\nplugin = "latent_covariance"\nsplit = "test"\n'
-    (tmp_path / "suite.toml").write_text(text)
-    suite = load_suite(tmp_path / "suite.toml", registry=registry)
-    out = run_suite(suite, registry=registry, run_dir=tmp_path / "run",
-                    executor=registry.create("executor", "local", {}))
-    (result,) = out.results
+    result = _exact_generator_result(
+        tmp_path, '\n[[metric]]\nplugin = "latent_covariance"\n'
+        '\n[[metric]]\nplugin = "latent_covariance"\nsplit = "test"\n')
     # each instance's own reason, under the name its scores would have had
     assert "encode" in result.skipped["metric latent_covariance-1"]
     assert "encode" in result.skipped["metric latent_covariance-2"]
