@@ -13,8 +13,16 @@ from zsbench.comparison_text import CONTROL_FAILED, format_comparison
 from zsbench.jobs import JobResult
 from zsbench.plugin import Score, Split
 from zsbench.report import _leaderboard
-from zsbench.results import best_marks, format_leaderboard, leaderboard_frame
+from zsbench.results import (
+    MANIFEST,
+    best_marks,
+    format_leaderboard,
+    leaderboard_frame,
+    write_json,
+    write_results,
+)
 from zsbench.summaries import summarize_results
+from zsbench.variants import Variant, combined_board, combined_rows
 from zsbench_plugins.metrics.conditional_generation import with_hole_control
 
 CONTROL = ["test_gen_fail_rate", 0.5]
@@ -85,9 +93,6 @@ def test_compare_marks_a_failed_control_on_the_side_where_it_failed() -> None:
 
 
 def test_the_variants_table_marks_a_failed_control(tmp_path) -> None:  # noqa: ANN001
-    from zsbench.results import MANIFEST, write_json, write_results
-    from zsbench.variants import Variant, combined_board, combined_rows
-
     learned = [_result("dead", 0.5, 0.3), *RESULTS[1:]]  # in variant "b" it learned
     variants = []
     for name, results in (("a", RESULTS), ("b", learned)):

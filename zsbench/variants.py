@@ -189,7 +189,7 @@ def run_variants(suite: Suite, run_dir: Path, *, registry: Registry,
             write_json(run_dir / INDEX, index)
         return len(outcome.failed)
 
-    side = min(max(1, suite.variants_side_by_side), len(variants))
+    side = min(suite.variants_side_by_side, len(variants))  # load_suite checked it is >= 1
     if side == 1:
         failed = sum(one(variant) for variant in variants)
     else:
